@@ -1,0 +1,9 @@
+module github.com/aiprism/prism/api
+
+go 1.26.0
+
+replace github.com/aiprism/prism/streams => ../streams
+
+replace github.com/aiprism/prism/platform => ../platform
+
+replace github.com/aiprism/prism/persist => ../persist

@@ -1,0 +1,7 @@
+module github.com/aiprism/prism/persist
+
+go 1.26.0
+
+replace github.com/aiprism/prism/streams => ../streams
+
+replace github.com/aiprism/prism/platform => ../platform
