@@ -1,0 +1,136 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	DocsStream = "DOCS"
+	DLQStream  = "DLQ"
+)
+
+// Topology sizes the streams for a deployment: one embedded node or a
+// cluster with R3 streams.
+type Topology struct {
+	Replicas   int           // 1 on a single node, 3 in a cluster
+	MaxAge     time.Duration // how long the DOCS log is replayable
+	MaxBytes   int64         // cap on the DOCS stream; -1 = unlimited
+	Duplicates time.Duration // window in which JetStream drops a repeated Nats-Msg-Id
+}
+
+// DefaultTopology suits one node.
+func DefaultTopology() Topology {
+	return Topology{Replicas: 1, MaxAge: 90 * 24 * time.Hour, MaxBytes: 10 << 30, Duplicates: 10 * time.Minute}
+}
+
+// DocsConfig is the stream of every document event, the system's replayable log.
+func DocsConfig(t Topology) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        DocsStream,
+		Description: "document lifecycle events: " + DocRoot + ".<owner>.<document>.<event>",
+		Subjects:    []string{DocRoot + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+		MaxAge:      t.MaxAge,
+		MaxBytes:    t.MaxBytes,
+		MaxMsgSize:  1 << 20, // events carry references, never document bytes
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  t.Duplicates,
+		AllowDirect: true,
+	}
+}
+
+// DLQConfig captures the advisories JetStream emits when a DOCS consumer
+// gives up on a message (max deliveries) or a handler terminates one. The
+// advisory names the stream sequence, so the original event can be read
+// back and replayed once the cause is fixed.
+func DLQConfig(t Topology) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        DLQStream,
+		Description: "dead letters: max-deliveries and terminated advisories of DOCS consumers",
+		Subjects: []string{
+			"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + DocsStream + ".*",
+			"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + DocsStream + ".*",
+		},
+		Retention: jetstream.LimitsPolicy,
+		Storage:   jetstream.FileStorage,
+		Replicas:  t.Replicas,
+		MaxAge:    t.MaxAge,
+		MaxBytes:  1 << 30,
+		Discard:   jetstream.DiscardOld,
+	}
+}
+
+// EnsureStreams creates or updates DOCS and DLQ. Every role calls it at
+// start; it is idempotent, so the first one to start creates them.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	for _, cfg := range []jetstream.StreamConfig{DocsConfig(t), DLQConfig(t)} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// Consumer describes one durable pull consumer on DOCS. Any number of
+// processes bind to the same durable and share its work.
+type Consumer struct {
+	Name       string
+	Filters    []EventType // empty = every event
+	AckWait    time.Duration
+	MaxDeliver int
+	// MaxAckPending bounds the messages in flight across all processes.
+	MaxAckPending int
+	// PublishFailures: when a handler gives up on a document, publish a
+	// document.failed event for it (the stages do; projectors do not).
+	PublishFailures bool
+	Stage           Stage
+}
+
+// The stage consumers. AckWait is kept short and long work sends InProgress
+// heartbeats, so a crashed worker's message is redelivered quickly.
+var (
+	ExtractorConsumer = Consumer{Name: "extractor", Filters: []EventType{Uploaded}, AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 1000, PublishFailures: true, Stage: StageExtract}
+	// The analyzer waits for model capacity by redelivery with delay, so it
+	// is allowed many deliveries.
+	AnalyzerConsumer = Consumer{Name: "analyzer", Filters: []EventType{Extracted}, AckWait: 60 * time.Second, MaxDeliver: 200, MaxAckPending: 5000, PublishFailures: true, Stage: StageAnalyze}
+	PersistConsumer  = Consumer{Name: "persist", AckWait: 30 * time.Second, MaxDeliver: 20, MaxAckPending: 10000, Stage: StagePersist}
+	NotifierConsumer = Consumer{Name: "notifier", Filters: []EventType{Analyzed, Failed}, AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 1000, Stage: StageNotify}
+)
+
+// Config returns the JetStream consumer configuration.
+func (c Consumer) Config() jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       c.Name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: c.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	switch len(c.Filters) {
+	case 0:
+	case 1:
+		cfg.FilterSubject = TypeFilter(c.Filters[0])
+	default:
+		for _, f := range c.Filters {
+			cfg.FilterSubjects = append(cfg.FilterSubjects, TypeFilter(f))
+		}
+	}
+	return cfg
+}
+
+// Ensure creates or updates the durable consumer on DOCS.
+func (c Consumer) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	cons, err := js.CreateOrUpdateConsumer(ctx, DocsStream, c.Config())
+	if err != nil {
+		return nil, fmt.Errorf("ensure consumer %s: %w", c.Name, err)
+	}
+	return cons, nil
+}

@@ -1,0 +1,55 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher publishes events and checks every PubAck.
+type Publisher struct {
+	js     jetstream.JetStream
+	source string
+}
+
+// NewPublisher returns a Publisher whose events name source (the CloudEvents
+// source attribute, e.g. "/prism/extractor").
+func NewPublisher(js jetstream.JetStream, source string) *Publisher {
+	return &Publisher{js: js, source: source}
+}
+
+// Source is the CloudEvents source of this publisher's events.
+func (p *Publisher) Source() string { return p.source }
+
+// Emit builds an event and publishes it.
+func (p *Publisher) Emit(ctx context.Context, m Meta, t EventType, key string, data any) (*Event, error) {
+	ev, err := NewEvent(p.source, m, t, key, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Publish(ctx, ev); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// Publish stores ev in DOCS with its id as Nats-Msg-Id and returns once the
+// stream has acknowledged it (a duplicate within the window is acknowledged
+// too, without being stored again). ev.Seq is set to the stored sequence.
+func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	msg := &nats.Msg{Subject: ev.NATSSubject(), Data: raw, Header: nats.Header{}}
+	msg.Header.Set("Content-Type", "application/cloudevents+json")
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(DocsStream))
+	if err != nil {
+		return fmt.Errorf("publish %s to %s: %w", ev.ID, msg.Subject, err)
+	}
+	ev.Seq = ack.Sequence
+	return nil
+}

@@ -1,0 +1,276 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aiprism/prism/platform/obs"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Handler does one stage's work for one event. It returns nil only once its
+// effect is durable (objects stored, events acknowledged by the stream,
+// rows committed): the runner acks right after. A redelivered event must
+// change nothing, so handlers are idempotent.
+type Handler func(ctx context.Context, ev *Event) error
+
+// RunnerOptions configure Run.
+type RunnerOptions struct {
+	Concurrency  int            // events handled at once by this process
+	Log          zerolog.Logger // base logger; the runner adds document fields
+	Publisher    *Publisher     // publishes document.failed for stages
+	Metrics      *RunnerMetrics // nil = not measured
+	DrainTimeout time.Duration  // how long in-flight work may finish after ctx ends
+	// Backoff is the delay before redelivery number n (n >= 1) of a
+	// transient failure. Nil = exponential from 1 s, capped at 1 min.
+	Backoff func(n uint64) time.Duration
+}
+
+// DefaultBackoff doubles from 1 s up to 1 min.
+func DefaultBackoff(n uint64) time.Duration {
+	if n > 6 {
+		return time.Minute
+	}
+	return time.Duration(1<<(n-1)) * time.Second
+}
+
+// RunnerMetrics counts what the runner does, per consumer.
+type RunnerMetrics struct {
+	handled  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inflight *prometheus.GaugeVec
+}
+
+// NewRunnerMetrics registers the runner's metrics on reg.
+func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
+	return &RunnerMetrics{
+		handled: obs.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prism_consumer_messages_total",
+			Help: "Events handled by a consumer, by outcome (ack, retry, wait, term, fail).",
+		}, []string{"consumer", "outcome"})),
+		duration: obs.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "prism_consumer_handle_seconds",
+			Help:    "Time a consumer's handler took per event.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
+		}, []string{"consumer"})),
+		inflight: obs.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "prism_consumer_inflight",
+			Help: "Events a consumer is handling now in this process.",
+		}, []string{"consumer"})),
+	}
+}
+
+func (m *RunnerMetrics) outcome(consumer, outcome string) {
+	if m != nil {
+		m.handled.WithLabelValues(consumer, outcome).Inc()
+	}
+}
+
+// Run binds to the durable consumer c and handles its events with up to
+// opts.Concurrency at once until ctx ends; then it stops fetching, lets
+// in-flight events finish (bounded by DrainTimeout) and returns.
+//
+// Delivery rules, the same for every stage:
+//   - success: acknowledged synchronously (DoubleAck) after the handler's
+//     effect is durable;
+//   - transient error: NakWithDelay with backoff (or the delay a RetryError
+//     asks for), until MaxDeliver;
+//   - permanent error, or the last delivery of a transient one: for stages,
+//     a document.failed event with the reason, then TermWithReason; the
+//     terminated advisory lands in the DLQ stream;
+//   - long work: InProgress heartbeats every AckWait/3.
+func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opts RunnerOptions) error {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 1
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = DefaultBackoff
+	}
+	if c.PublishFailures && opts.Publisher == nil {
+		return fmt.Errorf("consumer %s publishes failures but has no publisher", c.Name)
+	}
+	cons, err := c.Ensure(ctx, js)
+	if err != nil {
+		return err
+	}
+	// A small client buffer: slow work must not sit in a buffer past its
+	// AckWait and run twice.
+	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Concurrency), jetstream.PullHeartbeat(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.Name, err)
+	}
+	log := opts.Log.With().Str("consumer", c.Name).Logger()
+	log.Info().Int("concurrency", opts.Concurrency).Msg("consumer started")
+
+	// Handlers run on their own context: when ctx ends they get
+	// DrainTimeout to finish rather than being cut off mid-effect.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := context.AfterFunc(ctx, func() {
+		it.Drain()
+		time.AfterFunc(opts.DrainTimeout, cancelWork)
+	})
+	defer stop()
+
+	r := &runner{c: c, h: h, opts: opts, log: log}
+	sem := make(chan struct{}, opts.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		sem <- struct{}{}
+		msg, err := it.Next()
+		if err != nil {
+			<-sem
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				log.Info().Msg("consumer drained")
+				return nil
+			}
+			// Missed heartbeats and the like: the iterator recovers by itself.
+			log.Warn().Err(err).Msg("consumer next")
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r.handle(workCtx, msg)
+		}()
+	}
+}
+
+type runner struct {
+	c    Consumer
+	h    Handler
+	opts RunnerOptions
+	log  zerolog.Logger
+}
+
+func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		r.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without metadata; terminating")
+		_ = msg.TermWithReason("no metadata")
+		return
+	}
+	ev, err := ParseEvent(msg.Subject(), msg.Data())
+	if err != nil {
+		// Poison: nobody can ever handle it. Terminate so the DLQ keeps it.
+		r.log.Error().Err(err).Uint64("stream_seq", md.Sequence.Stream).Msg("undecodable event; terminating")
+		r.opts.Metrics.outcome(r.c.Name, "term")
+		_ = msg.TermWithReason("undecodable event: " + truncate(err.Error(), 200))
+		return
+	}
+	ev.Seq = md.Sequence.Stream
+	log := r.log.With().
+		Str("document_id", ev.Subject).
+		Str("correlation_id", ev.CorrelationID).
+		Str("owner", ev.Owner).
+		Str("event", string(ev.EventKind())).
+		Str("event_id", ev.ID).
+		Uint64("delivery", md.NumDelivered).
+		Logger()
+	ctx = log.WithContext(ctx)
+
+	hbCtx, stopHB := context.WithCancel(ctx)
+	go heartbeat(hbCtx, msg, r.c.AckWait/3)
+
+	start := time.Now()
+	if m := r.opts.Metrics; m != nil {
+		m.inflight.WithLabelValues(r.c.Name).Inc()
+		defer m.inflight.WithLabelValues(r.c.Name).Dec()
+	}
+	herr := safeCall(ctx, r.h, ev)
+	stopHB()
+	if m := r.opts.Metrics; m != nil {
+		m.duration.WithLabelValues(r.c.Name).Observe(time.Since(start).Seconds())
+	}
+
+	if herr == nil {
+		if err := msg.DoubleAck(ctx); err != nil {
+			// The effect is durable; the redelivery that follows is a no-op.
+			log.Warn().Err(err).Msg("ack failed; event will be redelivered")
+		}
+		r.opts.Metrics.outcome(r.c.Name, "ack")
+		return
+	}
+
+	permanent, class, after := classify(herr)
+	last := r.c.MaxDeliver > 0 && md.NumDelivered >= uint64(r.c.MaxDeliver)
+	if !permanent && !last {
+		delay := after
+		outcome := "wait"
+		if delay <= 0 {
+			delay = r.opts.Backoff(md.NumDelivered)
+			outcome = "retry"
+		}
+		log.Warn().Err(herr).Dur("retry_in", delay).Msg("transient failure; will retry")
+		r.opts.Metrics.outcome(r.c.Name, outcome)
+		_ = msg.NakWithDelay(delay)
+		return
+	}
+	reason := herr.Error()
+	if !permanent {
+		class = "gave-up"
+		reason = fmt.Sprintf("gave up after %d attempts: %s", md.NumDelivered, reason)
+	}
+	if r.c.PublishFailures {
+		_, err := r.opts.Publisher.Emit(ctx, MetaOf(ev), Failed, "", FailedData{
+			Stage: r.c.Stage, Reason: truncate(reason, 2000), ReasonClass: class, Attempts: int(md.NumDelivered),
+		})
+		if err != nil {
+			// Without the failed event the document would look stuck:
+			// keep the message and try again.
+			log.Error().Err(err).Msg("cannot publish failed event; will retry")
+			r.opts.Metrics.outcome(r.c.Name, "retry")
+			_ = msg.NakWithDelay(r.opts.Backoff(1))
+			return
+		}
+	}
+	log.Error().Err(herr).Str("reason_class", class).Msg("document failed at this stage")
+	r.opts.Metrics.outcome(r.c.Name, "fail")
+	_ = msg.TermWithReason(truncate(class+": "+reason, 256))
+}
+
+// safeCall turns a handler panic into a transient error, so one bad event
+// cannot take a worker process down.
+func safeCall(ctx context.Context, h Handler, ev *Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v", p)
+		}
+	}()
+	return h(ctx, ev)
+}
+
+func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = msg.InProgress()
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,342 @@
+package streams_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aiprism/prism/platform/natsembed"
+	"github.com/aiprism/prism/streams"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+func startJS(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := natsembed.Start(ctx, natsembed.Options{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	// Applying the definitions twice must be harmless: every role does it.
+	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func meta(doc string) streams.Meta {
+	return streams.Meta{Owner: "alice", DocumentID: doc, Run: 1, CorrelationID: "corr-" + doc}
+}
+
+func publishUploaded(t *testing.T, pub *streams.Publisher, doc string) *streams.Event {
+	t.Helper()
+	ev, err := pub.Emit(context.Background(), meta(doc), streams.Uploaded, "", streams.UploadedData{Filename: "a.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// testConsumer is the extractor's consumer with short timings for tests.
+func testConsumer() streams.Consumer {
+	c := streams.ExtractorConsumer
+	c.Name = "test-stage"
+	c.AckWait = time.Second
+	c.MaxDeliver = 3
+	return c
+}
+
+func runInBackground(t *testing.T, js jetstream.JetStream, c streams.Consumer, h streams.Handler, conc int) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- streams.Run(ctx, js, c, h, streams.RunnerOptions{
+			Concurrency: conc,
+			Log:         zerolog.New(zerolog.NewTestWriter(t)),
+			Publisher:   streams.NewPublisher(js, "/test"),
+			Backoff:     func(uint64) time.Duration { return 50 * time.Millisecond },
+		})
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("runner did not drain")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func failedEvents(t *testing.T, js jetstream.JetStream, doc string) []streams.FailedData {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := js.OrderedConsumer(ctx, streams.DocsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{streams.DocSubject("alice", doc, streams.Failed)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []streams.FailedData
+	batch, err := cons.FetchNoWait(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		ev, err := streams.ParseEvent(m.Subject(), m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f streams.FailedData
+		if err := ev.Decode(&f); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func TestDuplicatePublishIsStoredOnce(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	first := publishUploaded(t, pub, "doc1")
+	second := publishUploaded(t, pub, "doc1")
+	if first.ID != second.ID || first.Seq != second.Seq {
+		t.Fatalf("duplicate stored twice: %s@%d vs %s@%d", first.ID, first.Seq, second.ID, second.Seq)
+	}
+	info, err := js.Stream(context.Background(), streams.DocsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("stream holds %d messages, want 1", n)
+	}
+}
+
+func TestRunnerAcksAfterSuccessAndBoundsConcurrency(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	var inflight, peak, handled atomic.Int32
+	h := func(ctx context.Context, ev *streams.Event) error {
+		n := inflight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		inflight.Add(-1)
+		handled.Add(1)
+		return nil
+	}
+	runInBackground(t, js, testConsumer(), h, 3)
+	for i := range 12 {
+		publishUploaded(t, pub, "doc"+string(rune('a'+i)))
+	}
+	eventually(t, 10*time.Second, "12 events handled", func() bool { return handled.Load() == 12 })
+	if p := peak.Load(); p > 3 {
+		t.Fatalf("peak concurrency %d, want <= 3", p)
+	}
+	cons, _ := js.Consumer(context.Background(), streams.DocsStream, "test-stage")
+	eventually(t, 5*time.Second, "all acked", func() bool {
+		info, err := cons.Info(context.Background())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+}
+
+func TestRunnerRetriesTransientErrors(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	var calls atomic.Int32
+	h := func(ctx context.Context, ev *streams.Event) error {
+		if calls.Add(1) == 1 {
+			return errors.New("s3 unavailable")
+		}
+		return nil
+	}
+	runInBackground(t, js, testConsumer(), h, 1)
+	publishUploaded(t, pub, "doc1")
+	eventually(t, 5*time.Second, "second delivery", func() bool { return calls.Load() == 2 })
+	time.Sleep(300 * time.Millisecond)
+	if c := calls.Load(); c != 2 {
+		t.Fatalf("handled %d times, want 2", c)
+	}
+	if f := failedEvents(t, js, "doc1"); len(f) != 0 {
+		t.Fatalf("unexpected failed events: %+v", f)
+	}
+}
+
+func TestRunnerPermanentErrorPublishesFailedAndDeadLetters(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	var calls atomic.Int32
+	h := func(ctx context.Context, ev *streams.Event) error {
+		calls.Add(1)
+		return streams.Permanentf("invalid-utf8", "file is not valid UTF-8 at byte %d", 7)
+	}
+	runInBackground(t, js, testConsumer(), h, 1)
+	publishUploaded(t, pub, "doc1")
+	var failed []streams.FailedData
+	eventually(t, 5*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
+	if f := failed[0]; f.Stage != streams.StageExtract || f.ReasonClass != "invalid-utf8" || f.Reason != "file is not valid UTF-8 at byte 7" {
+		t.Fatalf("failed event = %+v", f)
+	}
+	eventually(t, 5*time.Second, "terminated advisory in DLQ", func() bool {
+		s, err := js.Stream(context.Background(), streams.DLQStream)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.Msgs == 1
+	})
+	time.Sleep(200 * time.Millisecond)
+	if c := calls.Load(); c != 1 {
+		t.Fatalf("permanent error handled %d times, want 1", c)
+	}
+}
+
+func TestRunnerGivesUpAfterMaxDeliver(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	var calls atomic.Int32
+	h := func(ctx context.Context, ev *streams.Event) error {
+		calls.Add(1)
+		return errors.New("still broken")
+	}
+	runInBackground(t, js, testConsumer(), h, 1)
+	publishUploaded(t, pub, "doc1")
+	var failed []streams.FailedData
+	eventually(t, 5*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
+	if f := failed[0]; f.ReasonClass != "gave-up" || f.Attempts != 3 {
+		t.Fatalf("failed event = %+v", f)
+	}
+	if c := calls.Load(); c != 3 {
+		t.Fatalf("handled %d times, want MaxDeliver=3", c)
+	}
+}
+
+func TestRunnerHeartbeatsKeepLongWorkFromRedelivery(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	var calls atomic.Int32
+	h := func(ctx context.Context, ev *streams.Event) error {
+		calls.Add(1)
+		time.Sleep(2500 * time.Millisecond) // 2.5 x AckWait
+		return nil
+	}
+	runInBackground(t, js, testConsumer(), h, 2)
+	publishUploaded(t, pub, "doc1")
+	time.Sleep(3 * time.Second)
+	if c := calls.Load(); c != 1 {
+		t.Fatalf("long work delivered %d times, want 1", c)
+	}
+}
+
+func TestRunnerDrainsInFlightWorkOnShutdown(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	started := make(chan struct{})
+	var finished atomic.Bool
+	h := func(ctx context.Context, ev *streams.Event) error {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		finished.Store(true)
+		return ctx.Err()
+	}
+	stop := runInBackground(t, js, testConsumer(), h, 1)
+	publishUploaded(t, pub, "doc1")
+	<-started
+	stop()
+	if !finished.Load() {
+		t.Fatal("runner returned before in-flight work finished")
+	}
+	cons, _ := js.Consumer(context.Background(), streams.DocsStream, "test-stage")
+	info, err := cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.AckFloor.Stream != 1 {
+		t.Fatalf("in-flight event not acked on drain: %+v", info)
+	}
+}
+
+func TestRunnerTerminatesEnvelopeThatDisagreesWithSubject(t *testing.T) {
+	js := startJS(t)
+	ev, err := streams.NewEvent("/test", meta("doc1"), streams.Uploaded, "", streams.UploadedData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Owner = "mallory"
+	raw, _ := json.Marshal(ev)
+	if _, err := js.Publish(context.Background(), streams.DocSubject("alice", "doc1", streams.Uploaded), raw); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	runInBackground(t, js, testConsumer(), func(context.Context, *streams.Event) error { calls.Add(1); return nil }, 1)
+	eventually(t, 5*time.Second, "dead letter", func() bool {
+		s, err := js.Stream(context.Background(), streams.DLQStream)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.Msgs == 1
+	})
+	if calls.Load() != 0 {
+		t.Fatal("handler saw a forged envelope")
+	}
+}
+
+func TestSubjectsAndIDs(t *testing.T) {
+	if err := streams.ValidToken("a.b"); err == nil {
+		t.Fatal("dot accepted in id")
+	}
+	if err := streams.ValidToken("*"); err == nil {
+		t.Fatal("wildcard accepted in id")
+	}
+	owner, doc, typ, err := streams.ParseDocSubject(streams.DocSubject("u1", "d1", streams.Analyzed))
+	if err != nil || owner != "u1" || doc != "d1" || typ != streams.Analyzed {
+		t.Fatalf("round trip: %s %s %s %v", owner, doc, typ, err)
+	}
+	if id := streams.EventID(streams.Meta{DocumentID: "d1", Run: 2}, streams.Progress, "chunk-3"); id != "d1:2:progress:chunk-3" {
+		t.Fatalf("event id = %s", id)
+	}
+}
