@@ -10,8 +10,9 @@ import (
 
 // Stream names.
 const (
-	DocsStream = "DOCS"
-	DLQStream  = "DLQ"
+	DocsStream   = "DOCS"
+	DLQStream    = "DLQ"
+	IntakeStream = "INTAKE"
 )
 
 // Topology sizes the streams for a deployment: one embedded node or a
@@ -67,10 +68,32 @@ func DLQConfig(t Topology) jetstream.StreamConfig {
 	}
 }
 
-// EnsureStreams creates or updates DOCS and DLQ. Every role calls it at
+// IntakeConfig is the work queue of documents published straight to NATS
+// by other systems on prism.intake.<owner>: the message body is the
+// document (so at most the server's max_payload), headers carry its name.
+// The ingest role stores each one and emits document.uploaded.
+func IntakeConfig(t Topology) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        IntakeStream,
+		Description: "documents published by other systems: " + IntakeRoot + ".<owner>",
+		Subjects:    []string{IntakeRoot + ".*"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+		MaxAge:      7 * 24 * time.Hour,
+		MaxBytes:    t.MaxBytes,
+		Discard:     jetstream.DiscardNew, // refuse new work rather than drop accepted work
+		Duplicates:  t.Duplicates,
+	}
+}
+
+// IntakeSubject is where other systems publish a document for owner.
+func IntakeSubject(owner string) string { return IntakeRoot + "." + owner }
+
+// EnsureStreams creates or updates DOCS, DLQ and INTAKE. Every role calls it at
 // start; it is idempotent, so the first one to start creates them.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, t Topology) error {
-	for _, cfg := range []jetstream.StreamConfig{DocsConfig(t), DLQConfig(t)} {
+	for _, cfg := range []jetstream.StreamConfig{DocsConfig(t), DLQConfig(t), IntakeConfig(t)} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
@@ -82,6 +105,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, t Topology) erro
 // processes bind to the same durable and share its work.
 type Consumer struct {
 	Name       string
+	Stream     string      // empty = DOCS
 	Filters    []EventType // empty = every event
 	AckWait    time.Duration
 	MaxDeliver int
@@ -101,6 +125,7 @@ var (
 	// is allowed many deliveries.
 	AnalyzerConsumer = Consumer{Name: "analyzer", Filters: []EventType{Extracted}, AckWait: 60 * time.Second, MaxDeliver: 200, MaxAckPending: 5000, PublishFailures: true, Stage: StageAnalyze}
 	PersistConsumer  = Consumer{Name: "persist", AckWait: 30 * time.Second, MaxDeliver: 20, MaxAckPending: 10000, Stage: StagePersist}
+	IntakeConsumer   = Consumer{Name: "ingest", Stream: IntakeStream, AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 1000, Stage: StageIngest}
 	NotifierConsumer = Consumer{Name: "notifier", Filters: []EventType{Analyzed, Failed}, AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 1000, Stage: StageNotify}
 )
 
@@ -128,7 +153,11 @@ func (c Consumer) Config() jetstream.ConsumerConfig {
 
 // Ensure creates or updates the durable consumer on DOCS.
 func (c Consumer) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	cons, err := js.CreateOrUpdateConsumer(ctx, DocsStream, c.Config())
+	stream := c.Stream
+	if stream == "" {
+		stream = DocsStream
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream, c.Config())
 	if err != nil {
 		return nil, fmt.Errorf("ensure consumer %s: %w", c.Name, err)
 	}

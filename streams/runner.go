@@ -85,6 +85,60 @@ func (m *RunnerMetrics) outcome(consumer, outcome string) {
 //     terminated advisory lands in the DLQ stream;
 //   - long work: InProgress heartbeats every AckWait/3.
 func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opts RunnerOptions) error {
+	if c.PublishFailures && opts.Publisher == nil {
+		return fmt.Errorf("consumer %s publishes failures but has no publisher", c.Name)
+	}
+	return consume(ctx, js, c, opts, func(r *runner, msg jetstream.Msg, md *jetstream.MsgMetadata) (*delivery, bool) {
+		ev, err := ParseEvent(msg.Subject(), msg.Data())
+		if err != nil {
+			// Poison: nobody can ever handle it. Terminate so the DLQ keeps it.
+			r.log.Error().Err(err).Uint64("stream_seq", md.Sequence.Stream).Msg("undecodable event; terminating")
+			r.opts.Metrics.outcome(c.Name, "term")
+			_ = msg.TermWithReason("undecodable event: " + truncate(err.Error(), 200))
+			return nil, false
+		}
+		ev.Seq = md.Sequence.Stream
+		meta := MetaOf(ev)
+		return &delivery{
+			log: r.log.With().
+				Str("document_id", ev.Subject).
+				Str("correlation_id", ev.CorrelationID).
+				Str("owner", ev.Owner).
+				Str("event", string(ev.EventKind())).
+				Str("event_id", ev.ID).
+				Uint64("delivery", md.NumDelivered).
+				Logger(),
+			meta: &meta,
+			call: func(ctx context.Context) error { return h(ctx, ev) },
+		}, true
+	})
+}
+
+// MsgHandler handles a raw message of a stream other than DOCS, such as
+// documents arriving on the intake subject.
+type MsgHandler func(ctx context.Context, msg jetstream.Msg) error
+
+// RunMessages is Run for raw messages: the same delivery rules, without
+// document.failed events (the handler publishes what it knows itself).
+func RunMessages(ctx context.Context, js jetstream.JetStream, c Consumer, h MsgHandler, opts RunnerOptions) error {
+	return consume(ctx, js, c, opts, func(r *runner, msg jetstream.Msg, md *jetstream.MsgMetadata) (*delivery, bool) {
+		return &delivery{
+			log:  r.log.With().Str("subject", msg.Subject()).Uint64("stream_seq", md.Sequence.Stream).Uint64("delivery", md.NumDelivered).Logger(),
+			call: func(ctx context.Context) error { return h(ctx, msg) },
+		}, true
+	})
+}
+
+// delivery is one message ready for its handler.
+type delivery struct {
+	log  zerolog.Logger
+	meta *Meta // the document it concerns, when known
+	call func(ctx context.Context) error
+}
+
+type prepareFunc func(r *runner, msg jetstream.Msg, md *jetstream.MsgMetadata) (*delivery, bool)
+
+func consume(ctx context.Context, js jetstream.JetStream, c Consumer, opts RunnerOptions, prepare prepareFunc) error {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 1
 	}
@@ -93,9 +147,6 @@ func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opt
 	}
 	if opts.Backoff == nil {
 		opts.Backoff = DefaultBackoff
-	}
-	if c.PublishFailures && opts.Publisher == nil {
-		return fmt.Errorf("consumer %s publishes failures but has no publisher", c.Name)
 	}
 	cons, err := c.Ensure(ctx, js)
 	if err != nil {
@@ -120,7 +171,7 @@ func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opt
 	})
 	defer stop()
 
-	r := &runner{c: c, h: h, opts: opts, log: log}
+	r := &runner{c: c, prepare: prepare, opts: opts, log: log}
 	sem := make(chan struct{}, opts.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -149,10 +200,10 @@ func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opt
 }
 
 type runner struct {
-	c    Consumer
-	h    Handler
-	opts RunnerOptions
-	log  zerolog.Logger
+	c       Consumer
+	prepare prepareFunc
+	opts    RunnerOptions
+	log     zerolog.Logger
 }
 
 func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
@@ -162,23 +213,11 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.TermWithReason("no metadata")
 		return
 	}
-	ev, err := ParseEvent(msg.Subject(), msg.Data())
-	if err != nil {
-		// Poison: nobody can ever handle it. Terminate so the DLQ keeps it.
-		r.log.Error().Err(err).Uint64("stream_seq", md.Sequence.Stream).Msg("undecodable event; terminating")
-		r.opts.Metrics.outcome(r.c.Name, "term")
-		_ = msg.TermWithReason("undecodable event: " + truncate(err.Error(), 200))
+	d, ok := r.prepare(r, msg, md)
+	if !ok {
 		return
 	}
-	ev.Seq = md.Sequence.Stream
-	log := r.log.With().
-		Str("document_id", ev.Subject).
-		Str("correlation_id", ev.CorrelationID).
-		Str("owner", ev.Owner).
-		Str("event", string(ev.EventKind())).
-		Str("event_id", ev.ID).
-		Uint64("delivery", md.NumDelivered).
-		Logger()
+	log := d.log
 	ctx = log.WithContext(ctx)
 
 	hbCtx, stopHB := context.WithCancel(ctx)
@@ -189,7 +228,7 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		m.inflight.WithLabelValues(r.c.Name).Inc()
 		defer m.inflight.WithLabelValues(r.c.Name).Dec()
 	}
-	herr := safeCall(ctx, r.h, ev)
+	herr := safeCall(ctx, d.call)
 	stopHB()
 	if m := r.opts.Metrics; m != nil {
 		m.duration.WithLabelValues(r.c.Name).Observe(time.Since(start).Seconds())
@@ -198,7 +237,7 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 	if herr == nil {
 		if err := msg.DoubleAck(ctx); err != nil {
 			// The effect is durable; the redelivery that follows is a no-op.
-			log.Warn().Err(err).Msg("ack failed; event will be redelivered")
+			log.Warn().Err(err).Msg("ack failed; message will be redelivered")
 		}
 		r.opts.Metrics.outcome(r.c.Name, "ack")
 		return
@@ -223,8 +262,8 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		class = "gave-up"
 		reason = fmt.Sprintf("gave up after %d attempts: %s", md.NumDelivered, reason)
 	}
-	if r.c.PublishFailures {
-		_, err := r.opts.Publisher.Emit(ctx, MetaOf(ev), Failed, "", FailedData{
+	if r.c.PublishFailures && d.meta != nil {
+		_, err := r.opts.Publisher.Emit(ctx, *d.meta, Failed, "", FailedData{
 			Stage: r.c.Stage, Reason: truncate(reason, 2000), ReasonClass: class, Attempts: int(md.NumDelivered),
 		})
 		if err != nil {
@@ -236,20 +275,20 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 	}
-	log.Error().Err(herr).Str("reason_class", class).Msg("document failed at this stage")
+	log.Error().Err(herr).Str("reason_class", class).Msg("failed at this stage")
 	r.opts.Metrics.outcome(r.c.Name, "fail")
 	_ = msg.TermWithReason(truncate(class+": "+reason, 256))
 }
 
 // safeCall turns a handler panic into a transient error, so one bad event
 // cannot take a worker process down.
-func safeCall(ctx context.Context, h Handler, ev *Event) (err error) {
+func safeCall(ctx context.Context, call func(context.Context) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("handler panic: %v", p)
 		}
 	}()
-	return h(ctx, ev)
+	return call(ctx)
 }
 
 func heartbeat(ctx context.Context, msg jetstream.Msg, every time.Duration) {

@@ -340,3 +340,52 @@ func TestSubjectsAndIDs(t *testing.T) {
 		t.Fatalf("event id = %s", id)
 	}
 }
+
+func TestFollowReplaysThenGoesLiveAndResumes(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	ctx := context.Background()
+	first := publishUploaded(t, pub, "doc1")
+	publishUploaded(t, pub, "doc2") // another document: never seen by doc1's follower
+
+	f, err := streams.Follow(ctx, js, streams.DocumentFilter("alice", "doc1"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ev, err := f.Next(ctx, 2*time.Second)
+	if err != nil || ev.ID != first.ID || ev.Seq != first.Seq {
+		t.Fatalf("replay: %+v %v", ev, err)
+	}
+	if _, err := f.Next(ctx, 100*time.Millisecond); err != streams.ErrIdle {
+		t.Fatalf("want idle, got %v", err)
+	}
+	live, err := pub.Emit(ctx, meta("doc1"), streams.Extracted, "", streams.ExtractedData{Words: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err = f.Next(ctx, 2*time.Second)
+	if err != nil || ev.ID != live.ID {
+		t.Fatalf("live: %+v %v", ev, err)
+	}
+
+	// Resuming after the first event yields exactly the rest.
+	r, err := streams.Follow(ctx, js, streams.DocumentFilter("alice", "doc1"), first.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ev, err = r.Next(ctx, 2*time.Second)
+	if err != nil || ev.ID != live.ID {
+		t.Fatalf("resume: %+v %v", ev, err)
+	}
+
+	ok, err := streams.DocumentExists(ctx, js, "alice", "doc1")
+	if err != nil || !ok {
+		t.Fatalf("exists: %v %v", ok, err)
+	}
+	ok, err = streams.DocumentExists(ctx, js, "bob", "doc1")
+	if err != nil || ok {
+		t.Fatalf("another owner's document must not exist for bob: %v %v", ok, err)
+	}
+}

@@ -17,3 +17,5 @@ replace github.com/aiprism/prism/persist => ../../persist
 replace github.com/aiprism/prism/notifier => ../../notifier
 
 replace github.com/aiprism/prism/api => ../../api
+
+require golang.org/x/sync v0.25.0 // indirect

@@ -1,0 +1,38 @@
+// Package api is the HTTP face of AI-Prism: uploads, document status and
+// assessments, live progress over server-sent events, health and metrics.
+package api
+
+import (
+	"time"
+
+	"github.com/aiprism/prism/platform/config"
+)
+
+// Auth modes.
+const (
+	AuthDev   = "dev"   // every request acts as DevOwner: for a laptop, never for a shared deployment
+	AuthToken = "token" // Authorization: Bearer <API token>
+)
+
+// Config is the api role's configuration.
+type Config struct {
+	Addr           string
+	Auth           string
+	DevOwner       string
+	MaxUploadBytes int64
+	SSEHeartbeat   time.Duration
+	ReadTimeout    time.Duration
+}
+
+// ConfigFromEnv reads API_ADDR, API_AUTH, API_DEV_OWNER,
+// API_MAX_UPLOAD_BYTES and API_SSE_HEARTBEAT.
+func ConfigFromEnv(l *config.Loader) Config {
+	return Config{
+		Addr:           l.String("API_ADDR", "127.0.0.1:8080"),
+		Auth:           l.OneOf("API_AUTH", AuthToken, AuthDev, AuthToken),
+		DevOwner:       l.String("API_DEV_OWNER", "dev"),
+		MaxUploadBytes: l.Int64("API_MAX_UPLOAD_BYTES", 50<<20, 1, 4<<30),
+		SSEHeartbeat:   l.Duration("API_SSE_HEARTBEAT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
+		ReadTimeout:    l.Duration("API_READ_TIMEOUT", 5*time.Minute, time.Second, time.Hour),
+	}
+}

@@ -1,0 +1,248 @@
+package system
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aiprism/prism/analyzer/bedrocksim"
+	"github.com/aiprism/prism/platform/blob"
+	"github.com/aiprism/prism/platform/config"
+	"github.com/aiprism/prism/platform/natsembed"
+	"github.com/aiprism/prism/platform/pglocal"
+	"github.com/aiprism/prism/platform/s3local"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// DevConfig configures `prism dev`.
+type DevConfig struct {
+	VarDir      string // PRISM_VAR_DIR: where NATS, S3 and PostgreSQL keep their data
+	NATSPort    int    // PRISM_DEV_NATS_PORT: -1 = in-process only
+	S3Addr      string // PRISM_DEV_S3_ADDR
+	PGPort      int    // PRISM_DEV_PG_PORT: 0 = pick a free port
+	DatabaseURL string // DATABASE_URL: use this PostgreSQL instead of a local one
+	Bucket      string
+	// UseAWSBedrock: AWS credentials and region are configured, so the
+	// analyzer talks to real Bedrock instead of the simulator.
+	UseAWSBedrock bool
+	SimSpeed      float64 // BEDROCKSIM_SPEED for the embedded simulator
+	PGFsync       bool    // off only in tests
+}
+
+// DevConfigFromEnv reads the dev configuration.
+func DevConfigFromEnv(env config.Getenv) (DevConfig, error) {
+	l := config.New(env)
+	c := DevConfig{
+		VarDir:      l.String("PRISM_VAR_DIR", "./var"),
+		NATSPort:    l.Int("PRISM_DEV_NATS_PORT", 4222, -1, 65535),
+		S3Addr:      l.String("PRISM_DEV_S3_ADDR", "127.0.0.1:9000"),
+		PGPort:      l.Int("PRISM_DEV_PG_PORT", 0, 0, 65535),
+		DatabaseURL: l.String("DATABASE_URL", ""),
+		Bucket:      l.String("S3_BUCKET", "prism"),
+		SimSpeed:    l.Float("BEDROCKSIM_SPEED", 0.05, 0, 100),
+		PGFsync:     l.Bool("PRISM_DEV_PG_FSYNC", true),
+	}
+	c.UseAWSBedrock = env("AWS_REGION") != "" && (env("AWS_ACCESS_KEY_ID") != "" || env("AWS_PROFILE") != "") && env("BEDROCK_ENDPOINT_URL") == ""
+	return c, l.Err()
+}
+
+// Dev is a running development system.
+type Dev struct {
+	APIURL    string
+	NATSURL   string
+	S3URL     string
+	PGDSN     string
+	BedrockAt string
+	Started   []string // what was started, for the banner
+
+	running  *Running
+	shutdown []func()
+}
+
+// Wait blocks until the roles stop.
+func (d *Dev) Wait() error { return d.running.Wait() }
+
+// Close stops the embedded servers, in reverse start order. Call it after
+// the context given to StartDev has ended and Wait has returned.
+func (d *Dev) Close() {
+	for i := len(d.shutdown) - 1; i >= 0; i-- {
+		d.shutdown[i]()
+	}
+}
+
+// StartDev starts the whole system in this process: embedded NATS with
+// fsync on every write, a local S3-compatible store, a local PostgreSQL
+// (unless DATABASE_URL is set), the Bedrock simulator (unless AWS is
+// configured), the migrations, and every role. The roles run until ctx ends.
+func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, log zerolog.Logger) (d *Dev, err error) {
+	cfg, err := DevConfigFromEnv(env)
+	if err != nil {
+		return nil, err
+	}
+	d = &Dev{}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.VarDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create %s (PRISM_VAR_DIR): %w", cfg.VarDir, err)
+	}
+	over := map[string]string{}
+
+	ns, err := natsembed.Start(ctx, natsembed.Options{Dir: filepath.Join(cfg.VarDir, "nats"), Port: cfg.NATSPort, ServerName: "prism-dev", SyncAlways: true})
+	if err != nil {
+		return nil, fmt.Errorf("start embedded NATS: %w", err)
+	}
+	d.shutdown = append(d.shutdown, ns.Shutdown)
+	d.NATSURL = ns.ClientURL()
+	d.Started = append(d.Started, "NATS JetStream   "+orInProcess(d.NATSURL)+"  (data in "+filepath.Join(cfg.VarDir, "nats")+", fsync always)")
+
+	s3, err := s3local.Start(ctx, s3local.Options{Dir: filepath.Join(cfg.VarDir, "s3"), Addr: cfg.S3Addr, Buckets: []string{cfg.Bucket}, RequireSSE: true})
+	if err != nil {
+		return nil, fmt.Errorf("start local S3 on %s (PRISM_DEV_S3_ADDR): %w", cfg.S3Addr, err)
+	}
+	d.shutdown = append(d.shutdown, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s3.Close(cctx)
+	})
+	d.S3URL = s3.URL()
+	d.Started = append(d.Started, "S3 (local)       "+d.S3URL+"  (bucket "+cfg.Bucket+", data in "+filepath.Join(cfg.VarDir, "s3")+")")
+	over["S3_ENDPOINT"] = d.S3URL
+	over["S3_BUCKET"] = cfg.Bucket
+	over["S3_USE_PATH_STYLE"] = "true"
+	over["S3_ACCESS_KEY_ID"] = "prism-dev"
+	over["S3_SECRET_ACCESS_KEY"] = "prism-dev-local-only"
+
+	d.PGDSN = cfg.DatabaseURL
+	if d.PGDSN == "" {
+		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(cfg.VarDir, "pg"), Port: cfg.PGPort, Log: log, Fsync: cfg.PGFsync})
+		if err != nil {
+			return nil, fmt.Errorf("start local PostgreSQL (or set DATABASE_URL): %w", err)
+		}
+		d.shutdown = append(d.shutdown, func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = pg.Stop(cctx)
+		})
+		d.PGDSN = pg.DSN()
+		d.Started = append(d.Started, "PostgreSQL       "+redactDSN(d.PGDSN)+"  (data in "+filepath.Join(cfg.VarDir, "pg")+")")
+	} else {
+		d.Started = append(d.Started, "PostgreSQL       "+redactDSN(d.PGDSN)+"  (DATABASE_URL)")
+	}
+	over["DATABASE_URL"] = d.PGDSN
+
+	if cfg.UseAWSBedrock {
+		d.BedrockAt = "AWS Bedrock in " + env("AWS_REGION")
+	} else {
+		simURL, stop, err := startSimulator(env, cfg.SimSpeed, over, log)
+		if err != nil {
+			return nil, err
+		}
+		d.shutdown = append(d.shutdown, stop)
+		d.BedrockAt = "Bedrock simulator " + simURL + " (not a language model: deterministic answers from a risk lexicon)"
+	}
+	d.Started = append(d.Started, d.BedrockAt)
+
+	if env("API_AUTH") == "" {
+		over["API_AUTH"] = "dev"
+	}
+	if env("API_ADDR") == "" {
+		over["API_ADDR"] = "127.0.0.1:8080"
+	}
+	denv := config.Overlay(env, over)
+
+	nc, err := ns.Connect()
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
+	}
+	in := &Infra{Registry: reg, Log: log, Topology: NATSConfigFromEnv(config.New(denv)).Topology}
+	bc, err := blob.ConfigFromEnv(denv)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := in.attach(ctx, nc, d.PGDSN, bc, Needs{NATS: true, Postgres: true, S3: true}); err != nil {
+		in.Close()
+		return nil, err
+	}
+	d.shutdown = append(d.shutdown, in.Close)
+	if err := in.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	d.running, err = StartRoles(ctx, in, denv, PipelineRoles)
+	if err != nil {
+		return nil, err
+	}
+	d.APIURL = "http://" + d.running.APIAddr
+	return d, nil
+}
+
+// startSimulator serves the Bedrock simulator on a loopback port and points
+// the analyzer at it with credentials made up for this run.
+func startSimulator(env config.Getenv, speed float64, over map[string]string, log zerolog.Logger) (string, func(), error) {
+	simCfg, err := bedrocksim.ConfigFromEnv(env)
+	if err != nil {
+		return "", nil, err
+	}
+	if env("BEDROCKSIM_SPEED") == "" {
+		simCfg.Speed = speed
+	}
+	secret := randomHex(20)
+	simCfg.AccessKey, simCfg.SecretKey = "prism-dev", secret
+	sim, err := bedrocksim.New(simCfg, log.With().Str("role", "bedrock-sim").Logger())
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("bedrock simulator stopped")
+		}
+	}()
+	simURL := "http://" + ln.Addr().String()
+	over["BEDROCK_ENDPOINT_URL"] = simURL
+	over["AWS_REGION"] = "us-east-1"
+	over["AWS_ACCESS_KEY_ID"] = "prism-dev"
+	over["AWS_SECRET_ACCESS_KEY"] = secret
+	return simURL, func() { _ = srv.Close() }, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func orInProcess(url string) string {
+	if url == "" {
+		return "(in-process only)"
+	}
+	return url
+}
+
+// redactDSN hides a password in a connection string for the banner.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,154 @@
+// Package system assembles the roles into processes: it opens the
+// connections a role needs from the environment (Infra), runs any set of
+// roles in one process (RunRoles), and starts the embedded development
+// system of `prism dev` (StartDev).
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aiprism/prism/persist/migrations"
+	"github.com/aiprism/prism/platform/blob"
+	"github.com/aiprism/prism/platform/config"
+	"github.com/aiprism/prism/streams"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Infra holds the connections roles share in one process.
+type Infra struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Pool     *pgxpool.Pool // nil for roles that need no database
+	Blobs    *blob.Store   // nil for roles that need no object store
+	Registry *prometheus.Registry
+	Log      zerolog.Logger
+	Topology streams.Topology
+}
+
+// Close closes what Open opened.
+func (in *Infra) Close() {
+	if in.Pool != nil {
+		in.Pool.Close()
+	}
+	if in.NC != nil {
+		_ = in.NC.Drain()
+	}
+}
+
+// Needs says which connections a set of roles requires.
+type Needs struct{ NATS, Postgres, S3 bool }
+
+// NeedsOf returns what roles need.
+func NeedsOf(roles []string) Needs {
+	n := Needs{NATS: true}
+	for _, r := range roles {
+		switch r {
+		case RoleIngest, RoleExtractor, RoleAnalyzer:
+			n.S3 = true
+		case RolePersist, RoleMigrate:
+			n.Postgres = true
+		case RoleAPI:
+			n.S3, n.Postgres = true, true
+		}
+	}
+	return n
+}
+
+// NATSConfig says how to reach NATS.
+type NATSConfig struct {
+	URL       string
+	CredsFile string
+	Topology  streams.Topology
+}
+
+// NATSConfigFromEnv reads NATS_URL, NATS_CREDS and NATS_REPLICAS.
+func NATSConfigFromEnv(l *config.Loader) NATSConfig {
+	t := streams.DefaultTopology()
+	t.Replicas = l.Int("NATS_REPLICAS", 1, 1, 5)
+	t.MaxBytes = l.Int64("NATS_DOCS_MAX_BYTES", t.MaxBytes, -1, 1<<50)
+	return NATSConfig{
+		URL:       l.String("NATS_URL", "nats://127.0.0.1:4222"),
+		CredsFile: l.String("NATS_CREDS", ""),
+		Topology:  t,
+	}
+}
+
+// Open connects to what needs asks for, configured from env, and applies
+// the stream definitions.
+func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.Registry, log zerolog.Logger, name string) (*Infra, error) {
+	l := config.New(env)
+	nc := NATSConfigFromEnv(l)
+	var bc blob.Config
+	if needs.S3 {
+		var err error
+		if bc, err = blob.ConfigFromEnv(env); err != nil {
+			l.Check(false, "S3", err.Error())
+		}
+	}
+	dsn := ""
+	if needs.Postgres {
+		dsn = l.Required("DATABASE_URL", "a PostgreSQL URL, e.g. postgres://user:pass@host:5432/prism")
+	}
+	if err := l.Err(); err != nil {
+		return nil, err
+	}
+	in := &Infra{Registry: reg, Log: log, Topology: nc.Topology}
+	opts := []nats.Option{nats.Name("prism " + name), nats.MaxReconnects(-1)}
+	if nc.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(nc.CredsFile))
+	}
+	conn, err := nats.Connect(nc.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", nc.URL, err)
+	}
+	if err := in.attach(ctx, conn, dsn, bc, needs); err != nil {
+		in.Close()
+		return nil, err
+	}
+	return in, nil
+}
+
+// attach completes Infra around an open NATS connection.
+func (in *Infra) attach(ctx context.Context, conn *nats.Conn, dsn string, bc blob.Config, needs Needs) error {
+	in.NC = conn
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	in.JS = js
+	if err := streams.EnsureStreams(ctx, js, in.Topology); err != nil {
+		return err
+	}
+	if needs.Postgres {
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			return fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		in.Pool = pool
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("reach PostgreSQL: %w", err)
+		}
+	}
+	if needs.S3 {
+		store, err := blob.New(ctx, bc)
+		if err != nil {
+			return fmt.Errorf("open object store: %w", err)
+		}
+		in.Blobs = store
+	}
+	return nil
+}
+
+// Migrate applies the database migrations.
+func (in *Infra) Migrate(ctx context.Context) error {
+	if in.Pool == nil {
+		return errors.New("migrate: no database")
+	}
+	return migrations.Migrate(ctx, in.Pool)
+}
