@@ -12,6 +12,7 @@ import (
 
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -50,7 +51,12 @@ func NewClient(ctx context.Context, c Config) (*bedrockruntime.Client, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(c.Region),
 		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
-		awsconfig.WithHTTPClient(&http.Client{Timeout: c.Timeout}),
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout).WithTransportOptions(func(t *http.Transport) {
+			// Enough idle connections for the analyzer's concurrency; the
+			// default of two per host would reconnect on most calls.
+			t.MaxIdleConns = 512
+			t.MaxIdleConnsPerHost = 256
+		})),
 	}
 	if c.AccessKeyID != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)))

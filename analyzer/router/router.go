@@ -1,0 +1,248 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aiprism/prism/analyzer/bedrock"
+	"github.com/aiprism/prism/streams"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+)
+
+// Converser is the Bedrock operation the router drives.
+type Converser interface {
+	Converse(ctx context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error)
+}
+
+// Options tune the router.
+type Options struct {
+	// MaxHops bounds the models tried for one request (fallbacks after
+	// throttles and errors); default twice the chain length.
+	MaxHops int
+	// Deadline bounds one request across all its attempts; default 5 min.
+	Deadline time.Duration
+	// MaxWait is how long a request may wait in process for capacity before
+	// the router gives up with a BusyError telling when to come back.
+	MaxWait time.Duration
+	// Clock defaults to the wall clock.
+	Clock Clock
+}
+
+// Router picks models and calls them.
+type Router struct {
+	chain   Chain
+	shared  *Shared
+	client  Converser
+	opts    Options
+	metrics *Metrics
+	clock   Clock
+}
+
+// New returns a router over chain. metrics may be nil.
+func New(chain Chain, shared *Shared, client Converser, opts Options, metrics *Metrics) (*Router, error) {
+	if err := chain.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.MaxHops <= 0 {
+		opts.MaxHops = 2 * len(chain)
+	}
+	if opts.Deadline <= 0 {
+		opts.Deadline = 5 * time.Minute
+	}
+	if opts.Clock == nil {
+		opts.Clock = WallClock{}
+	}
+	return &Router{chain: chain, shared: shared, client: client, opts: opts, metrics: metrics, clock: opts.Clock}, nil
+}
+
+// Chain returns the router's models, best first.
+func (r *Router) Chain() Chain { return r.chain }
+
+// Request is one model call to route.
+type Request struct {
+	Interactive     bool // the chatbot: served before batch analysis when both wait
+	InputTokens     int  // estimated input tokens (EstimateTokens)
+	MaxOutputTokens int  // wanted output budget; capped by each model's maximum
+	// Build makes the Converse input for the chosen model.
+	Build func(m Model, maxOutputTokens int) *bedrockruntime.ConverseInput
+	// Models, when set, restricts the chain (e.g. to the model a cached
+	// result or a map phase used); nil = the whole chain.
+	Models func(m Model) bool
+}
+
+// Result is a successful call.
+type Result struct {
+	Output       *bedrockruntime.ConverseOutput
+	Model        Model
+	Attempts     []streams.Attempt
+	InputTokens  int
+	OutputTokens int
+	CostUSD      float64
+}
+
+// BusyError: every model is cooling, open or out of quota. Nothing failed;
+// come back after RetryAfter.
+type BusyError struct {
+	RetryAfter time.Duration
+	Attempts   []streams.Attempt
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("every model is busy; capacity expected in %s", e.RetryAfter.Round(time.Millisecond))
+}
+
+// ErrTooLarge: the request fits no model's context window.
+var ErrTooLarge = errors.New("the request is larger than every model's context window")
+
+// PermanentError: the model rejected the request itself (validation,
+// access); another model or a retry will not help.
+type PermanentError struct {
+	Err      error
+	Attempts []streams.Attempt
+}
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Converse routes one request: the best model with capacity, falling back
+// down the chain on throttles and server errors, within a hop limit and a
+// total deadline. It returns *BusyError when no model has capacity within
+// MaxWait, ErrTooLarge or *PermanentError when retrying cannot help, and
+// other errors for trouble worth a retry later.
+func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Deadline)
+	defer cancel()
+	var attempts []streams.Attempt
+	waited := time.Duration(0)
+	for hops := 0; hops < r.opts.MaxHops; {
+		res, wait, err := r.reserveBest(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if res == nil {
+			if waited+wait > r.opts.MaxWait {
+				r.metrics.busy(req.Interactive)
+				return nil, &BusyError{RetryAfter: wait, Attempts: attempts}
+			}
+			if err := r.clock.Sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+			waited += wait
+			continue
+		}
+		m := res.Model
+		maxOut := min(req.MaxOutputTokens, m.MaxOutputTokens)
+		start := time.Now()
+		out, err := r.client.Converse(ctx, req.Build(m, maxOut))
+		latency := time.Since(start)
+		class := bedrock.Classify(err)
+		attempt := streams.Attempt{Model: m.ID, LatencyMS: latency.Milliseconds(), Outcome: outcomeName(class)}
+		if err != nil {
+			attempt.Error = truncate(err.Error(), 300)
+		}
+		attempts = append(attempts, attempt)
+		r.metrics.call(m.ID, attempt.Outcome, latency)
+
+		switch class {
+		case bedrock.ClassNone:
+			in, outTok := usage(out)
+			used := m.QuotaTokens(in, outTok)
+			if err := r.settle(ctx, res, used, Succeeded); err != nil {
+				return nil, err
+			}
+			cost := m.Cost(in, outTok)
+			r.metrics.tokens(m.ID, in, outTok, cost)
+			if len(attempts) > 1 || m.ID != r.chain[0].ID {
+				r.metrics.fallback(m.ID)
+			}
+			return &Result{Output: out, Model: m, Attempts: attempts, InputTokens: in, OutputTokens: outTok, CostUSD: cost}, nil
+		case bedrock.ClassThrottled:
+			// Bedrock consumed nothing; the cooldown keeps every replica off it.
+			if err := r.settle(ctx, res, 0, Throttled); err != nil {
+				return nil, err
+			}
+		case bedrock.ClassPermanent:
+			_ = r.settle(ctx, res, 0, ClientError)
+			return nil, &PermanentError{Err: fmt.Errorf("model %s rejected the request: %w", m.ID, err), Attempts: attempts}
+		default:
+			if ctx.Err() != nil {
+				_ = r.settle(context.WithoutCancel(ctx), res, res.Tokens, ServerError)
+				return nil, fmt.Errorf("request deadline passed after %d attempts: %w", len(attempts), err)
+			}
+			if err := r.settle(ctx, res, res.Tokens, ServerError); err != nil {
+				return nil, err
+			}
+		}
+		hops++
+	}
+	return nil, fmt.Errorf("gave up after %d attempts across the chain", len(attempts))
+}
+
+func (r *Router) settle(ctx context.Context, res *Reservation, used int, o Outcome) error {
+	if err := r.shared.Settle(ctx, res, used, o, 0); err != nil {
+		return fmt.Errorf("settle %s: %w", res.Model.ID, err)
+	}
+	return nil
+}
+
+// reserveBest reserves capacity on the first model of the chain that has
+// it, or reports how long until one will.
+func (r *Router) reserveBest(ctx context.Context, req Request) (*Reservation, time.Duration, error) {
+	earliest := time.Duration(-1)
+	fits := false
+	for _, m := range r.chain {
+		if req.Models != nil && !req.Models(m) {
+			continue
+		}
+		maxOut := min(req.MaxOutputTokens, m.MaxOutputTokens)
+		if req.InputTokens+maxOut > m.ContextTokens {
+			continue
+		}
+		fits = true
+		res, ref, err := r.shared.Reserve(ctx, m, m.QuotaTokens(req.InputTokens, maxOut), req.Interactive)
+		if err != nil {
+			return nil, 0, err
+		}
+		if res != nil {
+			return res, 0, nil
+		}
+		r.metrics.refused(m.ID, ref.Reason)
+		if earliest < 0 || ref.Wait < earliest {
+			earliest = ref.Wait
+		}
+	}
+	if !fits {
+		return nil, 0, ErrTooLarge
+	}
+	return nil, earliest, nil
+}
+
+func usage(out *bedrockruntime.ConverseOutput) (in, outTok int) {
+	if out == nil || out.Usage == nil {
+		return 0, 0
+	}
+	return int(aws.ToInt32(out.Usage.InputTokens)), int(aws.ToInt32(out.Usage.OutputTokens))
+}
+
+func outcomeName(c bedrock.Class) string {
+	switch c {
+	case bedrock.ClassNone:
+		return "ok"
+	case bedrock.ClassThrottled:
+		return "throttled"
+	case bedrock.ClassPermanent:
+		return "rejected"
+	default:
+		return "error"
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,239 @@
+package router_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aiprism/prism/analyzer/bedrocksim"
+	"github.com/aiprism/prism/analyzer/router"
+)
+
+func threeModels(simRPM, routerRPM int) []spec {
+	return []spec{
+		{id: "model-a", simRPM: simRPM, routerRPM: routerRPM, cooldownSec: 10},
+		{id: "model-b", simRPM: simRPM, routerRPM: routerRPM, cooldownSec: 10},
+		{id: "model-c", simRPM: simRPM, routerRPM: routerRPM, cooldownSec: 10},
+	}
+}
+
+// checkWithinQuota asserts zero throttles, every model's peak 60 s window at
+// or under its quota, and the aggregate utilization over the run.
+func checkWithinQuota(t *testing.T, w *world, specs []spec, virtual time.Duration, minUtil float64) {
+	t.Helper()
+	st := w.stats()
+	var ok, capacity float64
+	for _, s := range specs {
+		m := st.Models[s.id]
+		if n := sum(m.Throttles); n != 0 {
+			t.Errorf("%s throttled %d times: %s", s.id, n, describe(st))
+		}
+		if m.PeakRequestsPer60s > int64(s.simRPM) {
+			t.Errorf("%s peak 60 s window %d > quota %d", s.id, m.PeakRequestsPer60s, s.simRPM)
+		}
+		ok += float64(m.Successes)
+		capacity += float64(s.simRPM) * virtual.Minutes()
+	}
+	util := ok / capacity
+	t.Logf("served %.0f of %.0f requests of quota in %s of quota time: utilization %.1f%%%s", ok, capacity, virtual, 100*util, describe(st))
+	if util < minUtil {
+		t.Errorf("utilization %.1f%% < %.0f%%", 100*util, 100*minUtil)
+	}
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// runFor saturates for a virtual duration and returns the virtual time it took.
+func runFor(w *world, routers []*router.Router, workers int, virtual time.Duration) (*tally, time.Duration) {
+	ta := &tally{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(float64(virtual)/w.clock.Factor))
+	defer cancel()
+	start := w.clock.Now()
+	w.saturate(ctx, routers, workers, ta)
+	return ta, w.clock.Now().Sub(start)
+}
+
+func TestOneReplicaSaturatedStaysWithinQuota(t *testing.T) {
+	specs := threeModels(120, 120)
+	w := newWorld(t, 30, specs)
+	r := w.replica(chainOf(specs), 5*time.Second)
+	ta, took := runFor(w, []*router.Router{r}, 24, 3*time.Minute)
+	if ta.failed.Load() != 0 {
+		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
+	}
+	checkWithinQuota(t, w, specs, took, 0.97)
+}
+
+func TestThreeReplicasShareTheQuota(t *testing.T) {
+	specs := threeModels(120, 120)
+	w := newWorld(t, 30, specs)
+	chain := chainOf(specs)
+	routers := []*router.Router{w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second)}
+	ta, took := runFor(w, routers, 24, 3*time.Minute)
+	if ta.failed.Load() != 0 {
+		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
+	}
+	checkWithinQuota(t, w, specs, took, 0.97)
+}
+
+// The original system's story: 600 analysis requests in three bursts of 200
+// a second apart, on the seven-model chain. The primary's real quota is
+// below its configured limit, so it throttles and cools down; nothing fails,
+// and the primary serves again once its cooldown is over.
+func TestBurstsOf200FallBackAndReturnToPrimary(t *testing.T) {
+	var specs []spec
+	for _, m := range router.DefaultChain() {
+		specs = append(specs, spec{id: m.ID, simRPM: 200, routerRPM: 200, cooldownSec: 20})
+	}
+	specs[0].simRPM = 120 // the primary's real quota is lower than configured
+	w := newWorld(t, 20, specs)
+	r := w.replica(chainOf(specs), 2*time.Second)
+	primary := specs[0].id
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ta := &tally{}
+	var wg sync.WaitGroup
+	for burst := range 3 {
+		for range 200 {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.complete(ctx, r, chatRequest(false), ta) }()
+		}
+		if burst < 2 {
+			_ = w.clock.Sleep(ctx, time.Second)
+		}
+	}
+	wg.Wait()
+	if ta.ok.Load() != 600 || ta.failed.Load() != 0 {
+		t.Fatalf("ok %d failed %d (%v), want 600 and 0", ta.ok.Load(), ta.failed.Load(), ta.firstErr)
+	}
+	st := w.stats()
+	throttles := sum(st.Models[primary].Throttles)
+	if throttles == 0 {
+		t.Fatalf("the primary never throttled; the scenario did not happen: %s", describe(st))
+	}
+	t.Logf("bursts served: %v%s", ta.byModel, describe(st))
+
+	// Later traffic: once the cooldown is over and its window has room,
+	// the primary is chosen again.
+	end := w.clock.Now().Add(3 * time.Minute)
+	backOnPrimary := false
+	for !backOnPrimary && w.clock.Now().Before(end) {
+		res, err := r.Converse(ctx, chatRequest(false))
+		if err == nil && res.Model.ID == primary {
+			backOnPrimary = true
+		}
+		_ = w.clock.Sleep(ctx, 2*time.Second)
+	}
+	if !backOnPrimary {
+		t.Fatalf("the primary was not used again within 3 minutes: %s", describe(w.stats()))
+	}
+}
+
+// Limits configured at twice the real quota converge: after the first
+// minute, under 2% of calls throttle and at least 90% of the real quota is
+// used.
+func TestAdaptiveLimitsConvergeWhenConfiguredTooHigh(t *testing.T) {
+	specs := threeModels(120, 240)
+	w := newWorld(t, 40, specs)
+	r := w.replica(chainOf(specs), 5*time.Second)
+	// The first minute: learning.
+	runFor(w, []*router.Router{r}, 24, time.Minute)
+	before := w.stats()
+	_, took := runFor(w, []*router.Router{r}, 24, 4*time.Minute)
+	after := w.stats()
+	var calls, throttles, ok, capacity float64
+	for _, s := range specs {
+		a, b := after.Models[s.id], before.Models[s.id]
+		calls += float64(a.Requests - b.Requests)
+		throttles += float64(sum(a.Throttles) - sum(b.Throttles))
+		ok += float64(a.Successes - b.Successes)
+		capacity += float64(s.simRPM) * took.Minutes()
+	}
+	t.Logf("after the first minute: %.0f calls, %.0f throttled (%.2f%%), utilization %.1f%% of the real quota%s",
+		calls, throttles, 100*throttles/calls, 100*ok/capacity, describe(after))
+	if throttles/calls >= 0.02 {
+		t.Errorf("throttles %.2f%% of calls, want < 2%%", 100*throttles/calls)
+	}
+	if ok/capacity < 0.90 {
+		t.Errorf("utilization %.1f%%, want >= 90%%", 100*ok/capacity)
+	}
+}
+
+// Every model answers 503 for a while: requests wait (breakers open, the
+// router says when to come back) and all complete once service returns.
+func TestAllModelsUnavailableThenRecover(t *testing.T) {
+	specs := threeModels(600, 600)
+	w := newWorld(t, 20, specs)
+	r := w.replica(chainOf(specs), time.Second)
+	if err := w.sim.SetFaults("*", bedrocksim.Faults{Storm: &bedrocksim.Storm{Kind: "unavailable", Seconds: 60}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ta := &tally{}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.complete(ctx, r, chatRequest(false), ta) }()
+	}
+	wg.Wait()
+	st := w.stats()
+	if ta.ok.Load() != 50 || ta.failed.Load() != 0 {
+		t.Fatalf("ok %d failed %d (%v): %s", ta.ok.Load(), ta.failed.Load(), ta.firstErr, describe(st))
+	}
+	var unavailable int64
+	for _, m := range st.Models {
+		unavailable += m.Errors["ServiceUnavailableException"]
+	}
+	if unavailable == 0 {
+		t.Fatalf("the outage never hit: %s", describe(st))
+	}
+	t.Logf("50 requests completed after an outage; %d 503s seen, %d busy waits%s", unavailable, ta.busy.Load(), describe(st))
+}
+
+// When interactive and batch requests both wait for capacity, the
+// interactive one is served first.
+func TestInteractiveGoesBeforeBatch(t *testing.T) {
+	specs := []spec{{id: "only", simRPM: 60, routerRPM: 60, cooldownSec: 5}}
+	w := newWorld(t, 10, specs)
+	r := w.replica(chainOf(specs), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Use up the window.
+	for range 60 {
+		if _, err := r.Converse(ctx, chatRequest(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch, interactive := &tally{}, &tally{}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.complete(ctx, r, chatRequest(false), batch) }()
+	}
+	_ = w.clock.Sleep(ctx, 200*time.Millisecond) // the batch requests are waiting first
+	wg.Add(1)
+	go func() { defer wg.Done(); w.complete(ctx, r, chatRequest(true), interactive) }()
+	wg.Wait()
+	if len(interactive.served) != 1 {
+		t.Fatal("interactive request not served")
+	}
+	at := interactive.served[0].at
+	before := 0
+	for _, s := range batch.served {
+		if s.at.Before(at) {
+			before++
+		}
+	}
+	if before > 1 {
+		t.Fatalf("%d batch requests were served before the waiting interactive one", before)
+	}
+}

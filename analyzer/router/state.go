@@ -1,0 +1,357 @@
+package router
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Window is the quota window in whole seconds. Bedrock counts quotas per
+// minute; we count per-second bins over 61 s so that the usage in every
+// 60 s window stays within the quota even when a request reserved in one
+// second reaches Bedrock in the next. (A token bucket would let 2x the quota
+// through in the first minute: a full bucket plus a minute of refill.)
+const Window = 61
+
+// bin is one second of usage.
+type bin struct {
+	Sec int64 `json:"s"` // unix seconds
+	Req int   `json:"r"` // requests reserved
+	Tok int   `json:"t"` // quota tokens reserved (net of refunds)
+}
+
+// modelState is one model's shared state, one KV key per model, so a single
+// compare-and-set covers its window, cooldown, adaptive limit and breaker:
+// every replica reads it fresh and no update is lost.
+type modelState struct {
+	Bins []bin `json:"bins,omitempty"` // non-empty seconds of the window, oldest first
+
+	CoolUntil int64 `json:"cool_until,omitempty"` // unix ns; extend-only
+
+	// Scale is the adaptive share of the configured limits in use (0.05-1):
+	// multiplied down when the model throttles although we had capacity,
+	// added back on every success.
+	Scale        float64 `json:"scale"`
+	LastDecrease int64   `json:"last_decrease,omitempty"`
+
+	// Circuit breaker over server errors and timeouts.
+	Fails     int   `json:"fails,omitempty"`
+	OpenUntil int64 `json:"open_until,omitempty"`
+	ProbeTill int64 `json:"probe_till,omitempty"` // a half-open probe is out until then
+
+	// InteractiveWait: an interactive request is waiting for this model
+	// until then; batch requests leave capacity to it meanwhile.
+	InteractiveWait int64 `json:"interactive_wait,omitempty"`
+}
+
+// Breaker and adaptation settings.
+const (
+	breakerThreshold = 5                // consecutive server errors that open it
+	breakerOpenFor   = 30 * time.Second // before a half-open probe
+	probeLease       = 60 * time.Second // how long one probe may take
+	minScale         = 0.05
+	decreaseFactor   = 0.9
+)
+
+// limits are the current (adapted) limits per window.
+func (s *modelState) limits(m Model) (req, tok int) {
+	return max(1, int(float64(m.RequestsPerMinute)*s.Scale)), max(1, int(float64(m.TokensPerMinute)*s.Scale))
+}
+
+// prune drops seconds that have left the window.
+func (s *modelState) prune(now int64) {
+	oldest := now/int64(time.Second) - (Window - 1)
+	i := 0
+	for i < len(s.Bins) && s.Bins[i].Sec < oldest {
+		i++
+	}
+	s.Bins = s.Bins[i:]
+}
+
+func (s *modelState) used() (req, tok int) {
+	for _, b := range s.Bins {
+		req += b.Req
+		tok += b.Tok
+	}
+	return req, tok
+}
+
+// freeAt returns when enough old seconds leave the window for need more of
+// a quantity (selected by get) to fit under limit.
+func (s *modelState) freeAt(used, need, limit int, get func(bin) int) int64 {
+	excess := used + need - limit
+	for _, b := range s.Bins {
+		excess -= get(b)
+		if excess <= 0 {
+			return (b.Sec + Window) * int64(time.Second)
+		}
+	}
+	return (s.Bins[len(s.Bins)-1].Sec + Window) * int64(time.Second)
+}
+
+func (s *modelState) add(now int64, req, tok int) int64 {
+	sec := now / int64(time.Second)
+	if n := len(s.Bins); n > 0 && s.Bins[n-1].Sec == sec {
+		s.Bins[n-1].Req += req
+		s.Bins[n-1].Tok += tok
+	} else {
+		s.Bins = append(s.Bins, bin{Sec: sec, Req: req, Tok: tok})
+	}
+	return sec
+}
+
+// refund gives back requests and tokens reserved in second sec, if it is
+// still in the window.
+func (s *modelState) refund(sec int64, req, tok int) {
+	for i := range s.Bins {
+		if s.Bins[i].Sec == sec {
+			s.Bins[i].Req = max(0, s.Bins[i].Req-req)
+			s.Bins[i].Tok = max(0, s.Bins[i].Tok-tok)
+			return
+		}
+	}
+}
+
+func freshState() modelState { return modelState{Scale: 1} }
+
+// Shared is the cluster-wide limiter state in a JetStream KV bucket.
+type Shared struct {
+	kv    jetstream.KeyValue
+	clock Clock
+	// locks serialize this process's updates of one model: concurrent
+	// requests in one replica queue here instead of racing each other's
+	// compare-and-set, so conflicts happen only between replicas.
+	locks sync.Map // key -> *sync.Mutex
+}
+
+// OpenShared creates or binds the limiter bucket. The state is soft: if it
+// is lost, buckets start full and the adaptive limits relearn, so memory
+// storage is enough and keeps compare-and-set fast.
+func OpenShared(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, clock Clock) (*Shared, error) {
+	if clock == nil {
+		clock = WallClock{}
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "analyzer router: per-model token buckets, cooldowns, breakers",
+		History:     1,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open router state %s: %w", bucket, err)
+	}
+	return &Shared{kv: kv, clock: clock}, nil
+}
+
+var keyEnc = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// stateKey encodes a model id (which holds ':' and '.') as a KV key.
+func stateKey(id string) string { return "m." + keyEnc.EncodeToString([]byte(id)) }
+
+// update applies fn to the model's state with compare-and-set, retrying on
+// conflicts. fn reports whether to write.
+func (s *Shared) update(ctx context.Context, m Model, fn func(st *modelState, now int64) bool) error {
+	key := stateKey(m.ID)
+	mu, _ := s.locks.LoadOrStore(key, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		now := s.clock.Now().UnixNano()
+		var st modelState
+		var rev uint64
+		entry, err := s.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			st = freshState()
+		case err != nil:
+			return fmt.Errorf("read state of %s: %w", m.ID, err)
+		default:
+			rev = entry.Revision()
+			if err := json.Unmarshal(entry.Value(), &st); err != nil || st.Scale <= 0 {
+				st = freshState() // unreadable state: start over rather than wedge the model
+			}
+		}
+		st.prune(now)
+		if !fn(&st, now) {
+			return nil
+		}
+		raw, _ := json.Marshal(st)
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, key, raw)
+		} else {
+			_, err = s.kv.Update(ctx, key, raw, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) || attempt > 1000 {
+			return fmt.Errorf("write state of %s: %w", m.ID, err)
+		}
+	}
+}
+
+// Reservation is capacity taken from a model for one call.
+type Reservation struct {
+	Model  Model
+	Tokens int   // quota tokens reserved
+	Sec    int64 // the second they were reserved in
+	Probe  bool  // this call is the breaker's half-open probe
+}
+
+// Refusal says why a model cannot take a call now and when to ask again.
+type Refusal struct {
+	Reason string        // cooling, open, requests, tokens, yielding
+	Wait   time.Duration // until capacity is expected
+}
+
+// Reserve takes one request and tokens quota tokens from m, or refuses
+// with the time until it could succeed.
+func (s *Shared) Reserve(ctx context.Context, m Model, tokens int, interactive bool) (*Reservation, *Refusal, error) {
+	var res *Reservation
+	var ref *Refusal
+	err := s.update(ctx, m, func(st *modelState, now int64) bool {
+		res, ref = nil, nil
+		refuse := func(reason string, until int64) bool {
+			ref = &Refusal{Reason: reason, Wait: time.Duration(max(until-now, int64(time.Millisecond)))}
+			if interactive && st.InteractiveWait < until {
+				st.InteractiveWait = until // ask batch work to leave this capacity to us
+				return true
+			}
+			return false
+		}
+		if st.CoolUntil > now {
+			return refuse("cooling", st.CoolUntil)
+		}
+		probe := false
+		if st.Fails >= breakerThreshold {
+			if st.OpenUntil > now {
+				return refuse("open", st.OpenUntil)
+			}
+			if st.ProbeTill > now {
+				return refuse("open", st.ProbeTill)
+			}
+			probe = true // half-open: this one call tests the model
+		}
+		if !interactive && st.InteractiveWait > now {
+			// An interactive request waits for this model: batch work
+			// takes nothing until it has been served.
+			ref = &Refusal{Reason: "yielding", Wait: time.Duration(st.InteractiveWait - now)}
+			return false
+		}
+		limReq, limTok := st.limits(m)
+		usedReq, usedTok := st.used()
+		if usedReq+1 > limReq {
+			return refuse("requests", st.freeAt(usedReq, 1, limReq, func(b bin) int { return b.Req }))
+		}
+		if tokens > limTok {
+			// Can never fit at the current scale: wait for the limit to recover.
+			return refuse("tokens", now+int64(time.Minute))
+		}
+		if usedTok+tokens > limTok {
+			return refuse("tokens", st.freeAt(usedTok, tokens, limTok, func(b bin) int { return b.Tok }))
+		}
+		sec := st.add(now, 1, tokens)
+		if interactive {
+			st.InteractiveWait = 0
+		}
+		if probe {
+			st.ProbeTill = now + int64(probeLease)
+		}
+		res = &Reservation{Model: m, Tokens: tokens, Sec: sec, Probe: probe}
+		return true
+	})
+	return res, ref, err
+}
+
+// Outcome is how a call ended, for Settle.
+type Outcome int
+
+// Outcomes.
+const (
+	Succeeded   Outcome = iota
+	Throttled           // 429: cooldown, and the limit adapts down
+	ServerError         // 5xx, timeout: counts towards the breaker
+	ClientError         // the request was wrong; the model is fine
+)
+
+// Settle returns the unused part of a reservation and records the outcome.
+// used is the quota tokens the call really consumed.
+func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome Outcome, retryHint time.Duration) error {
+	m := r.Model
+	return s.update(ctx, m, func(st *modelState, now int64) bool {
+		// A throttled call was not accepted by Bedrock: it leaves the window,
+		// which then counts what the model really took.
+		refundReq := 0
+		if outcome == Throttled {
+			refundReq = 1
+		}
+		st.refund(r.Sec, refundReq, r.Tokens-used)
+		if r.Probe {
+			st.ProbeTill = 0
+		}
+		switch outcome {
+		case Succeeded, ClientError:
+			st.Fails, st.OpenUntil = 0, 0
+			// Additive increase, only while the limit is what holds us back
+			// and not within a minute of the last decrease: +5% of the
+			// limit per minute of full use.
+			limReq, _ := st.limits(m)
+			usedReq, _ := st.used()
+			if now-st.LastDecrease > int64(time.Minute) && float64(usedReq) >= 0.9*float64(limReq) {
+				st.Scale = math.Min(1, st.Scale+0.05/float64(limReq))
+			}
+		case Throttled:
+			until := now + int64(max(m.Cooldown(), retryHint))
+			st.CoolUntil = max(st.CoolUntil, until) // extend-only
+			// Multiplicative decrease, once per cooldown: a burst of 429s
+			// from one overload is one signal, not many. The window says
+			// how many requests the model really took in the last minute,
+			// so the new limit goes just under that, but never below half
+			// the old one: a short storm must not flatten the limit.
+			if now-st.LastDecrease >= int64(max(m.Cooldown(), time.Second)) {
+				usedReq, _ := st.used()
+				observed := 0.95 * float64(usedReq) / float64(m.RequestsPerMinute)
+				st.Scale = math.Max(minScale, math.Max(st.Scale*0.5, math.Min(st.Scale*decreaseFactor, observed)))
+				st.LastDecrease = now
+			}
+		case ServerError:
+			st.Fails++
+			if st.Fails >= breakerThreshold {
+				st.OpenUntil = now + int64(breakerOpenFor)
+			}
+		}
+		return true
+	})
+}
+
+// Snapshot is a model's state for metrics and tests.
+type Snapshot struct {
+	Requests, Tokens int // still available in the window
+	Scale            float64
+	CoolingFor       time.Duration
+	BreakerOpen      bool
+}
+
+// Snapshot reads m's state without changing it.
+func (s *Shared) Snapshot(ctx context.Context, m Model) (Snapshot, error) {
+	var snap Snapshot
+	err := s.update(ctx, m, func(st *modelState, now int64) bool {
+		limReq, limTok := st.limits(m)
+		usedReq, usedTok := st.used()
+		snap = Snapshot{Requests: limReq - usedReq, Tokens: limTok - usedTok, Scale: st.Scale,
+			CoolingFor: time.Duration(max(st.CoolUntil-now, 0)), BreakerOpen: st.Fails >= breakerThreshold && st.OpenUntil > now}
+		return false
+	})
+	return snap, err
+}
