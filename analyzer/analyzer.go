@@ -1,8 +1,8 @@
 // Package analyzer asks Bedrock for a risk assessment of each extracted
 // document and publishes document.analyzed. The stage consumes
-// document.extracted; the model call itself goes through a Caller so the
-// model router can take the single-model path's place without touching the
-// stage.
+// document.extracted; model calls go through the router (fallback chain,
+// cluster-wide limits), answers are cached by content, long documents are
+// analyzed chunk by chunk and merged.
 package analyzer
 
 import (
@@ -11,11 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/aiprism/prism/analyzer/assessment"
-	"github.com/aiprism/prism/analyzer/bedrock"
 	"github.com/aiprism/prism/analyzer/prompt"
+	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/streams"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,34 +31,31 @@ type Objects interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error)
 }
 
-// Converser is the Bedrock operation the analyzer uses.
-type Converser interface {
-	Converse(ctx context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error)
+// Router is the model router as the stage uses it.
+type Router interface {
+	Converse(ctx context.Context, req router.Request) (*router.Result, error)
+	Chain() router.Chain
 }
 
-// Model is one Bedrock model the analyzer may call.
-type Model struct {
-	ID              string
-	ContextTokens   int
-	MaxOutputTokens int
-	PricePer1kIn    float64 // USD
-	PricePer1kOut   float64 // USD
+// StageConfig bounds what one analysis may ask for.
+type StageConfig struct {
+	MaxOutputTokens int // per call
+	ChunkBytes      int // texts longer than this are analyzed in chunks
+	MaxChars        int // longest text read from the store
 }
 
 // Stage is the analyzer's event handler.
 type Stage struct {
-	objects  Objects
-	client   Converser
-	model    Model
-	pub      *streams.Publisher
-	maxChars int
-	// busyDelay is how long a document waits when the model throttles.
-	busyDelay time.Duration
+	objects Objects
+	router  Router
+	cache   *Cache
+	pub     *streams.Publisher
+	cfg     StageConfig
 }
 
-// NewStage returns the analysis stage calling model through client.
-func NewStage(objects Objects, client Converser, model Model, pub *streams.Publisher, maxChars int) *Stage {
-	return &Stage{objects: objects, client: client, model: model, pub: pub, maxChars: maxChars, busyDelay: 5 * time.Second}
+// NewStage returns the analysis stage. cache may be nil.
+func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, cfg StageConfig) *Stage {
+	return &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg}
 }
 
 // Handle analyzes the document of one extracted event.
@@ -67,32 +65,36 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 		return streams.Permanent("bad-event", err)
 	}
 	m := streams.MetaOf(ev)
-	if _, err := s.pub.Emit(ctx, m, streams.Progress, "analyze-started", streams.ProgressData{
-		Stage: streams.StageAnalyze, Step: "started", Status: "analyzing",
-	}); err != nil {
+	if err := s.progress(ctx, m, "analyze-started", streams.ProgressData{Step: "started", Status: "analyzing"}); err != nil {
 		return err
 	}
 	text, err := s.readText(ctx, ex.Text)
 	if err != nil {
 		return err
 	}
-	result, err := s.assess(ctx, text)
+	result, err := s.analyze(ctx, m, text)
+	var busy *router.BusyError
+	if errors.As(err, &busy) {
+		// Waiting is not failing: the status says so, and the event comes
+		// back when the earliest model has capacity again.
+		_ = s.progress(ctx, m, "queued", streams.ProgressData{Step: "queued", Status: "queued", Message: "waiting for model capacity"})
+		return streams.RetryAfter(busy.RetryAfter, err)
+	}
 	if err != nil {
-		var busy *busyError
-		if errors.As(err, &busy) {
-			// Waiting is not failing: say so, and come back later.
-			_, _ = s.pub.Emit(ctx, m, streams.Progress, "queued", streams.ProgressData{
-				Stage: streams.StageAnalyze, Step: "queued", Status: "queued", Message: "waiting for model capacity",
-			})
-			return streams.RetryAfter(s.busyDelay, err)
-		}
 		return err
 	}
 	result.TextSHA256 = ex.Text.SHA256
-	_, err = s.pub.Emit(ctx, m, streams.Analyzed, "", result)
-	if err == nil {
-		zerolog.Ctx(ctx).Info().Int("score", result.Score).Str("level", result.Level).Str("model", result.Model).Msg("analyzed")
+	if _, err := s.pub.Emit(ctx, m, streams.Analyzed, "", result); err != nil {
+		return err
 	}
+	zerolog.Ctx(ctx).Info().Int("score", result.Score).Str("level", result.Level).Str("model", result.Model).
+		Bool("cached", result.Cached).Int("attempts", len(result.Attempts)).Float64("cost_usd", result.CostUSD).Msg("analyzed")
+	return nil
+}
+
+func (s *Stage) progress(ctx context.Context, m streams.Meta, key string, p streams.ProgressData) error {
+	p.Stage = streams.StageAnalyze
+	_, err := s.pub.Emit(ctx, m, streams.Progress, key, p)
 	return err
 }
 
@@ -105,104 +107,282 @@ func (s *Stage) readText(ctx context.Context, ref streams.ObjectRef) (string, er
 		return "", fmt.Errorf("read text: %w", err)
 	}
 	defer rc.Close()
-	raw, err := io.ReadAll(io.LimitReader(rc, int64(s.maxChars)*4+1))
+	raw, err := io.ReadAll(io.LimitReader(rc, int64(s.cfg.MaxChars)*4+1))
 	if err != nil {
 		return "", fmt.Errorf("read text: %w", err)
 	}
 	return string(raw), nil
 }
 
-type busyError struct{ err error }
+// call is one assessed piece of text with what it cost.
+type call struct {
+	Assessment   assessment.Assessment `json:"assessment"`
+	Model        string                `json:"model"`
+	Attempts     []streams.Attempt     `json:"attempts"`
+	InputTokens  int                   `json:"input_tokens"`
+	OutputTokens int                   `json:"output_tokens"`
+	CostUSD      float64               `json:"cost_usd"`
+}
 
-func (e *busyError) Error() string { return "model busy: " + e.err.Error() }
-func (e *busyError) Unwrap() error { return e.err }
-
-// assess makes one forced-tool Converse call and checks its answer.
-func (s *Stage) assess(ctx context.Context, text string) (streams.AnalyzedData, error) {
-	in := &bedrockruntime.ConverseInput{
-		ModelId: aws.String(s.model.ID),
-		System:  []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: prompt.System}},
-		Messages: []types.Message{{
-			Role:    types.ConversationRoleUser,
-			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: prompt.User("", text, prompt.Nonce())}},
-		}},
-		InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(s.model.MaxOutputTokens)), Temperature: aws.Float32(0)},
-		ToolConfig: &types.ToolConfiguration{
-			Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
-				Name:        aws.String(assessment.ToolName),
-				Description: aws.String("Record the structured risk assessment of the document."),
-				InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(assessment.InputSchema())},
-			}}},
-			ToolChoice: &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String(assessment.ToolName)}},
-		},
+// analyze assesses the whole text: in one call when it fits, otherwise
+// chunk by chunk (map) and one final call over the merged findings (reduce).
+func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (streams.AnalyzedData, error) {
+	if strings.TrimSpace(text) == "" {
+		return streams.AnalyzedData{}, streams.Permanentf("empty-text", "the document has no text to analyze")
 	}
-	start := time.Now()
-	out, err := s.client.Converse(ctx, in)
-	attempt := streams.Attempt{Model: s.model.ID, LatencyMS: time.Since(start).Milliseconds(), Outcome: "ok"}
-	if err != nil {
-		attempt.Outcome, attempt.Error = "error", err.Error()
-		switch bedrock.Classify(err) {
-		case bedrock.ClassThrottled:
-			return streams.AnalyzedData{}, &busyError{err: err}
-		case bedrock.ClassPermanent:
-			return streams.AnalyzedData{}, streams.Permanent("model-rejected", err)
-		default:
-			return streams.AnalyzedData{}, fmt.Errorf("converse with %s: %w", s.model.ID, err)
+	sha := TextSHA256(text)
+	var cached streams.AnalyzedData
+	if _, ok, err := s.cache.Get(ctx, "doc", sha, prompt.Version, s.modelIDs(), &cached); err != nil {
+		return cached, err
+	} else if ok {
+		cached.Cached, cached.CostUSD, cached.Attempts = true, 0, nil
+		return cached, nil
+	}
+
+	chunks := Split(text, s.cfg.ChunkBytes)
+	var parts []call
+	for i, chunk := range chunks {
+		c, err := s.assessCached(ctx, chunk, "chunk")
+		if err != nil {
+			return streams.AnalyzedData{}, err
+		}
+		parts = append(parts, c)
+		if len(chunks) > 1 {
+			_ = s.progress(ctx, m, "chunk-"+strconv.Itoa(i+1), streams.ProgressData{
+				Step: "chunk", Status: "analyzing", Done: i + 1, Total: len(chunks),
+				Message: fmt.Sprintf("analyzed part %d of %d", i+1, len(chunks)),
+			})
 		}
 	}
-	if out.StopReason == types.StopReasonMaxTokens {
-		// A cut-off answer is incomplete, never an answer.
-		return streams.AnalyzedData{}, fmt.Errorf("model %s stopped at max_tokens: incomplete assessment", s.model.ID)
+	final := parts[0]
+	if len(parts) > 1 {
+		var err error
+		if final, err = s.reduce(ctx, text, parts); err != nil {
+			return streams.AnalyzedData{}, err
+		}
 	}
-	raw, err := toolInput(out)
-	if err != nil {
-		return streams.AnalyzedData{}, streams.Permanent("invalid-assessment", err)
-	}
-	a, err := assessment.Parse(raw)
-	if err == nil {
-		err = assessment.Validate(a, text)
-	}
-	if err != nil {
-		return streams.AnalyzedData{}, streams.Permanent("invalid-assessment", err)
-	}
-	// The score shown is derived from the findings by a documented rule,
-	// not taken on the model's word.
+	a := final.Assessment
+	// The score shown is derived from the findings by a documented rule
+	// (assessment.Score), never taken on the model's word.
 	a.OverallScore, a.RiskLevel = assessment.Score(a.RiskFactors)
-	final, err := json.Marshal(a)
+	raw, err := json.Marshal(a)
 	if err != nil {
 		return streams.AnalyzedData{}, fmt.Errorf("encode assessment: %w", err)
 	}
-	var inTok, outTok int
-	if out.Usage != nil {
-		inTok, outTok = int(aws.ToInt32(out.Usage.InputTokens)), int(aws.ToInt32(out.Usage.OutputTokens))
+	out := streams.AnalyzedData{
+		Assessment: raw, Score: a.OverallScore, Level: a.RiskLevel, Model: final.Model, PromptVersion: prompt.Version,
 	}
-	return streams.AnalyzedData{
-		Assessment:    final,
-		Score:         a.OverallScore,
-		Level:         a.RiskLevel,
-		Model:         s.model.ID,
-		PromptVersion: prompt.Version,
-		Attempts:      []streams.Attempt{attempt},
-		InputTokens:   inTok,
-		OutputTokens:  outTok,
-		CostUSD:       float64(inTok)/1000*s.model.PricePer1kIn + float64(outTok)/1000*s.model.PricePer1kOut,
-	}, nil
+	for _, p := range append(parts, final) {
+		out.Attempts = append(out.Attempts, p.Attempts...)
+		out.InputTokens += p.InputTokens
+		out.OutputTokens += p.OutputTokens
+		out.CostUSD += p.CostUSD
+	}
+	if len(parts) == 1 { // final is parts[0]: counted once
+		out.Attempts, out.InputTokens, out.OutputTokens, out.CostUSD = final.Attempts, final.InputTokens, final.OutputTokens, final.CostUSD
+	}
+	if err := s.cache.Put(ctx, "doc", sha, prompt.Version, out.Model, out); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("result not cached")
+	}
+	return out, nil
 }
 
-// toolInput returns the JSON input of the forced tool call.
-func toolInput(out *bedrockruntime.ConverseOutput) ([]byte, error) {
+func (s *Stage) modelIDs() []string {
+	var ids []string
+	for _, m := range s.router.Chain() {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// assessCached assesses one text, reusing a cached answer for it.
+func (s *Stage) assessCached(ctx context.Context, text, kind string) (call, error) {
+	sha := TextSHA256(text)
+	var c call
+	if _, ok, err := s.cache.Get(ctx, kind, sha, prompt.Version, s.modelIDs(), &c); err != nil {
+		return c, err
+	} else if ok {
+		c.Attempts, c.CostUSD = nil, 0
+		return c, nil
+	}
+	c, err := s.assess(ctx, text, text)
+	if err != nil {
+		return c, err
+	}
+	if err := s.cache.Put(ctx, kind, sha, prompt.Version, c.Model, c); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("chunk result not cached")
+	}
+	return c, nil
+}
+
+// reduce makes one final call over the merged findings of all chunks: the
+// model writes the summary and recommendations of the whole document; the
+// findings themselves are the union of the chunks' (deduplicated), so no
+// grounded evidence is lost in the summary step.
+func (s *Stage) reduce(ctx context.Context, text string, parts []call) (call, error) {
+	merged := mergeFactors(parts)
+	var b strings.Builder
+	b.WriteString("The document was too long for one request and was assessed in parts. These are the findings of all parts, as JSON; each evidence quote is verbatim from the document.\n")
+	findings, _ := json.Marshal(merged)
+	b.Write(findings)
+	c, err := s.assess(ctx, b.String(), b.String())
+	if err != nil {
+		return c, err
+	}
+	c.Assessment.RiskFactors = merged
+	seen := map[string]bool{}
+	var concerns []assessment.ComplianceConcern
+	for _, p := range append(parts, c) {
+		for _, cc := range p.Assessment.ComplianceConcerns {
+			if k := cc.Regulation + "\x00" + cc.Concern; !seen[k] {
+				seen[k] = true
+				concerns = append(concerns, cc)
+			}
+		}
+	}
+	c.Assessment.ComplianceConcerns = concerns
+	return c, nil
+}
+
+// mergeFactors unions the chunks' findings, dropping repeats of the same
+// evidence in the same category.
+func mergeFactors(parts []call) []assessment.RiskFactor {
+	seen := map[string]bool{}
+	var out []assessment.RiskFactor
+	for _, p := range parts {
+		for _, f := range p.Assessment.RiskFactors {
+			k := f.Category + "\x00" + assessment.CollapseSpace(f.Evidence)
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// assess makes a forced-tool call over docText and checks the answer's
+// evidence against groundText. A cut-off answer (max_tokens) is incomplete,
+// never an answer: it is retried once with twice the budget. An answer that
+// fails validation gets one repair turn with the problems listed.
+func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, error) {
+	user := prompt.User("", docText, prompt.Nonce())
+	msgs := []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: user}}}}
+	budget := s.cfg.MaxOutputTokens
+	var total call
+	for turn := 0; turn < 3; turn++ {
+		res, err := s.router.Converse(ctx, s.request(msgs, budget))
+		if res != nil {
+			total.Attempts = append(total.Attempts, res.Attempts...)
+			total.InputTokens += res.InputTokens
+			total.OutputTokens += res.OutputTokens
+			total.CostUSD += res.CostUSD
+			total.Model = res.Model.ID
+		}
+		if err != nil {
+			return total, routeError(err, total.Attempts)
+		}
+		if res.Output.StopReason == types.StopReasonMaxTokens {
+			if budget >= 4*s.cfg.MaxOutputTokens {
+				return total, streams.Permanentf("incomplete-output", "the model's answer was cut off at %d output tokens", budget)
+			}
+			budget *= 2
+			continue
+		}
+		block, raw, err := toolUse(res.Output)
+		if err != nil {
+			return total, streams.Permanent("invalid-assessment", err)
+		}
+		a, err := assessment.Parse(raw)
+		if err == nil {
+			err = assessment.Validate(a, groundText)
+		}
+		if err == nil {
+			total.Assessment = a
+			return total, nil
+		}
+		if turn > 0 {
+			return total, streams.Permanent("invalid-assessment", fmt.Errorf("after one repair attempt: %w", err))
+		}
+		// One repair turn: show the model its answer and what is wrong.
+		msgs = append(msgs,
+			types.Message{Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{&types.ContentBlockMemberToolUse{Value: block}}},
+			types.Message{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{
+				ToolUseId: block.ToolUseId,
+				Status:    types.ToolResultStatusError,
+				Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{
+					Value: "The assessment is invalid: " + err.Error() + "\nCall " + assessment.ToolName + " again with a corrected assessment; quote evidence verbatim from the document.",
+				}},
+			}}}},
+		)
+	}
+	return total, streams.Permanentf("incomplete-output", "no complete assessment after retries")
+}
+
+func routeError(err error, attempts []streams.Attempt) error {
+	var perm *router.PermanentError
+	switch {
+	case errors.Is(err, router.ErrTooLarge):
+		return streams.Permanent("too-large-for-models", err)
+	case errors.As(err, &perm):
+		return streams.Permanent("model-rejected", err)
+	}
+	return err // busy or transient: the stage decides
+}
+
+func (s *Stage) request(msgs []types.Message, maxOut int) router.Request {
+	input := router.EstimateTokens(prompt.System) + schemaTokens
+	for _, m := range msgs {
+		for _, c := range m.Content {
+			if t, ok := c.(*types.ContentBlockMemberText); ok {
+				input += router.EstimateTokens(t.Value)
+			} else {
+				input += 500
+			}
+		}
+	}
+	return router.Request{
+		InputTokens:     input,
+		MaxOutputTokens: maxOut,
+		Build: func(m router.Model, maxOut int) *bedrockruntime.ConverseInput {
+			return &bedrockruntime.ConverseInput{
+				ModelId:         aws.String(m.ID),
+				System:          []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: prompt.System}},
+				Messages:        msgs,
+				InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(maxOut)), Temperature: aws.Float32(0)},
+				ToolConfig: &types.ToolConfiguration{
+					Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
+						Name:        aws.String(assessment.ToolName),
+						Description: aws.String("Record the structured risk assessment of the document."),
+						InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(assessment.InputSchema())},
+					}}},
+					ToolChoice: &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String(assessment.ToolName)}},
+				},
+			}
+		},
+	}
+}
+
+// schemaTokens estimates the tool definition's share of the input.
+var schemaTokens = func() int {
+	raw, _ := json.Marshal(assessment.InputSchema())
+	return router.EstimateTokens(string(raw))
+}()
+
+// toolUse returns the forced tool call and its JSON input.
+func toolUse(out *bedrockruntime.ConverseOutput) (types.ToolUseBlock, []byte, error) {
 	msg, ok := out.Output.(*types.ConverseOutputMemberMessage)
 	if !ok {
-		return nil, errors.New("model returned no message")
+		return types.ToolUseBlock{}, nil, errors.New("model returned no message")
 	}
 	for _, block := range msg.Value.Content {
 		if tu, ok := block.(*types.ContentBlockMemberToolUse); ok && aws.ToString(tu.Value.Name) == assessment.ToolName {
 			raw, err := tu.Value.Input.MarshalSmithyDocument()
 			if err != nil {
-				return nil, fmt.Errorf("decode tool input: %w", err)
+				return types.ToolUseBlock{}, nil, fmt.Errorf("decode tool input: %w", err)
 			}
-			return raw, nil
+			return tu.Value, raw, nil
 		}
 	}
-	return nil, errors.New("model did not call " + assessment.ToolName)
+	return types.ToolUseBlock{}, nil, errors.New("model did not call " + assessment.ToolName)
 }

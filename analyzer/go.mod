@@ -7,6 +7,7 @@ replace github.com/aiprism/prism/streams => ../streams
 replace github.com/aiprism/prism/platform => ../platform
 
 require (
+	github.com/aiprism/prism/platform v0.0.0-00010101000000-000000000000
 	github.com/aws/aws-sdk-go-v2 v1.48.0 // indirect
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27 // indirect
 	github.com/aws/aws-sdk-go-v2/config v1.33.18 // indirect

@@ -2,9 +2,13 @@ package analyzer
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/aiprism/prism/analyzer/bedrock"
+	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/config"
+	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,29 +18,45 @@ import (
 // Config is the analyzer role's configuration.
 type Config struct {
 	Concurrency int
-	MaxChars    int
-	Model       Model
+	Stage       StageConfig
+	Chain       router.Chain
+	Router      router.Options
 	Bedrock     bedrock.Config
+	Replicas    int
+	CacheTTL    time.Duration
+	StateBucket string
+	CacheBucket string
 }
 
-// DefaultModelID is the primary model of the original system's chain.
-const DefaultModelID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-
-// ConfigFromEnv reads ANALYZER_CONCURRENCY, ANALYZER_MAX_CHARS,
-// ANALYZER_MODEL_ID, ANALYZER_MAX_OUTPUT_TOKENS and the Bedrock variables.
+// ConfigFromEnv reads ANALYZER_* and the Bedrock variables. The model chain
+// is ANALYZER_MODELS_FILE (a JSON array, best model first) or the default
+// seven-model chain; a bad chain stops the analyzer with a message naming
+// the model and the field.
 func ConfigFromEnv(l *config.Loader) Config {
-	return Config{
+	c := Config{
 		Concurrency: l.Int("ANALYZER_CONCURRENCY", 16, 1, 1024),
-		MaxChars:    l.Int("ANALYZER_MAX_CHARS", 2_000_000, 1000, 100_000_000),
-		Model: Model{
-			ID:              l.String("ANALYZER_MODEL_ID", DefaultModelID),
-			ContextTokens:   200_000,
-			MaxOutputTokens: l.Int("ANALYZER_MAX_OUTPUT_TOKENS", 4096, 256, 64_000),
-			PricePer1kIn:    0.003,
-			PricePer1kOut:   0.015,
+		Stage: StageConfig{
+			MaxOutputTokens: l.Int("ANALYZER_MAX_OUTPUT_TOKENS", 2048, 256, 64_000),
+			ChunkBytes:      l.Int("ANALYZER_CHUNK_BYTES", 400_000, 1000, 3_000_000),
+			MaxChars:        l.Int("ANALYZER_MAX_CHARS", 2_000_000, 1000, 100_000_000),
 		},
-		Bedrock: bedrock.ConfigFromEnv(l),
+		Router: router.Options{
+			MaxWait:  l.Duration("ANALYZER_MAX_WAIT", 2*time.Second, 0, 5*time.Minute),
+			Deadline: l.Duration("ANALYZER_DEADLINE", 5*time.Minute, time.Second, time.Hour),
+		},
+		Bedrock:     bedrock.ConfigFromEnv(l),
+		Replicas:    l.Int("NATS_REPLICAS", 1, 1, 5),
+		CacheTTL:    l.Duration("ANALYZER_CACHE_TTL", 30*24*time.Hour, 0, 365*24*time.Hour),
+		StateBucket: l.String("ANALYZER_STATE_BUCKET", "prism_router"),
+		CacheBucket: l.String("ANALYZER_CACHE_BUCKET", "prism_results"),
 	}
+	c.Chain = router.DefaultChain()
+	if path := l.String("ANALYZER_MODELS_FILE", ""); path != "" {
+		chain, err := router.LoadChain(path)
+		l.Check(err == nil, "ANALYZER_MODELS_FILE", fmt.Sprintf("a valid model chain (%v)", err))
+		c.Chain = chain
+	}
+	return c
 }
 
 // Run consumes document.extracted until ctx ends.
@@ -45,8 +65,21 @@ func Run(ctx context.Context, cfg Config, js jetstream.JetStream, objects Object
 	if err != nil {
 		return err
 	}
+	shared, err := router.OpenShared(ctx, js, cfg.StateBucket, cfg.Replicas, nil)
+	if err != nil {
+		return err
+	}
+	r, err := router.New(cfg.Chain, shared, client, cfg.Router, router.NewMetrics(reg))
+	if err != nil {
+		return fmt.Errorf("model chain: %w", err)
+	}
+	obs.Register(reg, prometheus.Collector(router.NewStateCollector(shared, cfg.Chain)))
+	cache, err := OpenCache(ctx, js, cfg.CacheBucket, cfg.Replicas, cfg.CacheTTL)
+	if err != nil {
+		return err
+	}
 	pub := streams.NewPublisher(js, "/prism/analyzer")
-	stage := NewStage(objects, client, cfg.Model, pub, cfg.MaxChars)
+	stage := NewStage(objects, r, cache, pub, cfg.Stage)
 	return streams.Run(ctx, js, streams.AnalyzerConsumer, stage.Handle, streams.RunnerOptions{
 		Concurrency: cfg.Concurrency,
 		Log:         log,
