@@ -1,0 +1,127 @@
+package testenv_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aiprism/prism/platform/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestNATS(t *testing.T) {
+	srv, nc, js := testenv.NATS(t)
+	if !strings.HasPrefix(srv.ClientURL(), "nats://127.0.0.1:") || !nc.IsConnected() {
+		t.Fatalf("url %q connected %v", srv.ClientURL(), nc.IsConnected())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}})
+	if err != nil {
+		t.Fatalf("create stream: %v", err)
+	}
+	if _, err := js.Publish(ctx, "t.a", []byte("x")); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil || string(msg.Data()) != "x" {
+		t.Fatalf("next: %v", err)
+	}
+	if err := msg.Ack(); err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+}
+
+func TestS3(t *testing.T) {
+	st := testenv.S3(t)
+	ctx := t.Context()
+	if err := st.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if _, err := st.Put(ctx, "k", strings.NewReader("v"), 1, "text/plain"); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	rc, info, err := st.Get(ctx, "k")
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); string(b) != "v" || info.SSE != "AES256" {
+		t.Fatalf("got %q, info %+v", b, info)
+	}
+}
+
+func TestPostgresGivesFreshDatabases(t *testing.T) {
+	a, b := testenv.Postgres(t), testenv.Postgres(t)
+	if a == b {
+		t.Fatalf("two calls returned the same DSN %s", a)
+	}
+	for _, dsn := range []string{a, b} {
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		var tables int
+		err = conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&tables)
+		if err != nil || tables != 0 {
+			t.Fatalf("fresh database has %d tables (%v)", tables, err)
+		}
+		if _, err := conn.Exec(t.Context(), "CREATE TABLE t (id int)"); err != nil {
+			t.Fatalf("create table: %v", err)
+		}
+		// Left open on purpose: cleanup must still drop the database.
+		_ = conn
+	}
+}
+
+func TestPostgresDropsDatabaseAfterTest(t *testing.T) {
+	var name, admin string
+	t.Run("inner", func(t *testing.T) {
+		dsn := testenv.Postgres(t)
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name = cfg.Database
+		admin = strings.Replace(dsn, "/"+name, "/postgres", 1)
+	})
+	conn, err := pgx.Connect(t.Context(), admin)
+	if err != nil {
+		t.Fatalf("connect admin: %v", err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(t.Context(), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil || exists {
+		t.Fatalf("database %s still exists (%v)", name, err)
+	}
+}
+
+func TestPostgresOnExistingServer(t *testing.T) {
+	// Use the local cluster as the "existing server".
+	dsn := testenv.Postgres(t)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(testenv.DatabaseURLEnv, strings.Replace(dsn, "/"+cfg.Database, "/postgres", 1))
+	other := testenv.Postgres(t)
+	conn, err := pgx.Connect(t.Context(), other)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	var db string
+	if err := conn.QueryRow(t.Context(), "SELECT current_database()").Scan(&db); err != nil || !strings.HasPrefix(db, "test_testpostgresonexistingserver_") {
+		t.Fatalf("current_database = %q (%v)", db, err)
+	}
+}
