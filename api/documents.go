@@ -6,6 +6,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"strconv"
+	"time"
 	"strings"
 
 	"github.com/aiprism/prism/ingest"
@@ -104,8 +105,35 @@ func (s *Server) getDocument(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(doc)
+	return c.JSON(s.caughtUp(c, doc))
 }
+
+// caughtUp gives the read model a moment to apply the document's newest
+// event, so a client that just saw an event over SSE reads a document that
+// reflects it. It waits at most readYourWritesWait, then answers with what
+// is there.
+func (s *Server) caughtUp(c *fiber.Ctx, doc store.Document) store.Document {
+	ctx := c.UserContext()
+	last, err := streams.LastSeq(ctx, s.deps.JS, doc.Owner, doc.ID)
+	if err != nil || uint64(doc.LastEventSeq) >= last {
+		return doc
+	}
+	deadline := time.Now().Add(readYourWritesWait)
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		fresh, err := s.deps.Documents.GetDocument(ctx, doc.Owner, doc.ID)
+		if err != nil {
+			return doc
+		}
+		doc = fresh
+		if uint64(doc.LastEventSeq) >= last {
+			break
+		}
+	}
+	return doc
+}
+
+const readYourWritesWait = 2 * time.Second
 
 func notFound(id string) *Problem {
 	return problem(fiber.StatusNotFound, "not-found", "no document "+id)

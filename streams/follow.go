@@ -85,3 +85,43 @@ func DocumentExists(ctx context.Context, js jetstream.JetStream, owner, document
 	}
 	return true, nil
 }
+
+// Emitted reports whether the event of type t for m's document and run (or
+// a later run) is already in the stream. A stage redelivered after it
+// finished its work checks this and skips the work instead of redoing it.
+func Emitted(ctx context.Context, js jetstream.JetStream, m Meta, t EventType) (bool, error) {
+	s, err := js.Stream(ctx, DocsStream)
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", DocsStream, err)
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, DocSubject(m.Owner, m.DocumentID, t))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up %s of %s: %w", t, m.DocumentID, err)
+	}
+	ev, err := ParseEvent(msg.Subject, msg.Data)
+	if err != nil {
+		return false, nil
+	}
+	return ev.Run >= m.Run, nil
+}
+
+// LastSeq returns the stream sequence of the newest event of a document (0
+// when there is none). A reader compares it with what its read model has
+// applied to serve read-your-writes.
+func LastSeq(ctx context.Context, js jetstream.JetStream, owner, document string) (uint64, error) {
+	s, err := js.Stream(ctx, DocsStream)
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", DocsStream, err)
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, DocumentFilter(owner, document))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("look up the last event of %s: %w", document, err)
+	}
+	return msg.Sequence, nil
+}

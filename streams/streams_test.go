@@ -389,3 +389,32 @@ func TestFollowReplaysThenGoesLiveAndResumes(t *testing.T) {
 		t.Fatalf("another owner's document must not exist for bob: %v %v", ok, err)
 	}
 }
+
+func TestLastSeqAndEmitted(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	ctx := context.Background()
+	publishUploaded(t, pub, "doc1")
+	publishUploaded(t, pub, "doc2")
+	last, err := pub.Emit(ctx, meta("doc1"), streams.Extracted, "", streams.ExtractedData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := streams.LastSeq(ctx, js, "alice", "doc1"); err != nil || seq != last.Seq {
+		t.Fatalf("LastSeq = %d, %v; want %d", seq, err, last.Seq)
+	}
+	if seq, _ := streams.LastSeq(ctx, js, "alice", "nope"); seq != 0 {
+		t.Fatalf("LastSeq of an unknown document = %d", seq)
+	}
+	if ok, _ := streams.Emitted(ctx, js, meta("doc1"), streams.Extracted); !ok {
+		t.Fatal("Emitted misses an emitted event")
+	}
+	if ok, _ := streams.Emitted(ctx, js, meta("doc2"), streams.Extracted); ok {
+		t.Fatal("Emitted reports an event that was never emitted")
+	}
+	run2 := meta("doc1")
+	run2.Run = 2
+	if ok, _ := streams.Emitted(ctx, js, run2, streams.Extracted); ok {
+		t.Fatal("a run-1 event must not count for run 2")
+	}
+}

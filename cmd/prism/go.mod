@@ -18,4 +18,8 @@ replace github.com/aiprism/prism/notifier => ../../notifier
 
 replace github.com/aiprism/prism/api => ../../api
 
-require golang.org/x/sync v0.25.0 // indirect
+require (
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/rs/zerolog v1.35.1
+	golang.org/x/sync v0.25.0 // indirect
+)

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/aiprism/prism/extractor/sandbox"
+	"github.com/aiprism/prism/extractor/worker"
 	"github.com/aiprism/prism/platform/config"
 )
 
@@ -35,6 +37,7 @@ environment; run several processes of one role and they share the work):
   api           HTTP API, server-sent events and health
 
 Other commands:
+  extract-worker  (internal) the extractor's sandboxed child process
   dev           the whole system in one process, with embedded NATS, S3,
                 PostgreSQL and the Bedrock simulator, data under ./var
   bedrock-sim   the Bedrock Runtime simulator on BEDROCKSIM_ADDR
@@ -53,6 +56,10 @@ func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr i
 		return runSimulator(ctx, env, stderr)
 	case "migrate":
 		return runMigrate(ctx, env, stderr)
+	case sandbox.WorkerSubcommand:
+		// The extractor's isolated child: one document in on stdin, text
+		// out on stdout, under the limits its parent set.
+		return worker.Main(ctx, os.Stdin, stdout, env)
 	case "ingest", "extractor", "analyzer", "persist", "notifier", "api":
 		return runRole(ctx, cmd, env, stderr)
 	case "help", "-h", "--help":

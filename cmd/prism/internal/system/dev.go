@@ -63,6 +63,10 @@ type Dev struct {
 	PGDSN     string
 	BedrockAt string
 	Started   []string // what was started, for the banner
+	// Sim is the embedded Bedrock simulator, nil when AWS is used.
+	Sim *bedrocksim.Server
+	// Infra is the process's connections, for tests and benchmarks.
+	Infra *Infra
 
 	running  *Running
 	shutdown []func()
@@ -145,11 +149,12 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 	if cfg.UseAWSBedrock {
 		d.BedrockAt = "AWS Bedrock in " + env("AWS_REGION")
 	} else {
-		simURL, stop, err := startSimulator(env, cfg.SimSpeed, over, log)
+		simURL, sim, stop, err := startSimulator(env, cfg.SimSpeed, over, log)
 		if err != nil {
 			return nil, err
 		}
 		d.shutdown = append(d.shutdown, stop)
+		d.Sim = sim
 		d.BedrockAt = "Bedrock simulator " + simURL + " (not a language model: deterministic answers from a risk lexicon)"
 	}
 	d.Started = append(d.Started, d.BedrockAt)
@@ -177,6 +182,7 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 		return nil, err
 	}
 	d.shutdown = append(d.shutdown, in.Close)
+	d.Infra = in
 	if err := in.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
@@ -190,10 +196,10 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 
 // startSimulator serves the Bedrock simulator on a loopback port and points
 // the analyzer at it with credentials made up for this run.
-func startSimulator(env config.Getenv, speed float64, over map[string]string, log zerolog.Logger) (string, func(), error) {
+func startSimulator(env config.Getenv, speed float64, over map[string]string, log zerolog.Logger) (string, *bedrocksim.Server, func(), error) {
 	simCfg, err := bedrocksim.ConfigFromEnv(env)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if env("BEDROCKSIM_SPEED") == "" {
 		simCfg.Speed = speed
@@ -202,11 +208,11 @@ func startSimulator(env config.Getenv, speed float64, over map[string]string, lo
 	simCfg.AccessKey, simCfg.SecretKey = "prism-dev", secret
 	sim, err := bedrocksim.New(simCfg, log.With().Str("role", "bedrock-sim").Logger())
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -219,7 +225,7 @@ func startSimulator(env config.Getenv, speed float64, over map[string]string, lo
 	over["AWS_REGION"] = "us-east-1"
 	over["AWS_ACCESS_KEY_ID"] = "prism-dev"
 	over["AWS_SECRET_ACCESS_KEY"] = secret
-	return simURL, func() { _ = srv.Close() }, nil
+	return simURL, sim, func() { _ = srv.Close() }, nil
 }
 
 func randomHex(n int) string {

@@ -88,8 +88,9 @@ func StartRoles(ctx context.Context, in *Infra, env config.Getenv, roles []strin
 	if err != nil {
 		return nil, err
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	run := &Running{wait: g.Wait}
+	eg, ctx := errgroup.WithContext(ctx)
+	g := stopQuietly{eg, ctx}
+	run := &Running{wait: eg.Wait}
 	log := in.Log
 	for _, role := range roles {
 		rlog := log.With().Str(obs.FieldRole, role).Logger()
@@ -99,7 +100,10 @@ func StartRoles(ctx context.Context, in *Infra, env config.Getenv, roles []strin
 		case RoleAnalyzer:
 			g.Go(func() error { return analyzer.Run(ctx, cfg.analyzer, in.JS, in.Blobs, in.Registry, rlog) })
 		case RolePersist:
-			g.Go(func() error { return persist.Run(ctx, cfg.persist, in.JS, in.Pool, in.Registry, rlog) })
+			g.Go(func() error {
+				return persist.New(in.Pool, rlog).Run(ctx, in.JS,
+					persist.WithConcurrency(cfg.persist.Concurrency), persist.WithMetrics(streams.NewRunnerMetrics(in.Registry)))
+			})
 		case RoleNotifier:
 			g.Go(func() error { return notifier.Run(ctx, cfg.notifier, in.JS, in.Registry, rlog) })
 		case RoleIngest:
@@ -127,4 +131,22 @@ func StartRoles(ctx context.Context, in *Infra, env config.Getenv, roles []strin
 		g.Go(func() error { return obs.ServeMetrics(ctx, cfg.metrics, in.Registry, log) })
 	}
 	return run, nil
+}
+
+// stopQuietly runs roles in an errgroup; a role that returns an error only
+// because the process is stopping (even while it was still starting) has
+// not failed.
+type stopQuietly struct {
+	eg  *errgroup.Group
+	ctx context.Context
+}
+
+func (s stopQuietly) Go(f func() error) {
+	s.eg.Go(func() error {
+		err := f()
+		if err != nil && s.ctx.Err() != nil {
+			return nil
+		}
+		return err
+	})
 }

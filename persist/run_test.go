@@ -1,0 +1,95 @@
+package persist_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/aiprism/prism/persist"
+	"github.com/aiprism/prism/platform/testenv"
+	"github.com/aiprism/prism/streams"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+func TestRunProjectsTheStream(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	_, _, js := testenv.NATS(t)
+	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+
+	p := persist.New(pool, zerolog.New(zerolog.NewTestWriter(t)))
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx, js, persist.WithConcurrency(4)) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+
+	// Publish the pipeline's events as the stages would.
+	pub := streams.NewPublisher(js, "/test")
+	evs := pipeline(t)
+	for _, ev := range evs {
+		if err := pub.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "every event projected", func() bool {
+		return count(t, pool, "SELECT count(*) FROM document_events") == len(evs)
+	})
+	eventually(t, 5*time.Second, "final statuses", func() bool {
+		return count(t, pool, `SELECT count(*) FROM documents WHERE
+			(id = 'docA' AND status = 'analyzed') OR (id = 'docB' AND status = 'failed') OR (id = 'docC' AND status = 'analyzed' AND run = 2)`) == 3
+	})
+	if n := count(t, pool, "SELECT max(last_event_seq) FROM documents"); n != len(evs) {
+		t.Fatalf("last_event_seq = %d, want the stream sequence %d", n, len(evs))
+	}
+	before := snap(t, pool)
+
+	// The same event stored a second time under another Nats-Msg-Id (as a
+	// publisher retry after the duplicate window would): delivered, applied
+	// as a no-op, acknowledged.
+	raw, _ := json.Marshal(evs[len(evs)-1])
+	ack, err := js.Publish(ctx, evs[len(evs)-1].NATSSubject(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, streams.DocsStream, streams.PersistConsumer.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "duplicate acknowledged", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.AckFloor.Stream >= ack.Sequence && info.NumAckPending == 0
+	})
+	if after := snap(t, pool); after != before {
+		t.Fatalf("redelivered duplicate changed the read model\nbefore: %+v\n after: %+v", before, after)
+	}
+	assertNoDeadLetters(t, js)
+}
+
+func assertNoDeadLetters(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	s, err := js.Stream(context.Background(), streams.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 0 {
+		t.Fatalf("%d dead letters", info.State.Msgs)
+	}
+}

@@ -1,0 +1,202 @@
+// Package store is the read side of the document read model, used by the
+// HTTP API. Every query is scoped by owner: another owner's document is
+// simply not found, never "forbidden", so ids cannot be probed.
+//
+// The structs carry snake_case JSON tags because the API serves them as
+// they are; storage keys are kept out of JSON.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNotFound: no such document (or assessment) for this owner.
+var ErrNotFound = errors.New("not found")
+
+// DB is what the store needs of a pool or transaction (*pgxpool.Pool,
+// pgx.Tx).
+type DB interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store reads documents and assessments.
+type Store struct{ db DB }
+
+// New returns a Store over db.
+func New(db DB) *Store { return &Store{db: db} }
+
+// Document is one document as the API shows it.
+type Document struct {
+	ID             string     `json:"id"`
+	Owner          string     `json:"owner"`
+	Filename       string     `json:"filename"`
+	ContentType    string     `json:"content_type,omitempty"`
+	DetectedFormat string     `json:"detected_format,omitempty"`
+	SizeBytes      *int64     `json:"size_bytes,omitempty"`
+	SHA256         string     `json:"sha256,omitempty"`
+	Status         string     `json:"status"`
+	Run            int        `json:"run"`
+	Failure        *Failure   `json:"failure,omitempty"`
+	Words          *int       `json:"words,omitempty"`
+	Chars          *int       `json:"chars,omitempty"`
+	Pages          *int       `json:"pages,omitempty"`
+	Truncated      bool       `json:"truncated"`
+	Score          *int       `json:"score,omitempty"`
+	RiskLevel      string     `json:"risk_level,omitempty"`
+	UploadedAt     time.Time  `json:"uploaded_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	CompletedAt    *time.Time `json:"completed_at,omitempty"`
+	CorrelationID  string     `json:"correlation_id,omitempty"`
+	LastEventSeq   int64      `json:"last_event_seq"`
+
+	// Storage keys of the original and the extracted text: for the API to
+	// fetch them, not to show.
+	OriginalKey string `json:"-"`
+	TextKey     string `json:"-"`
+
+	// Only GetDocument fills these.
+	Timeline   []StageEvent `json:"timeline,omitempty"`
+	Assessment *Assessment  `json:"assessment,omitempty"`
+}
+
+// Failure says where and why a document's run failed.
+type Failure struct {
+	Stage  string `json:"stage"`
+	Reason string `json:"reason"`
+	Class  string `json:"class"`
+}
+
+// StageEvent is one entry of a document's history.
+type StageEvent struct {
+	EventID    string          `json:"event_id"`
+	Seq        int64           `json:"seq"`
+	Run        int             `json:"run"`
+	Type       string          `json:"type"`
+	Stage      string          `json:"stage,omitempty"`
+	Status     string          `json:"status,omitempty"`
+	Detail     json.RawMessage `json:"detail,omitempty"`
+	OccurredAt time.Time       `json:"occurred_at"`
+}
+
+// Assessment is the analysis result of one run.
+type Assessment struct {
+	DocumentID    string          `json:"document_id"`
+	Run           int             `json:"run"`
+	Result        json.RawMessage `json:"result"`
+	Score         int             `json:"score"`
+	RiskLevel     string          `json:"risk_level"`
+	Model         string          `json:"model"`
+	PromptVersion string          `json:"prompt_version"`
+	Attempts      json.RawMessage `json:"attempts"`
+	InputTokens   int             `json:"input_tokens"`
+	OutputTokens  int             `json:"output_tokens"`
+	CostUSD       float64         `json:"cost_usd"`
+	TextSHA256    string          `json:"text_sha256,omitempty"`
+	Cached        bool            `json:"cached"`
+	CreatedAt     time.Time       `json:"created_at"`
+}
+
+// documentColumns are selected in the order scanDocument reads them.
+const documentColumns = `id, owner, COALESCE(filename, ''), COALESCE(content_type, ''),
+	COALESCE(detected_format, ''), size_bytes, COALESCE(sha256, ''), status, run,
+	failure_stage, failure_reason, failure_class, words, chars, pages, COALESCE(truncated, false),
+	score, COALESCE(risk_level, ''), uploaded_at, updated_at, completed_at,
+	COALESCE(correlation_id, ''), last_event_seq, COALESCE(original_key, ''), COALESCE(text_key, '')`
+
+func scanDocument(row pgx.Row) (Document, error) {
+	var d Document
+	var fStage, fReason, fClass *string
+	err := row.Scan(&d.ID, &d.Owner, &d.Filename, &d.ContentType,
+		&d.DetectedFormat, &d.SizeBytes, &d.SHA256, &d.Status, &d.Run,
+		&fStage, &fReason, &fClass, &d.Words, &d.Chars, &d.Pages, &d.Truncated,
+		&d.Score, &d.RiskLevel, &d.UploadedAt, &d.UpdatedAt, &d.CompletedAt,
+		&d.CorrelationID, &d.LastEventSeq, &d.OriginalKey, &d.TextKey)
+	if err != nil {
+		return d, err
+	}
+	if fStage != nil || fReason != nil || fClass != nil {
+		d.Failure = &Failure{Stage: deref(fStage), Reason: deref(fReason), Class: deref(fClass)}
+	}
+	return d, nil
+}
+
+// GetDocument returns the owner's document with its stage timeline and its
+// latest assessment, if any.
+func (s *Store) GetDocument(ctx context.Context, owner, id string) (Document, error) {
+	d, err := scanDocument(s.db.QueryRow(ctx,
+		`SELECT `+documentColumns+` FROM documents WHERE owner = $1 AND id = $2 AND deleted_at IS NULL`, owner, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Document{}, ErrNotFound
+	}
+	if err != nil {
+		return Document{}, fmt.Errorf("get document %s: %w", id, err)
+	}
+	if d.Timeline, err = s.timeline(ctx, owner, id); err != nil {
+		return Document{}, err
+	}
+	a, err := s.GetAssessment(ctx, owner, id)
+	switch {
+	case err == nil:
+		d.Assessment = &a
+	case !errors.Is(err, ErrNotFound):
+		return Document{}, err
+	}
+	return d, nil
+}
+
+func (s *Store) timeline(ctx context.Context, owner, id string) ([]StageEvent, error) {
+	rows, err := s.db.Query(ctx, `SELECT event_id, stream_seq, run, type, COALESCE(stage, ''),
+		COALESCE(status, ''), detail, occurred_at
+		FROM document_events WHERE owner = $1 AND document_id = $2
+		ORDER BY occurred_at, stream_seq, event_id`, owner, id)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StageEvent, error) {
+		var e StageEvent
+		err := r.Scan(&e.EventID, &e.Seq, &e.Run, &e.Type, &e.Stage, &e.Status, &e.Detail, &e.OccurredAt)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// GetAssessment returns the assessment of the owner's document's latest
+// analyzed run.
+func (s *Store) GetAssessment(ctx context.Context, owner, id string) (Assessment, error) {
+	var a Assessment
+	var textSHA *string
+	err := s.db.QueryRow(ctx, `SELECT a.document_id, a.run, a.result, a.score, a.risk_level, a.model,
+		a.prompt_version, a.attempts, a.input_tokens, a.output_tokens, a.cost_usd::float8, a.text_sha256,
+		a.cached, a.created_at
+		FROM assessments a JOIN documents d ON d.id = a.document_id
+		WHERE a.owner = $1 AND a.document_id = $2 AND d.owner = $1 AND d.deleted_at IS NULL
+		ORDER BY a.run DESC LIMIT 1`, owner, id).Scan(
+		&a.DocumentID, &a.Run, &a.Result, &a.Score, &a.RiskLevel, &a.Model,
+		&a.PromptVersion, &a.Attempts, &a.InputTokens, &a.OutputTokens, &a.CostUSD, &textSHA,
+		&a.Cached, &a.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Assessment{}, ErrNotFound
+	}
+	if err != nil {
+		return Assessment{}, fmt.Errorf("get assessment of %s: %w", id, err)
+	}
+	a.TextSHA256 = deref(textSHA)
+	return a, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
