@@ -6,8 +6,8 @@ import (
 	"mime"
 	"mime/multipart"
 	"strconv"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/aiprism/prism/ingest"
 	"github.com/aiprism/prism/persist/store"

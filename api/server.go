@@ -58,10 +58,10 @@ func New(cfg Config, deps Deps) *Server {
 		// Uploads stream through to the store instead of being buffered.
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
-		BodyLimit:         int(min(cfg.MaxUploadBytes+1<<20, 1<<31-1)),
-		ReadTimeout:       cfg.ReadTimeout,
-		IdleTimeout:       2 * time.Minute,
-		ErrorHandler:      errorHandler(deps.Log),
+		BodyLimit:                    int(min(cfg.MaxUploadBytes+1<<20, 1<<31-1)),
+		ReadTimeout:                  cfg.ReadTimeout,
+		IdleTimeout:                  2 * time.Minute,
+		ErrorHandler:                 errorHandler(deps.Log),
 	})
 	s.routes()
 	return s
