@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -51,11 +52,12 @@ type Stage struct {
 	cache   *Cache
 	pub     *streams.Publisher
 	cfg     StageConfig
+	js      jetstream.JetStream // to see whether a redelivered event's work is done; nil = always work
 }
 
 // NewStage returns the analysis stage. cache may be nil.
-func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, cfg StageConfig) *Stage {
-	return &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg}
+func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, cfg StageConfig, js jetstream.JetStream) *Stage {
+	return &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg, js: js}
 }
 
 // Handle analyzes the document of one extracted event.
@@ -65,6 +67,9 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 		return streams.Permanent("bad-event", err)
 	}
 	m := streams.MetaOf(ev)
+	if done, err := s.done(ctx, m); err != nil || done {
+		return err // analyzed before: a redelivery changes nothing
+	}
 	if err := s.progress(ctx, m, "analyze-started", streams.ProgressData{Step: "started", Status: "analyzing"}); err != nil {
 		return err
 	}
@@ -90,6 +95,14 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	zerolog.Ctx(ctx).Info().Int("score", result.Score).Str("level", result.Level).Str("model", result.Model).
 		Bool("cached", result.Cached).Int("attempts", len(result.Attempts)).Float64("cost_usd", result.CostUSD).Msg("analyzed")
 	return nil
+}
+
+// done reports whether this run of the document was analyzed already.
+func (s *Stage) done(ctx context.Context, m streams.Meta) (bool, error) {
+	if s.js == nil {
+		return false, nil
+	}
+	return streams.Emitted(ctx, s.js, m, streams.Analyzed)
 }
 
 func (s *Stage) progress(ctx context.Context, m streams.Meta, key string, p streams.ProgressData) error {

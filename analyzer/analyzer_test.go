@@ -75,7 +75,7 @@ func newFixture(t *testing.T, cfg analyzer.StageConfig) *fixture {
 		cfg.ChunkBytes = 400_000
 	}
 	cfg.MaxChars = 2_000_000
-	return &fixture{js: js, store: store, sim: sim, stage: analyzer.NewStage(store, r, cache, pub, cfg), pub: pub}
+	return &fixture{js: js, store: store, sim: sim, stage: analyzer.NewStage(store, r, cache, pub, cfg, nil), pub: pub}
 }
 
 // extracted stores text and returns the extracted event the stage consumes.

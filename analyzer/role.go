@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, js jetstream.JetStream, objects Object
 		return err
 	}
 	pub := streams.NewPublisher(js, "/prism/analyzer")
-	stage := NewStage(objects, r, cache, pub, cfg.Stage)
+	stage := NewStage(objects, r, cache, pub, cfg.Stage, js)
 	return streams.Run(ctx, js, streams.AnalyzerConsumer, stage.Handle, streams.RunnerOptions{
 		Concurrency: cfg.Concurrency,
 		Log:         log,

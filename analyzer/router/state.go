@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -125,10 +126,37 @@ func freshState() modelState { return modelState{Scale: 1} }
 type Shared struct {
 	kv    jetstream.KeyValue
 	clock Clock
-	// locks serialize this process's updates of one model: concurrent
+	// slots serialize this process's updates of one model (concurrent
 	// requests in one replica queue here instead of racing each other's
-	// compare-and-set, so conflicts happen only between replicas.
-	locks sync.Map // key -> *sync.Mutex
+	// compare-and-set, so conflicts happen only between replicas) and
+	// remember the last state and revision this process wrote.
+	slots sync.Map // key -> *slot
+}
+
+// slot is this process's view of one model's state. A write based on it
+// succeeds only if no other replica wrote since (the revision still
+// matches), so using it is as exact as reading first, and saves the read.
+type slot struct {
+	mu    sync.Mutex
+	known bool
+	rev   uint64
+	st    modelState
+	// pending successes, applied with this process's next write of the
+	// model: a success needs no write of its own, which halves the writes
+	// per call. If the process dies first, the unreturned tokens leave the
+	// window within a minute anyway.
+	pending []refund
+	wins    int
+}
+
+type refund struct {
+	sec int64
+	tok int
+}
+
+func (s modelState) clone() modelState {
+	s.Bins = append([]bin(nil), s.Bins...)
+	return s
 }
 
 // OpenShared creates or binds the limiter bucket. The state is soft: if it
@@ -157,48 +185,78 @@ var keyEnc = base32.HexEncoding.WithPadding(base32.NoPadding)
 func stateKey(id string) string { return "m." + keyEnc.EncodeToString([]byte(id)) }
 
 // update applies fn to the model's state with compare-and-set, retrying on
-// conflicts. fn reports whether to write.
+// conflicts. fn reports whether to write. A decision not to write (a
+// refusal) is only taken on state read fresh from the bucket, never on
+// this process's remembered copy: cooldowns and windows are read fresh.
 func (s *Shared) update(ctx context.Context, m Model, fn func(st *modelState, now int64) bool) error {
 	key := stateKey(m.ID)
-	mu, _ := s.locks.LoadOrStore(key, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	v, _ := s.slots.LoadOrStore(key, &slot{})
+	sl := v.(*slot)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		now := s.clock.Now().UnixNano()
-		var st modelState
-		var rev uint64
-		entry, err := s.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			st = freshState()
-		case err != nil:
-			return fmt.Errorf("read state of %s: %w", m.ID, err)
-		default:
-			rev = entry.Revision()
-			if err := json.Unmarshal(entry.Value(), &st); err != nil || st.Scale <= 0 {
-				st = freshState() // unreadable state: start over rather than wedge the model
+		fresh := false
+		if !sl.known {
+			if err := s.load(ctx, key, sl); err != nil {
+				return fmt.Errorf("read state of %s: %w", m.ID, err)
 			}
+			fresh = true
 		}
+		now := s.clock.Now().UnixNano()
+		st := sl.st.clone()
 		st.prune(now)
-		if !fn(&st, now) {
-			return nil
+		applied := sl.applyPending(&st, m, now)
+		if !fn(&st, now) && !applied {
+			if fresh {
+				return nil
+			}
+			sl.known = false // confirm the refusal on fresh state
+			continue
 		}
 		raw, _ := json.Marshal(st)
-		if rev == 0 {
-			_, err = s.kv.Create(ctx, key, raw)
+		var rev uint64
+		var err error
+		if sl.rev == 0 {
+			rev, err = s.kv.Create(ctx, key, raw)
 		} else {
-			_, err = s.kv.Update(ctx, key, raw, rev)
+			rev, err = s.kv.Update(ctx, key, raw, sl.rev)
 		}
 		if err == nil {
+			sl.rev, sl.st, sl.known = rev, st, true
+			sl.pending, sl.wins = sl.pending[:0], 0
 			return nil
 		}
+		sl.known = false
 		if !errors.Is(err, jetstream.ErrKeyExists) || attempt > 1000 {
 			return fmt.Errorf("write state of %s: %w", m.ID, err)
 		}
+		if attempt > 0 {
+			// Replicas keep colliding on this model: step aside for a
+			// random moment so that one of them wins.
+			time.Sleep(time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(attempt, 6))))
+		}
 	}
+}
+
+// load reads the model's state into sl.
+func (s *Shared) load(ctx context.Context, key string, sl *slot) error {
+	entry, err := s.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		sl.st, sl.rev = freshState(), 0
+	case err != nil:
+		return err
+	default:
+		sl.rev = entry.Revision()
+		if err := json.Unmarshal(entry.Value(), &sl.st); err != nil || sl.st.Scale <= 0 {
+			sl.st = freshState() // unreadable state: start over rather than wedge the model
+		}
+	}
+	sl.known = true
+	return nil
 }
 
 // Reservation is capacity taken from a model for one call.
@@ -286,9 +344,20 @@ const (
 )
 
 // Settle returns the unused part of a reservation and records the outcome.
-// used is the quota tokens the call really consumed.
+// used is the quota tokens the call really consumed. Successes are recorded
+// locally and written with the next update; throttles and errors are
+// written at once, since every replica must see them now.
 func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome Outcome, retryHint time.Duration) error {
 	m := r.Model
+	if (outcome == Succeeded || outcome == ClientError) && !r.Probe {
+		v, _ := s.slots.LoadOrStore(stateKey(m.ID), &slot{})
+		sl := v.(*slot)
+		sl.mu.Lock()
+		sl.pending = append(sl.pending, refund{sec: r.Sec, tok: r.Tokens - used})
+		sl.wins++
+		sl.mu.Unlock()
+		return nil
+	}
 	return s.update(ctx, m, func(st *modelState, now int64) bool {
 		// A throttled call was not accepted by Bedrock: it leaves the window,
 		// which then counts what the model really took.
@@ -302,15 +371,7 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 		}
 		switch outcome {
 		case Succeeded, ClientError:
-			st.Fails, st.OpenUntil = 0, 0
-			// Additive increase, only while the limit is what holds us back
-			// and not within a minute of the last decrease: +5% of the
-			// limit per minute of full use.
-			limReq, _ := st.limits(m)
-			usedReq, _ := st.used()
-			if now-st.LastDecrease > int64(time.Minute) && float64(usedReq) >= 0.9*float64(limReq) {
-				st.Scale = math.Min(1, st.Scale+0.05/float64(limReq))
-			}
+			st.succeeded(m, now, 1)
 		case Throttled:
 			until := now + int64(max(m.Cooldown(), retryHint))
 			st.CoolUntil = max(st.CoolUntil, until) // extend-only
@@ -333,6 +394,31 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 		}
 		return true
 	})
+}
+
+// succeeded records n successful calls: the breaker closes, and the limit
+// creeps back up (additive increase) while it is what holds us back and
+// not within a minute of the last decrease: +5% of the limit per minute of
+// full use.
+func (st *modelState) succeeded(m Model, now int64, n int) {
+	st.Fails, st.OpenUntil = 0, 0
+	limReq, _ := st.limits(m)
+	usedReq, _ := st.used()
+	if now-st.LastDecrease > int64(time.Minute) && float64(usedReq) >= 0.9*float64(limReq) {
+		st.Scale = math.Min(1, st.Scale+0.05*float64(n)/float64(limReq))
+	}
+}
+
+// applyPending folds this process's recorded successes into st.
+func (sl *slot) applyPending(st *modelState, m Model, now int64) bool {
+	if sl.wins == 0 {
+		return false
+	}
+	for _, r := range sl.pending {
+		st.refund(r.sec, 0, r.tok)
+	}
+	st.succeeded(m, now, sl.wins)
+	return true
 }
 
 // Snapshot is a model's state for metrics and tests.
