@@ -10,6 +10,18 @@ import (
 	"github.com/aiprism/prism/analyzer/router"
 )
 
+// scenario skips quota scenarios where their scaled clock cannot be kept:
+// under the race detector (`make test` runs them again without it).
+func scenario(t *testing.T) {
+	t.Helper()
+	if raceDetector {
+		t.Skip("quota scenario: runs without the race detector (make test does)")
+	}
+	if testing.Short() {
+		t.Skip("quota scenario")
+	}
+}
+
 func threeModels(simRPM, routerRPM int) []spec {
 	return []spec{
 		{id: "model-a", simRPM: simRPM, routerRPM: routerRPM, cooldownSec: 10},
@@ -60,23 +72,25 @@ func runFor(w *world, routers []*router.Router, workers int, virtual time.Durati
 	return ta, w.clock.Now().Sub(start)
 }
 
-func TestOneReplicaSaturatedStaysWithinQuota(t *testing.T) {
+func TestScenarioOneReplicaSaturatedStaysWithinQuota(t *testing.T) {
+	scenario(t)
 	specs := threeModels(120, 120)
-	w := newWorld(t, 30, specs)
+	w := newWorld(t, 20, specs)
 	r := w.replica(chainOf(specs), 5*time.Second)
-	ta, took := runFor(w, []*router.Router{r}, 24, 3*time.Minute)
+	ta, took := runFor(w, []*router.Router{r}, 12, 2*time.Minute)
 	if ta.failed.Load() != 0 {
 		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
 	}
 	checkWithinQuota(t, w, specs, took, 0.97)
 }
 
-func TestThreeReplicasShareTheQuota(t *testing.T) {
+func TestScenarioThreeReplicasShareTheQuota(t *testing.T) {
+	scenario(t)
 	specs := threeModels(120, 120)
-	w := newWorld(t, 30, specs)
+	w := newWorld(t, 20, specs)
 	chain := chainOf(specs)
 	routers := []*router.Router{w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second)}
-	ta, took := runFor(w, routers, 24, 3*time.Minute)
+	ta, took := runFor(w, routers, 12, 2*time.Minute)
 	if ta.failed.Load() != 0 {
 		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
 	}
@@ -87,7 +101,8 @@ func TestThreeReplicasShareTheQuota(t *testing.T) {
 // a second apart, on the seven-model chain. The primary's real quota is
 // below its configured limit, so it throttles and cools down; nothing fails,
 // and the primary serves again once its cooldown is over.
-func TestBurstsOf200FallBackAndReturnToPrimary(t *testing.T) {
+func TestScenarioBurstsOf200FallBackAndReturnToPrimary(t *testing.T) {
+	scenario(t)
 	var specs []spec
 	for _, m := range router.DefaultChain() {
 		specs = append(specs, spec{id: m.ID, simRPM: 200, routerRPM: 200, cooldownSec: 20})
@@ -140,14 +155,15 @@ func TestBurstsOf200FallBackAndReturnToPrimary(t *testing.T) {
 // Limits configured at twice the real quota converge: after the first
 // minute, under 2% of calls throttle and at least 90% of the real quota is
 // used.
-func TestAdaptiveLimitsConvergeWhenConfiguredTooHigh(t *testing.T) {
+func TestScenarioAdaptiveLimitsConvergeWhenConfiguredTooHigh(t *testing.T) {
+	scenario(t)
 	specs := threeModels(120, 240)
-	w := newWorld(t, 40, specs)
+	w := newWorld(t, 20, specs)
 	r := w.replica(chainOf(specs), 5*time.Second)
 	// The first minute: learning.
-	runFor(w, []*router.Router{r}, 24, time.Minute)
+	runFor(w, []*router.Router{r}, 12, time.Minute)
 	before := w.stats()
-	_, took := runFor(w, []*router.Router{r}, 24, 4*time.Minute)
+	_, took := runFor(w, []*router.Router{r}, 12, 3*time.Minute)
 	after := w.stats()
 	var calls, throttles, ok, capacity float64
 	for _, s := range specs {
@@ -169,7 +185,8 @@ func TestAdaptiveLimitsConvergeWhenConfiguredTooHigh(t *testing.T) {
 
 // Every model answers 503 for a while: requests wait (breakers open, the
 // router says when to come back) and all complete once service returns.
-func TestAllModelsUnavailableThenRecover(t *testing.T) {
+func TestScenarioAllModelsUnavailableThenRecover(t *testing.T) {
+	scenario(t)
 	specs := threeModels(600, 600)
 	w := newWorld(t, 20, specs)
 	r := w.replica(chainOf(specs), time.Second)
@@ -201,7 +218,8 @@ func TestAllModelsUnavailableThenRecover(t *testing.T) {
 
 // When interactive and batch requests both wait for capacity, the
 // interactive one is served first.
-func TestInteractiveGoesBeforeBatch(t *testing.T) {
+func TestScenarioInteractiveGoesBeforeBatch(t *testing.T) {
+	scenario(t)
 	specs := []spec{{id: "only", simRPM: 60, routerRPM: 60, cooldownSec: 5}}
 	w := newWorld(t, 10, specs)
 	r := w.replica(chainOf(specs), 30*time.Second)
