@@ -1,19 +1,24 @@
 // Package extractor turns stored documents into text. The stage consumes
-// document.uploaded, reads the original from the claim-check store, decides
-// the format by content, extracts, stores the text as a claim check and
-// emits document.extracted.
+// document.uploaded, streams the original from the claim-check store into
+// a sandboxed worker process that decides the format by content and
+// extracts (extractor/sandbox, extractor/worker), stores the text as a
+// claim check and emits document.extracted.
 package extractor
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"strconv"
 	"strings"
-	"unicode"
 
-	"github.com/aiprism/prism/extractor/textfmt"
+	"github.com/aiprism/prism/extractor/extract"
+	"github.com/aiprism/prism/extractor/reason"
+	"github.com/aiprism/prism/extractor/sandbox"
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/streams"
 	"github.com/rs/zerolog"
@@ -25,10 +30,10 @@ type Objects interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (blob.PutResult, error)
 }
 
-// Limits bound what one document may cost.
-type Limits struct {
-	MaxInputBytes int64 // originals larger than this are rejected
-	MaxChars      int   // extracted text is cut here and flagged truncated
+// Extractor turns one original into text. *sandbox.Sandbox is the
+// production implementation; failures of the document are *reason.Error.
+type Extractor interface {
+	Extract(ctx context.Context, doc io.Reader, size int64) (extract.Result, sandbox.Usage, error)
 }
 
 // Stage is the extractor's event handler.
@@ -36,23 +41,49 @@ type Stage struct {
 	objects Objects
 	pub     *streams.Publisher
 	limits  Limits
+	x       Extractor
+	xErr    error // why the default extractor could not be built
 }
 
-// NewStage returns the extraction stage.
-func NewStage(objects Objects, pub *streams.Publisher, limits Limits) *Stage {
-	return &Stage{objects: objects, pub: pub, limits: limits}
+// Option configures a Stage.
+type Option func(*Stage)
+
+// WithExtractor sets the extractor (Run passes its sandbox; tests pass a
+// fake or a sandbox running the test binary).
+func WithExtractor(x Extractor) Option { return func(s *Stage) { s.x = x } }
+
+// NewStage returns the extraction stage. Without WithExtractor it builds a
+// sandbox from limits that re-executes this binary as `extract-worker`.
+func NewStage(objects Objects, pub *streams.Publisher, limits Limits, opts ...Option) *Stage {
+	s := &Stage{objects: objects, pub: pub, limits: limits.withDefaults()}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.x == nil {
+		sb, err := sandbox.New(sandboxConfig(Config{Limits: s.limits}))
+		if err != nil {
+			s.xErr = err
+		} else {
+			s.x = sb
+		}
+	}
+	return s
 }
 
-// Result is one extraction.
+// Result is one extraction as the stage reports it.
 type Result struct {
-	Text      string
-	Format    string
-	Encoding  string
-	Pages     int
-	Sheets    int
-	Truncated bool
-	Title     string
-	Author    string
+	Text       string
+	Format     string
+	Encoding   string
+	Pages      int
+	Sheets     int
+	SheetNames []string
+	Truncated  bool
+	Title      string
+	Author     string
+	Language   string
+	Words      int
+	Chars      int
 }
 
 // Handle extracts the document of one uploaded event. Every effect is
@@ -70,91 +101,85 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 		return err
 	}
 	if up.Original.Size > s.limits.MaxInputBytes {
-		return streams.Permanentf("too-large", "document is %d bytes; the limit is %d", up.Original.Size, s.limits.MaxInputBytes)
+		return streams.Permanentf(reason.TooLarge, "document is %d bytes; the limit is %d", up.Original.Size, s.limits.MaxInputBytes)
 	}
-	raw, err := s.read(ctx, up.Original.Key)
+	res, err := s.extract(ctx, up.Original)
 	if err != nil {
 		return err
 	}
-	res, err := s.extract(raw)
-	if err != nil {
-		return err
-	}
-	textKey := blob.TextKey(ev.Owner, ev.Subject, ev.Run)
+	textKey := blob.TextKey(ev.Owner, ev.Subject, strconv.Itoa(ev.Run))
 	put, err := s.objects.Put(ctx, textKey, strings.NewReader(res.Text), int64(len(res.Text)), "text/plain; charset=utf-8")
 	if err != nil {
 		return fmt.Errorf("store text: %w", err)
 	}
-	words := len(strings.FieldsFunc(res.Text, unicode.IsSpace))
 	_, err = s.pub.Emit(ctx, m, streams.Extracted, "", streams.ExtractedData{
 		Text:      streams.ObjectRef{Key: put.Key, Size: put.Size, SHA256: put.SHA256},
 		Format:    res.Format,
 		Encoding:  res.Encoding,
 		Pages:     res.Pages,
 		Sheets:    res.Sheets,
-		Words:     words,
-		Chars:     len([]rune(res.Text)),
+		Words:     res.Words,
+		Chars:     res.Chars,
 		Truncated: res.Truncated,
+		Language:  res.Language,
 		Title:     res.Title,
 		Author:    res.Author,
 	})
 	if err == nil {
-		zerolog.Ctx(ctx).Info().Str("format", res.Format).Int("words", words).Bool("truncated", res.Truncated).Msg("extracted")
+		zerolog.Ctx(ctx).Info().Str("format", res.Format).Int("words", res.Words).Int("pages", res.Pages).
+			Int("sheets", res.Sheets).Bool("truncated", res.Truncated).Msg("extracted")
 	}
 	return err
 }
 
-func (s *Stage) read(ctx context.Context, key string) ([]byte, error) {
-	rc, _, err := s.objects.Get(ctx, key)
+// extract streams the original into the extractor, checking on the way
+// that the stored bytes are the ones ingest recorded.
+func (s *Stage) extract(ctx context.Context, orig streams.ObjectRef) (Result, error) {
+	if s.x == nil {
+		return Result{}, fmt.Errorf("extractor unavailable: %w", s.xErr)
+	}
+	rc, _, err := s.objects.Get(ctx, orig.Key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, streams.Permanentf("original-missing", "the stored original %s is gone", key)
+		return Result{}, streams.Permanentf("original-missing", "the stored original %s is gone", orig.Key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read original: %w", err)
+		return Result{}, fmt.Errorf("read original: %w", err)
 	}
 	defer rc.Close()
-	raw, err := io.ReadAll(io.LimitReader(rc, s.limits.MaxInputBytes+1))
+	h := sha256.New()
+	r := &hashingReader{r: rc, h: h}
+	xr, usage, err := s.x.Extract(ctx, r, orig.Size)
 	if err != nil {
-		return nil, fmt.Errorf("read original: %w", err)
-	}
-	if int64(len(raw)) > s.limits.MaxInputBytes {
-		return nil, streams.Permanentf("too-large", "document exceeds %d bytes", s.limits.MaxInputBytes)
-	}
-	return raw, nil
-}
-
-// extract decides the format by content, never by name or declared type.
-func (s *Stage) extract(raw []byte) (Result, error) {
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return Result{}, streams.Permanentf("empty", "the document is empty")
-	}
-	head := raw[:min(len(raw), 4096)]
-	if !textfmt.Looks(head) {
-		return Result{}, streams.Permanentf("unsupported-format", "this file type is not supported yet; upload a UTF-8 text document")
-	}
-	text, err := textfmt.Decode(raw)
-	if errors.Is(err, textfmt.ErrInvalidUTF8) || errors.Is(err, textfmt.ErrBinary) {
-		return Result{}, streams.Permanent("invalid-utf8", err)
-	}
-	if err != nil {
-		return Result{}, streams.Permanent("unreadable", err)
-	}
-	res := Result{Text: text, Format: "txt", Encoding: "utf-8"}
-	res.Text, res.Truncated = capChars(res.Text, s.limits.MaxChars)
-	return res, nil
-}
-
-// capChars cuts s after max characters (runes).
-func capChars(s string, max int) (string, bool) {
-	if max <= 0 || len(s) <= max {
-		return s, false
-	}
-	n := 0
-	for i := range s {
-		if n == max {
-			return s[:i], true
+		var re *reason.Error
+		if errors.As(err, &re) {
+			zerolog.Ctx(ctx).Info().Str("reason", re.Class).Dur("wall", usage.Wall).Int64("max_rss", usage.MaxRSS).Msg("extraction failed")
+			return Result{}, streams.Permanent(re.Class, re.Err)
 		}
-		n++
+		return Result{}, fmt.Errorf("extract: %w", err)
 	}
-	return s, false
+	if r.n != orig.Size {
+		return Result{}, fmt.Errorf("read original: got %d bytes, the event says %d", r.n, orig.Size)
+	}
+	if orig.SHA256 != "" && !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), orig.SHA256) {
+		return Result{}, streams.Permanentf("original-corrupt", "the stored original %s does not match its recorded checksum", orig.Key)
+	}
+	zerolog.Ctx(ctx).Debug().Dur("wall", usage.Wall).Dur("cpu", usage.User+usage.System).Int64("max_rss", usage.MaxRSS).Msg("worker usage")
+	return Result{
+		Text: xr.Text, Format: xr.Format, Encoding: xr.Encoding, Pages: xr.Pages, Sheets: xr.Sheets,
+		SheetNames: xr.SheetNames, Truncated: xr.Truncated, Title: xr.Title, Author: xr.Author,
+		Language: xr.Language, Words: xr.Words, Chars: xr.Chars,
+	}, nil
+}
+
+type hashingReader struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	return n, err
 }

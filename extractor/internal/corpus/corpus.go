@@ -1,0 +1,142 @@
+// Package corpus loads the shared document corpus (manifest.json) and
+// implements its phrase match rule, for the extractor's tests and
+// benchmarks.
+package corpus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Manifest is the part of manifest.json the tests read.
+type Manifest struct {
+	MatchRule string `json:"match_rule"`
+	Files     []File `json:"files"`
+}
+
+// File is one corpus document.
+type File struct {
+	Path         string   `json:"path"`
+	Format       string   `json:"format"`
+	LibmagicMIME string   `json:"libmagic_mime"`
+	Producer     Producer `json:"producer"`
+	SourceText   *string  `json:"source_text"`
+	Kind         string   `json:"kind"` // normal or hostile
+	Size         int64    `json:"size"`
+	Expect       Expect   `json:"expect"`
+}
+
+// Producer is the tool that made a file; recall is counted per ID.
+type Producer struct {
+	ID      string `json:"id"`
+	Tool    string `json:"tool"`
+	Version string `json:"version"`
+}
+
+// Expect is what an extraction of the file must give.
+type Expect struct {
+	Outcome            string   `json:"outcome"` // extract, needs-ocr, "reject: ..."
+	ReasonClass        string   `json:"reason_class"`
+	Acceptable         []string `json:"acceptable"`
+	Phrases            []string `json:"phrases"`
+	TailPhrases        []string `json:"tail_phrases"`
+	PhrasesIfExtracted []string `json:"phrases_if_extracted"`
+	MustNotContain     []string `json:"must_not_contain"`
+	Language           string   `json:"language"`
+	Encoding           string   `json:"encoding"`
+	Pages              int      `json:"pages"`
+	Sheets             []string `json:"sheets"`
+	ValidUTF8          bool     `json:"output_must_be_valid_utf8"`
+}
+
+// Dir finds the corpus: $PRISM_CORPUS_DIR, else ../../shared/corpus
+// relative to the extractor module root (found by walking up from the
+// working directory). It returns an error when the corpus is absent so
+// callers can skip with a clear message.
+func Dir() (string, error) {
+	if d := os.Getenv("PRISM_CORPUS_DIR"); d != "" {
+		return checkDir(d)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/aiprism/prism/extractor\n") {
+			return checkDir(filepath.Join(d, "..", "..", "shared", "corpus"))
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("extractor module root not found above " + wd)
+		}
+	}
+}
+
+func checkDir(d string) (string, error) {
+	if _, err := os.Stat(filepath.Join(d, "manifest.json")); err != nil {
+		return "", fmt.Errorf("no corpus at %s (set PRISM_CORPUS_DIR): %w", d, err)
+	}
+	return filepath.Abs(d)
+}
+
+// Load reads dir/manifest.json.
+func Load(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("parse manifest: %w", err)
+	}
+	return &m, nil
+}
+
+// Normalize applies the manifest's match rule to s: Unicode NFKC, then
+// every run of whitespace collapsed to one space.
+func Normalize(s string) string {
+	s = norm.NFKC.String(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Matcher checks phrases against one extraction.
+type Matcher struct{ text string }
+
+// NewMatcher normalizes text once for many phrase checks.
+func NewMatcher(text string) Matcher { return Matcher{text: Normalize(text)} }
+
+// Contains reports whether phrase occurs under the match rule.
+func (m Matcher) Contains(phrase string) bool {
+	return strings.Contains(m.text, Normalize(phrase))
+}
+
+// Missing returns the phrases that do not occur.
+func (m Matcher) Missing(phrases []string) []string {
+	var out []string
+	for _, p := range phrases {
+		if !m.Contains(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

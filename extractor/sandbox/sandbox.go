@@ -1,0 +1,475 @@
+// Package sandbox runs each extraction in a child process (the worker,
+// extractor/worker) under hard limits, and turns the ways a child can die
+// into reasons.
+//
+// Limits, and why these:
+//   - memory: RLIMIT_DATA, set with prlimit(2) right after the child
+//     starts and before it is sent the document. Go reserves about 1.2 GB
+//     of address space at start (wazero more), so RLIMIT_AS would have to
+//     be so large that it bounds nothing; RLIMIT_DATA (Linux >= 4.7)
+//     counts only the private writable memory the child actually maps:
+//     its heap, PDFium's linear memory. RLIMIT_AS is still set, generously,
+//     as a backstop; cgroups are not assumed. The child's GOMEMLIMIT is
+//     set below the hard limit so its GC works hard before the wall.
+//   - time: a wall-clock deadline per document (the child is killed) and
+//     RLIMIT_CPU as a backstop.
+//   - output: the child's response is read through a cap; a child that
+//     writes more is killed.
+//   - environment: the child gets a minimal environment, not the parent's
+//     (which holds database and cloud credentials).
+//
+// Extraction runs in parallel up to Config.Workers children.
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aiprism/prism/extractor/extract"
+	"github.com/aiprism/prism/extractor/reason"
+	"github.com/aiprism/prism/extractor/worker"
+	"golang.org/x/sys/unix"
+)
+
+// WorkerSubcommand is the argument that makes the prism binary a worker.
+const WorkerSubcommand = "extract-worker"
+
+// Config configures the sandbox. Zero fields take defaults.
+type Config struct {
+	// Command runs the worker: executable and arguments. Default: this
+	// executable (os.Executable) with WorkerSubcommand. Tests point it at
+	// the test binary.
+	Command []string
+	// Env is extra KEY=VALUE environment for the worker. The worker does
+	// not inherit the parent's environment.
+	Env []string
+	// Workers is the number of concurrent worker processes (default 4).
+	Workers int
+	// Timeout is the wall-clock limit per document (default 60s; the
+	// first PDF on a machine compiles PDFium, ~7 s on a loaded core).
+	Timeout time.Duration
+	// CPUTime is RLIMIT_CPU (default: Timeout, rounded up to seconds).
+	CPUTime time.Duration
+	// MemoryBytes is the child's RLIMIT_DATA (default 1 GiB).
+	MemoryBytes int64
+	// AddressSpaceBytes is the child's RLIMIT_AS backstop (default
+	// MemoryBytes + 4 GiB: Go and wazero reserve address space they
+	// never touch).
+	AddressSpaceBytes int64
+	// WASMCacheDir is where compiled PDFium is cached (default
+	// <user cache dir>/prism/pdfium-wazero).
+	WASMCacheDir string
+	// TmpDir is the worker's TMPDIR (excelize spills large sheets there).
+	TmpDir string
+	// GOMAXPROCS for the worker (default 1: parallelism comes from
+	// running several workers).
+	GOMAXPROCS int
+	// Limits are the extraction limits sent with each document.
+	Limits extract.Limits
+}
+
+// Sandbox runs extractions in worker processes.
+type Sandbox struct {
+	cfg  Config
+	sem  chan struct{}
+	warm sync.Once
+}
+
+// New validates cfg and returns a Sandbox.
+func New(cfg Config) (*Sandbox, error) {
+	if len(cfg.Command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: find own executable: %w", err)
+		}
+		cfg.Command = []string{exe, WorkerSubcommand}
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.CPUTime <= 0 {
+		cfg.CPUTime = cfg.Timeout
+	}
+	if cfg.MemoryBytes <= 0 {
+		cfg.MemoryBytes = 1 << 30
+	}
+	if cfg.AddressSpaceBytes <= 0 {
+		cfg.AddressSpaceBytes = cfg.MemoryBytes + 4<<30
+	}
+	if cfg.GOMAXPROCS <= 0 {
+		cfg.GOMAXPROCS = 1
+	}
+	if cfg.TmpDir == "" {
+		cfg.TmpDir = os.TempDir()
+	}
+	if cfg.WASMCacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		cfg.WASMCacheDir = filepath.Join(base, "prism", "pdfium-wazero")
+	}
+	if err := os.MkdirAll(cfg.WASMCacheDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: wasm cache dir: %w", err)
+	}
+	cfg.Limits = cfg.Limits.WithDefaults()
+	return &Sandbox{cfg: cfg, sem: make(chan struct{}, cfg.Workers)}, nil
+}
+
+// Config returns the effective configuration.
+func (s *Sandbox) Config() Config { return s.cfg }
+
+// Usage is what one worker process cost.
+type Usage struct {
+	Wall   time.Duration
+	User   time.Duration
+	System time.Duration
+	MaxRSS int64 // peak resident set size in bytes
+}
+
+// Warm has one worker compile PDFium into the cache, so the first PDF
+// does not pay for it under a document's deadline. Safe to call many
+// times; only the first call works.
+func (s *Sandbox) Warm(ctx context.Context) error {
+	var err error
+	s.warm.Do(func() {
+		_, _, err = s.run(ctx, worker.Request{Op: worker.OpWarm, Limits: s.cfg.Limits}, nil, 5*time.Minute)
+	})
+	return err
+}
+
+// Extract runs one document (size bytes from doc) in a worker. Document
+// failures are *reason.Error (class and message for the user); other
+// errors are infrastructure problems worth a retry, including ctx ending.
+func (s *Sandbox) Extract(ctx context.Context, doc io.Reader, size int64) (extract.Result, Usage, error) {
+	if size > s.cfg.Limits.MaxInputBytes {
+		return extract.Result{}, Usage{}, reason.New(reason.TooLarge, "the document is %d bytes; the limit is %d", size, s.cfg.Limits.MaxInputBytes)
+	}
+	if size == 0 {
+		return extract.Result{}, Usage{}, reason.New(reason.Empty, "the document is empty")
+	}
+	return s.run(ctx, worker.Request{Op: worker.OpExtract, Size: size, Limits: s.cfg.Limits}, doc, s.cfg.Timeout)
+}
+
+func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, timeout time.Duration) (extract.Result, Usage, error) {
+	var res extract.Result
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return res, Usage{}, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+
+	start := time.Now()
+	// A private temporary directory per worker: whatever a killed worker
+	// leaves behind (excelize's spilled sheets) is removed with it.
+	tmp, err := os.MkdirTemp(s.cfg.TmpDir, "prism-extract-")
+	if err != nil {
+		return res, Usage{}, fmt.Errorf("sandbox: worker temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.Command(s.cfg.Command[0], s.cfg.Command[1:]...)
+	cmd.Env = s.env(tmp)
+	cmd.Dir = tmp
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true,            // kill takes the whole group
+		Pdeathsig: syscall.SIGKILL, // a dying parent takes its workers along
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return res, Usage{}, fmt.Errorf("sandbox: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, Usage{}, fmt.Errorf("sandbox: %w", err)
+	}
+	stderr := &headBuffer{max: 16 << 10}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return res, Usage{}, fmt.Errorf("sandbox: start worker: %w", err)
+	}
+	pid := cmd.Process.Pid
+	if err := s.limit(pid); err != nil {
+		kill(pid)
+		cmd.Wait()
+		return res, Usage{}, fmt.Errorf("sandbox: limit worker: %w", err)
+	}
+
+	// Kill on deadline or cancellation; record which.
+	var (
+		mu     sync.Mutex
+		killed string // "timeout", "canceled" or "output"
+	)
+	killFor := func(why string) {
+		mu.Lock()
+		if killed == "" {
+			killed = why
+		}
+		mu.Unlock()
+		kill(pid)
+	}
+	timer := time.AfterFunc(timeout, func() { killFor("timeout") })
+	defer timer.Stop()
+	stopWatch := context.AfterFunc(ctx, func() { killFor("canceled") })
+	defer stopWatch()
+
+	// Feed the request. A child that dies early breaks the pipe, which is
+	// reported through its exit; a source that fails or ends early is an
+	// infrastructure problem, reported as such (not as the document's).
+	src := &sourceReader{r: doc}
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		defer stdin.Close()
+		hdr, _ := json.Marshal(req)
+		if _, err := stdin.Write(append(hdr, '\n')); err != nil {
+			return
+		}
+		if doc != nil {
+			if _, err := io.CopyN(stdin, src, req.Size); err != nil && src.err == nil && errors.Is(err, io.EOF) {
+				src.err = io.ErrUnexpectedEOF
+			}
+		}
+	}()
+
+	resp, text, readErr := s.read(stdout)
+	if readErr != nil && errors.Is(readErr, errOutputCap) {
+		killFor("output")
+	}
+	io.Copy(io.Discard, stdout)
+	waitErr := cmd.Wait()
+	<-fed
+	usage := usageOf(cmd.ProcessState, time.Since(start))
+	if src.err != nil && killedFor(&mu, &killed) != "canceled" {
+		return res, usage, fmt.Errorf("sandbox: read document: %w", src.err)
+	}
+
+	mu.Lock()
+	why := killed
+	mu.Unlock()
+	switch {
+	case why == "canceled":
+		return res, usage, ctx.Err()
+	case why == "timeout":
+		return res, usage, reason.New(reason.Timeout, "extraction took longer than %s and was stopped; the document may be too large or malformed", timeout)
+	case why == "output":
+		return res, usage, reason.New(reason.OutputTooLarge, "the extraction produced more text than allowed")
+	}
+	if readErr == nil && waitErr == nil {
+		if !resp.OK {
+			return res, usage, &reason.Error{Class: nonEmpty(resp.Class, reason.Internal), Err: errors.New(resp.Error)}
+		}
+		if resp.Result != nil {
+			res = *resp.Result
+		}
+		res.Text = text
+		return res, usage, nil
+	}
+	return res, usage, s.classifyDeath(cmd.ProcessState, stderr.String(), readErr, waitErr)
+}
+
+var errOutputCap = errors.New("worker output over the cap")
+
+func killedFor(mu *sync.Mutex, why *string) string {
+	mu.Lock()
+	defer mu.Unlock()
+	return *why
+}
+
+// sourceReader remembers the first error of the document's source.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// read parses the response: a JSON line, then the text.
+func (s *Sandbox) read(stdout io.Reader) (worker.Response, string, error) {
+	var resp worker.Response
+	br := bufio.NewReaderSize(stdout, 64<<10)
+	line, err := worker.ReadLine(br, 1<<20)
+	if err != nil {
+		return resp, "", fmt.Errorf("read response: %w", err)
+	}
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return resp, "", fmt.Errorf("parse response: %w", err)
+	}
+	maxBytes := s.cfg.Limits.MaxChars*4 + 1024
+	if resp.TextBytes < 0 || resp.TextBytes > maxBytes {
+		return resp, "", errOutputCap
+	}
+	buf := make([]byte, resp.TextBytes)
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return resp, "", fmt.Errorf("read text: %w", err)
+	}
+	return resp, string(buf), nil
+}
+
+// classifyDeath explains a worker that did not answer properly.
+func (s *Sandbox) classifyDeath(ps *os.ProcessState, stderr string, readErr, waitErr error) error {
+	if ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			switch ws.Signal() {
+			case syscall.SIGXCPU:
+				return reason.New(reason.Timeout, "extraction used more than %s of CPU time and was stopped", s.cfg.CPUTime)
+			case syscall.SIGKILL:
+				// Not ours (ours are recorded): the hard CPU limit, or the
+				// kernel's OOM killer.
+				if ps.UserTime()+ps.SystemTime() >= s.cfg.CPUTime {
+					return reason.New(reason.Timeout, "extraction used more than %s of CPU time and was stopped", s.cfg.CPUTime)
+				}
+				return reason.New(reason.OutOfMemory, "the extraction worker was killed (signal %s), most likely for memory", ws.Signal())
+			case syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGABRT:
+				return reason.New(reason.WorkerCrashed, "the extraction worker crashed (signal %s) on this document", ws.Signal())
+			}
+			return reason.New(reason.WorkerCrashed, "the extraction worker died (signal %s)", ws.Signal())
+		}
+	}
+	low := strings.ToLower(stderr)
+	switch {
+	case strings.Contains(low, "out of memory") || strings.Contains(low, "cannot allocate memory"):
+		return reason.New(reason.OutOfMemory, "extraction needed more than %d MiB of memory and was stopped", s.cfg.MemoryBytes>>20)
+	case strings.Contains(low, "stack overflow") || strings.Contains(low, "stack exceeds"):
+		return reason.New(reason.WorkerCrashed, "the extraction worker crashed on this document (stack overflow)")
+	}
+	detail := firstLine(stderr, "fatal error:", "panic:", "extract-worker:")
+	if detail == "" {
+		detail = fmt.Sprint(nonNil(waitErr, readErr))
+	}
+	return reason.New(reason.WorkerCrashed, "the extraction worker crashed on this document (%s)", detail)
+}
+
+// limit applies the resource limits to a started child.
+func (s *Sandbox) limit(pid int) error {
+	cpu := uint64((s.cfg.CPUTime + time.Second - 1) / time.Second)
+	for _, l := range []struct {
+		res  int
+		soft uint64
+		hard uint64
+	}{
+		{unix.RLIMIT_DATA, uint64(s.cfg.MemoryBytes), uint64(s.cfg.MemoryBytes)},
+		{unix.RLIMIT_AS, uint64(s.cfg.AddressSpaceBytes), uint64(s.cfg.AddressSpaceBytes)},
+		{unix.RLIMIT_CPU, cpu, cpu + 1},
+		{unix.RLIMIT_CORE, 0, 0},
+		{unix.RLIMIT_NOFILE, 256, 256},
+		// Temporary files (excelize's spilled sheets) stay within the
+		// inflated-size budget.
+		{unix.RLIMIT_FSIZE, uint64(s.cfg.Limits.Zip.MaxTotalBytes) + 64<<20, uint64(s.cfg.Limits.Zip.MaxTotalBytes) + 64<<20},
+	} {
+		rl := unix.Rlimit{Cur: l.soft, Max: l.hard}
+		if err := unix.Prlimit(pid, l.res, &rl, nil); err != nil {
+			return fmt.Errorf("prlimit %d: %w", l.res, err)
+		}
+	}
+	return nil
+}
+
+func (s *Sandbox) env(tmp string) []string {
+	env := []string{
+		"GOMAXPROCS=" + strconv.Itoa(s.cfg.GOMAXPROCS),
+		// The soft limit makes the GC work before the hard limit hits.
+		"GOMEMLIMIT=" + strconv.FormatInt(s.cfg.MemoryBytes*3/4, 10),
+		"GOTRACEBACK=single",
+		"TMPDIR=" + tmp,
+		"HOME=" + tmp,
+		worker.EnvWASMCache + "=" + s.cfg.WASMCacheDir,
+		worker.EnvWASMMemory + "=" + strconv.FormatInt(s.cfg.MemoryBytes/2, 10),
+	}
+	return append(env, s.cfg.Env...)
+}
+
+func kill(pid int) {
+	// The negative pid addresses the process group (Setpgid).
+	syscall.Kill(-pid, syscall.SIGKILL)
+	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+func usageOf(ps *os.ProcessState, wall time.Duration) Usage {
+	u := Usage{Wall: wall}
+	if ps == nil {
+		return u
+	}
+	u.User, u.System = ps.UserTime(), ps.SystemTime()
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		u.MaxRSS = ru.Maxrss << 10 // KiB on Linux
+	}
+	return u
+}
+
+// headBuffer keeps the first max bytes written: a Go crash puts its
+// reason first and then pages of goroutine stacks.
+type headBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.max - h.buf.Len(); room > 0 {
+		h.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (h *headBuffer) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.buf.String()
+}
+
+func firstLine(s string, prefixes ...string) string {
+	for _, line := range strings.Split(s, "\n") {
+		for _, p := range prefixes {
+			if i := strings.Index(line, p); i >= 0 {
+				line = strings.TrimSpace(line[i:])
+				if len(line) > 200 {
+					line = line[:200]
+				}
+				return line
+			}
+		}
+	}
+	return ""
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func nonNil(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return errors.New("no response")
+}

@@ -1,0 +1,150 @@
+// Package worker is the child side of sandboxed extraction: the
+// `prism extract-worker` subcommand runs Main, which reads one request
+// from stdin, extracts, writes one response to stdout and returns.
+//
+// Why a process per document: parsers of hostile input fail in ways Go
+// cannot recover from (stack overflow, out of memory, a runaway loop in a
+// dependency). In a throw-away process those end this process only; the
+// parent (extractor/sandbox) applies memory, CPU and wall-clock limits
+// from outside and turns each kind of death into a clear reason.
+//
+// Protocol (all integers decimal, JSON objects on one line):
+//
+//	parent -> child:  {"op":"extract","size":N,"limits":{...}}\n  then N bytes of the document
+//	                  {"op":"warm"}\n                              (compile PDFium into the cache)
+//	child -> parent:  {"ok":true,"result":{...},"text_bytes":M}\n  then M bytes of UTF-8 text
+//	                  {"ok":false,"class":"zip-bomb","error":"..."}\n
+//
+// Nothing else may write to stdout in the worker process.
+package worker
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aiprism/prism/extractor/extract"
+	"github.com/aiprism/prism/extractor/pdf"
+	"github.com/aiprism/prism/extractor/reason"
+)
+
+// Environment variables the worker reads (through Main's env).
+const (
+	// EnvWASMCache is the directory of the compiled PDFium module.
+	EnvWASMCache = "EXTRACTOR_WASM_CACHE_DIR"
+	// EnvWASMMemory caps PDFium's linear memory in bytes.
+	EnvWASMMemory = "EXTRACTOR_WASM_MEMORY_BYTES"
+)
+
+// Ops of a request.
+const (
+	OpExtract = "extract"
+	OpWarm    = "warm"
+)
+
+// Request is the first line the parent writes.
+type Request struct {
+	Op     string         `json:"op"`
+	Size   int64          `json:"size,omitempty"`
+	Limits extract.Limits `json:"limits"`
+}
+
+// Response is the first line the child writes.
+type Response struct {
+	OK        bool            `json:"ok"`
+	Class     string          `json:"class,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Result    *extract.Result `json:"result,omitempty"`
+	TextBytes int             `json:"text_bytes,omitempty"`
+}
+
+// MaxRequestLine bounds the request header.
+const MaxRequestLine = 64 << 10
+
+// Main serves one request. It returns an error only when the protocol
+// itself fails (bad request, broken pipe); a document that cannot be
+// extracted is a normal response with ok=false.
+func Main(ctx context.Context, stdin io.Reader, stdout io.Writer, env func(string) string) error {
+	in := bufio.NewReaderSize(stdin, 64<<10)
+	line, err := readLine(in, MaxRequestLine)
+	if err != nil {
+		return fmt.Errorf("extract-worker: read request: %w", err)
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		return fmt.Errorf("extract-worker: parse request: %w", err)
+	}
+	cfg := pdf.EngineConfig{CacheDir: env(EnvWASMCache)}
+	if v := env(EnvWASMMemory); v != "" {
+		if _, err := fmt.Sscan(v, &cfg.MaxMemoryBytes); err != nil {
+			return fmt.Errorf("extract-worker: %s=%q: %w", EnvWASMMemory, v, err)
+		}
+	}
+	x := extract.New(ctx, req.Limits, cfg)
+	defer x.Close()
+
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	switch req.Op {
+	case OpWarm:
+		if err := x.WarmPDF(); err != nil {
+			return respond(out, Response{Class: reason.Internal, Error: err.Error()}, "")
+		}
+		return respond(out, Response{OK: true}, "")
+	case OpExtract:
+	default:
+		return fmt.Errorf("extract-worker: unknown op %q", req.Op)
+	}
+	lim := req.Limits.WithDefaults()
+	if req.Size < 0 || req.Size > lim.MaxInputBytes {
+		return respond(out, Response{Class: reason.TooLarge, Error: fmt.Sprintf("the document is %d bytes; the limit is %d", req.Size, lim.MaxInputBytes)}, "")
+	}
+	raw := make([]byte, req.Size)
+	if _, err := io.ReadFull(in, raw); err != nil {
+		return fmt.Errorf("extract-worker: read document: %w", err)
+	}
+	res, err := x.Extract(raw)
+	raw = nil
+	if err != nil {
+		return respond(out, Response{Class: reason.ClassOf(err, reason.Internal), Error: err.Error()}, "")
+	}
+	text := res.Text
+	return respond(out, Response{OK: true, Result: &res, TextBytes: len(text)}, text)
+}
+
+func respond(w *bufio.Writer, r Response, text string) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	w.Write(b)
+	w.WriteByte('\n')
+	w.WriteString(text)
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("extract-worker: write response: %w", err)
+	}
+	return nil
+}
+
+// readLine reads up to and without '\n', at most max bytes.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > max {
+			return nil, fmt.Errorf("line longer than %d bytes", max)
+		}
+		if err == nil {
+			return line[:len(line)-1], nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
+		}
+	}
+}
+
+// ReadLine is readLine for the parent side of the protocol.
+func ReadLine(r *bufio.Reader, max int) ([]byte, error) { return readLine(r, max) }

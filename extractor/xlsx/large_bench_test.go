@@ -1,0 +1,12 @@
+package xlsx
+
+import "testing"
+
+func BenchmarkLarge(b *testing.B) {
+	raw := corpusFile(b, "large/risk-register-50k.openpyxl.xlsx")
+	for i := 0; i < b.N; i++ {
+		if _, _, _, err := extract(raw, 8_000_000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
