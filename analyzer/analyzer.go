@@ -145,7 +145,7 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 	}
 	sha := TextSHA256(text)
 	var cached streams.AnalyzedData
-	if _, ok, err := s.cache.Get(ctx, "doc", sha, prompt.Version, s.modelIDs(), &cached); err != nil {
+	if ok, err := s.cache.Get(ctx, "doc", sha, prompt.Version, &cached); err != nil {
 		return cached, err
 	} else if ok {
 		cached.Cached, cached.CostUSD, cached.Attempts = true, 0, nil
@@ -155,7 +155,11 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 	chunks := Split(text, s.cfg.ChunkBytes)
 	var parts []call
 	for i, chunk := range chunks {
-		c, err := s.assessCached(ctx, chunk, "chunk")
+		assess := s.assessCached // a chunk done before a redelivery is not paid again
+		if len(chunks) == 1 {
+			assess = func(ctx context.Context, text, _ string) (call, error) { return s.assess(ctx, text, text) }
+		}
+		c, err := assess(ctx, chunk, "chunk")
 		if err != nil {
 			return streams.AnalyzedData{}, err
 		}
@@ -194,25 +198,17 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 	if len(parts) == 1 { // final is parts[0]: counted once
 		out.Attempts, out.InputTokens, out.OutputTokens, out.CostUSD = final.Attempts, final.InputTokens, final.OutputTokens, final.CostUSD
 	}
-	if err := s.cache.Put(ctx, "doc", sha, prompt.Version, out.Model, out); err != nil {
+	if err := s.cache.Put(ctx, "doc", sha, prompt.Version, out); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("result not cached")
 	}
 	return out, nil
-}
-
-func (s *Stage) modelIDs() []string {
-	var ids []string
-	for _, m := range s.router.Chain() {
-		ids = append(ids, m.ID)
-	}
-	return ids
 }
 
 // assessCached assesses one text, reusing a cached answer for it.
 func (s *Stage) assessCached(ctx context.Context, text, kind string) (call, error) {
 	sha := TextSHA256(text)
 	var c call
-	if _, ok, err := s.cache.Get(ctx, kind, sha, prompt.Version, s.modelIDs(), &c); err != nil {
+	if ok, err := s.cache.Get(ctx, kind, sha, prompt.Version, &c); err != nil {
 		return c, err
 	} else if ok {
 		c.Attempts, c.CostUSD = nil, 0
@@ -222,7 +218,7 @@ func (s *Stage) assessCached(ctx context.Context, text, kind string) (call, erro
 	if err != nil {
 		return c, err
 	}
-	if err := s.cache.Put(ctx, kind, sha, prompt.Version, c.Model, c); err != nil {
+	if err := s.cache.Put(ctx, kind, sha, prompt.Version, c); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("chunk result not cached")
 	}
 	return c, nil

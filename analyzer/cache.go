@@ -3,7 +3,6 @@ package analyzer
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,11 +12,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Cache remembers model answers by (sha256 of the text, prompt version,
-// model), so a redelivered event, a re-upload of the same content or a
-// retried chunk never pays for the same call twice. It lives in a JetStream
-// KV bucket on file storage: it survives restarts and is shared by every
-// replica.
+// Cache remembers model answers by the sha256 of the text and the prompt
+// version, with the model that gave the answer stored in the entry, so a
+// redelivered event, a re-upload of the same content or a retried chunk
+// never pays for the same call twice. One key per text keeps a lookup to
+// one read, whichever model answered. It lives in a JetStream KV bucket on
+// file storage: it survives restarts and is shared by every replica.
 type Cache struct {
 	kv jetstream.KeyValue
 }
@@ -39,10 +39,8 @@ func OpenCache(ctx context.Context, js jetstream.JetStream, bucket string, repli
 	return &Cache{kv: kv}, nil
 }
 
-var cacheEnc = base32.HexEncoding.WithPadding(base32.NoPadding)
-
-func cacheKey(kind, textSHA, promptVersion, model string) string {
-	return kind + "." + textSHA + "." + promptVersion + "." + cacheEnc.EncodeToString([]byte(model))
+func cacheKey(kind, textSHA, promptVersion string) string {
+	return kind + "." + textSHA + "." + promptVersion
 }
 
 // TextSHA256 is the cache's name for a text.
@@ -51,30 +49,26 @@ func TextSHA256(text string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Get looks up a cached answer for any of models, in their order, so the
-// best model's answer wins. It returns the model it was found for.
-func (c *Cache) Get(ctx context.Context, kind, textSHA, promptVersion string, models []string, v any) (string, bool, error) {
+// Get looks up a cached answer into v.
+func (c *Cache) Get(ctx context.Context, kind, textSHA, promptVersion string, v any) (bool, error) {
 	if c == nil {
-		return "", false, nil
+		return false, nil
 	}
-	for _, m := range models {
-		e, err := c.kv.Get(ctx, cacheKey(kind, textSHA, promptVersion, m))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			return "", false, fmt.Errorf("read result cache: %w", err)
-		}
-		if err := json.Unmarshal(e.Value(), v); err != nil {
-			continue // an unreadable entry is a miss, not a failure
-		}
-		return m, true, nil
+	e, err := c.kv.Get(ctx, cacheKey(kind, textSHA, promptVersion))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
 	}
-	return "", false, nil
+	if err != nil {
+		return false, fmt.Errorf("read result cache: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return false, nil // an unreadable entry is a miss, not a failure
+	}
+	return true, nil
 }
 
-// Put stores an answer.
-func (c *Cache) Put(ctx context.Context, kind, textSHA, promptVersion, model string, v any) error {
+// Put stores an answer; v carries the model that gave it.
+func (c *Cache) Put(ctx context.Context, kind, textSHA, promptVersion string, v any) error {
 	if c == nil {
 		return nil
 	}
@@ -82,7 +76,7 @@ func (c *Cache) Put(ctx context.Context, kind, textSHA, promptVersion, model str
 	if err != nil {
 		return fmt.Errorf("encode cached result: %w", err)
 	}
-	if _, err := c.kv.Put(ctx, cacheKey(kind, textSHA, promptVersion, model), raw); err != nil {
+	if _, err := c.kv.Put(ctx, cacheKey(kind, textSHA, promptVersion), raw); err != nil {
 		return fmt.Errorf("write result cache: %w", err)
 	}
 	return nil

@@ -30,6 +30,9 @@ type Config struct {
 	TmpDir string
 	// WorkerGOMAXPROCS is GOMAXPROCS inside each worker.
 	WorkerGOMAXPROCS int
+	// InProcessTextBytes: plain text up to this size is decoded in this
+	// process instead of a worker (EXTRACTOR_INPROCESS_TEXT_BYTES).
+	InProcessTextBytes int64
 }
 
 // Limits bound what one document may cost. Zero fields take defaults.
@@ -116,6 +119,9 @@ func ConfigFromEnv(l *config.Loader) Config {
 		WASMCacheDir:     l.String("EXTRACTOR_WASM_CACHE_DIR", ""),
 		TmpDir:           l.String("EXTRACTOR_TMPDIR", ""),
 		WorkerGOMAXPROCS: l.Int("EXTRACTOR_WORKER_GOMAXPROCS", 1, 1, 64),
+		// Plain text up to this size is decoded in process (see
+		// PlainTextInProcess); 0 sends every document to the sandbox.
+		InProcessTextBytes: l.Int64("EXTRACTOR_INPROCESS_TEXT_BYTES", 1<<20, 0, 64<<20),
 	}
 }
 
@@ -150,7 +156,8 @@ func Run(ctx context.Context, cfg Config, js jetstream.JetStream, objects Object
 		}
 	}()
 	pub := streams.NewPublisher(js, "/prism/extractor")
-	stage := NewStage(objects, pub, cfg.Limits, WithExtractor(sb))
+	x := &PlainTextInProcess{Next: sb, Limits: cfg.Limits.withDefaults().extract(), MaxBytes: cfg.InProcessTextBytes}
+	stage := NewStage(objects, pub, cfg.Limits, WithExtractor(x))
 	return streams.Run(ctx, js, streams.ExtractorConsumer, stage.Handle, streams.RunnerOptions{
 		Concurrency: cfg.Concurrency,
 		Log:         log,

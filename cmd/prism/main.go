@@ -42,6 +42,8 @@ Other commands:
                 PostgreSQL and the Bedrock simulator, data under ./var
   bedrock-sim   the Bedrock Runtime simulator on BEDROCKSIM_ADDR
   migrate       apply the database migrations to DATABASE_URL
+  bench         measure the pipeline, API, SSE and model capacity next to
+                raw JetStream on this machine (-quick, -capacity, -h)
 `
 
 func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr io.Writer) error {
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr i
 		return runSimulator(ctx, env, stderr)
 	case "migrate":
 		return runMigrate(ctx, env, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], env, stdout, stderr)
 	case sandbox.WorkerSubcommand:
 		// The extractor's isolated child: one document in on stdin, text
 		// out on stdout, under the limits its parent set.

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/aiprism/prism/cmd/prism/internal/bench"
+	"github.com/aiprism/prism/platform/config"
+)
+
+// runBench is `prism bench`: the scenarios of internal/bench, a table on
+// stdout, the figures as JSON, and optional CPU and heap profiles.
+func runBench(ctx context.Context, args []string, env config.Getenv, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.Options
+	fs.BoolVar(&o.Quick, "quick", false, "small sizes (make bench)")
+	fs.StringVar(&o.CorpusDir, "corpus", "../shared/corpus", "documents to upload (text-based files are used)")
+	fs.IntVar(&o.Documents, "docs", 0, "documents in the pipeline scenario")
+	fs.IntVar(&o.Users, "users", 0, "simulated users, each following its document over SSE")
+	fs.IntVar(&o.APIClients, "clients", 0, "concurrent API clients")
+	fs.DurationVar(&o.APISeconds, "api-time", 0, "duration of the API scenario")
+	fs.IntVar(&o.SSEDocs, "sse-docs", 0, "documents followed in the SSE scenario")
+	fs.IntVar(&o.SSEPerDoc, "sse-per-doc", 0, "concurrent streams per document")
+	fs.BoolVar(&o.Capacity, "capacity", false, "also run the capacity scenario (realistic model latency and quotas, about 2 minutes)")
+	jsonOut := fs.String("json", "", "write the figures here (default bench-results/bench-<time>.json)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.DatabaseURL = env("DATABASE_URL")
+	log, err := logger(env, stderr, "bench")
+	if err != nil {
+		return err
+	}
+	o.Log = log
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(stdout)
+	if *memProfile != "" {
+		runtime.GC()
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+	}
+	path := *jsonOut
+	if path == "" {
+		path = filepath.Join("bench-results", "bench-"+time.Now().UTC().Format("20060102-150405")+".json")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	raw, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nfigures written to %s\n", path)
+	return nil
+}

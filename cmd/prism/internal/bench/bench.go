@@ -1,0 +1,214 @@
+// Package bench measures AI-Prism on this machine: the pipeline end to end
+// as users see it, API reads, SSE delivery and model capacity, each next
+// to raw JetStream on the same server and storage in the same run, so the
+// figures mean something on a noisy machine.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aiprism/prism/analyzer/router"
+	"github.com/aiprism/prism/cmd/prism/internal/system"
+	"github.com/aiprism/prism/platform/config"
+	"github.com/aiprism/prism/platform/obs"
+	"github.com/rs/zerolog"
+)
+
+// Options choose the scenarios and their sizes.
+type Options struct {
+	Quick       bool
+	CorpusDir   string
+	DatabaseURL string // empty: a local PostgreSQL under a temp dir
+	Documents   int
+	Users       int
+	APIClients  int
+	APISeconds  time.Duration
+	SSEDocs     int
+	SSEPerDoc   int
+	RefMessages int
+	Capacity    bool
+	Log         zerolog.Logger
+}
+
+// Defaults fills unset sizes, smaller when Quick.
+func (o Options) Defaults() Options {
+	def := func(v *int, full, quick int) {
+		if *v <= 0 {
+			*v = full
+			if o.Quick {
+				*v = quick
+			}
+		}
+	}
+	def(&o.Documents, 2000, 300)
+	def(&o.Users, 50, 20)
+	def(&o.APIClients, 100, 100)
+	def(&o.SSEDocs, 100, 20)
+	def(&o.SSEPerDoc, 10, 10)
+	def(&o.RefMessages, 20000, 5000)
+	if o.APISeconds <= 0 {
+		o.APISeconds = 10 * time.Second
+		if o.Quick {
+			o.APISeconds = 3 * time.Second
+		}
+	}
+	return o
+}
+
+// Report is everything one run measured.
+type Report struct {
+	When      time.Time       `json:"when"`
+	Host      string          `json:"host"`
+	Cores     int             `json:"cores"`
+	Reference ReferenceResult `json:"reference"`
+	Pipeline  PipelineResult  `json:"pipeline"`
+	// Ratio is pipeline documents/s over raw JetStream messages/s.
+	Ratio    float64          `json:"pipeline_to_reference_ratio"`
+	API      APIResult        `json:"api"`
+	SSE      SSEResult        `json:"sse"`
+	Capacity *CapacityResult  `json:"capacity,omitempty"`
+	Process  ProcessResources `json:"process"`
+}
+
+// ProcessResources is what the whole in-process system used.
+type ProcessResources struct {
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSSMB  float64 `json:"peak_rss_mb"`
+}
+
+// Run starts the system as `prism dev` does, with the Bedrock simulator at
+// zero latency and quotas too large to matter (so the pipeline itself is
+// measured), and runs the scenarios.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o = o.Defaults()
+	env, cleanup, err := benchEnv(o, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	dev, stop, err := startDev(ctx, env, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	c := newClient(dev.APIURL, max(o.Users, o.APIClients, o.SSEDocs*o.SSEPerDoc))
+	rep := &Report{When: time.Now().UTC(), Cores: numCPU()}
+	rep.Host, _ = os.Hostname()
+	corpus := LoadCorpus(o.CorpusDir)
+
+	before := usage()
+	o.Log.Info().Msg("bench: reference (raw JetStream)")
+	if rep.Reference, err = Reference(ctx, dev.Infra.JS, o.RefMessages, o.Users); err != nil {
+		return nil, fmt.Errorf("reference: %w", err)
+	}
+	o.Log.Info().Msg("bench: warm-up")
+	if _, err := Pipeline(ctx, c, corpus, 2*o.Users, o.Users); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	o.Log.Info().Int("documents", o.Documents).Int("users", o.Users).Msg("bench: pipeline")
+	if rep.Pipeline, err = Pipeline(ctx, c, corpus, o.Documents, o.Users); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	rep.Ratio = rep.Pipeline.DocsPerSec / rep.Reference.MsgsPerSec
+	o.Log.Info().Int("clients", o.APIClients).Msg("bench: api")
+	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APISeconds)
+	o.Log.Info().Int("streams", o.SSEDocs*o.SSEPerDoc).Msg("bench: sse")
+	rep.SSE = SSE(ctx, c, corpus, o.SSEDocs, o.SSEPerDoc)
+	after := usage()
+	rep.Process = ProcessResources{CPUSeconds: after.cpu - before.cpu, PeakRSSMB: after.rssMB}
+	stop()
+
+	if o.Capacity {
+		o.Log.Info().Msg("bench: capacity")
+		cr, err := Capacity(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("capacity: %w", err)
+		}
+		rep.Capacity = &cr
+	}
+	return rep, nil
+}
+
+// benchEnv is the environment of a benchmark system: a fresh data
+// directory, loopback listeners on free ports, and model quotas given by
+// rpm (0 = too large to matter).
+func benchEnv(o Options, simSpeed float64, chain router.Chain) (config.Getenv, func(), error) {
+	dir, err := os.MkdirTemp("", "prism-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = os.Chmod(dir, 0o755) // PostgreSQL runs as the postgres user when we are root
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	if chain == nil {
+		chain = router.DefaultChain()
+		for i := range chain {
+			chain[i].RequestsPerMinute, chain[i].TokensPerMinute = 10_000_000, 1_000_000_000
+		}
+	}
+	chainFile := filepath.Join(dir, "chain.json")
+	raw, _ := json.Marshal(chain)
+	if err := os.WriteFile(chainFile, raw, 0o644); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	rpm, tpm := 10_000_000, 1_000_000_000
+	if len(chain) > 0 {
+		rpm, tpm = chain[0].RequestsPerMinute, chain[0].TokensPerMinute
+	}
+	env := map[string]string{
+		"PRISM_VAR_DIR":         dir,
+		"PRISM_DEV_NATS_PORT":   "-1",
+		"PRISM_DEV_S3_ADDR":     "127.0.0.1:0",
+		"API_ADDR":              "127.0.0.1:0",
+		"DATABASE_URL":          o.DatabaseURL,
+		"BEDROCKSIM_SPEED":      strconv.FormatFloat(simSpeed, 'f', -1, 64),
+		"BEDROCKSIM_RPM":        strconv.Itoa(rpm),
+		"BEDROCKSIM_TPM":        strconv.Itoa(tpm),
+		"ANALYZER_MODELS_FILE":  chainFile,
+		"ANALYZER_CONCURRENCY":  "64",
+		"PERSIST_CONCURRENCY":   "32",
+		"EXTRACTOR_CONCURRENCY": "4",
+		"LOG_LEVEL":             "warn",
+	}
+	return config.MapEnv(env), cleanup, nil
+}
+
+func startDev(ctx context.Context, env config.Getenv, log zerolog.Logger) (*system.Dev, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	dev, err := system.StartDev(ctx, env, obs.NewRegistry(), log.Level(zerolog.WarnLevel))
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	stopped := false
+	return dev, func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		_ = dev.Wait()
+		dev.Close()
+	}, nil
+}
+
+type resources struct{ cpu, rssMB float64 }
+
+func usage() resources {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	var ch syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ch)
+	sec := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return resources{
+		cpu:   sec(ru.Utime) + sec(ru.Stime) + sec(ch.Utime) + sec(ch.Stime),
+		rssMB: float64(ru.Maxrss) / 1024,
+	}
+}

@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"text/tabwriter"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+// Print writes the report as a table.
+func (r *Report) Print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(cols ...any) {
+		for i, c := range cols {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		fmt.Fprintln(tw)
+	}
+	lat := func(s Summary) string {
+		return fmt.Sprintf("p50 %.1f  p95 %.1f  p99 %.1f ms", s.P50, s.P95, s.P99)
+	}
+	p := r.Pipeline
+	row("AI-Prism bench", r.When.Format("2006-01-02 15:04 UTC"), fmt.Sprintf("%d cores", r.Cores))
+	row("", "", "")
+	row("reference: raw JetStream", fmt.Sprintf("%.0f msgs/s", r.Reference.MsgsPerSec), fmt.Sprintf("publish→ack %s (%d msgs, %d publishers, file storage, fsync always)", lat(r.Reference.Latency), r.Reference.Messages, r.Reference.Publishers))
+	row("pipeline: documents", fmt.Sprintf("%.1f docs/s", p.DocsPerSec), fmt.Sprintf("%d docs by %d users, %d failed, %.1f s", p.Documents, p.Users, p.Failed, p.Seconds))
+	row("pipeline / reference", fmt.Sprintf("%.4f", r.Ratio), "documents/s per raw JetStream message/s")
+	row("end to end", lat(p.EndToEnd), "upload request to analyzed event at the client")
+	row("model time", lat(p.ModelTime), "simulator at zero latency")
+	row("pipeline overhead", lat(p.Overhead), "end to end minus model time")
+	stages := make([]string, 0, len(p.Stages))
+	for k := range p.Stages {
+		stages = append(stages, k)
+	}
+	sort.Slice(stages, func(i, j int) bool { return stageOrder[stages[i]] < stageOrder[stages[j]] })
+	for _, k := range stages {
+		s := p.Stages[k]
+		share := 0.0
+		if p.EndToEnd.Mean > 0 {
+			share = 100 * s.Mean / p.EndToEnd.Mean
+		}
+		row("  stage "+k, lat(s), fmt.Sprintf("%.0f%% of the mean", share))
+	}
+	row("api: GET /documents/{id}", lat(r.API.GetDoc), fmt.Sprintf("%d clients, %.0f req/s in all, %d errors", r.API.Clients, r.API.ReqsPerSec, r.API.Errors))
+	row("api: filtered list", lat(r.API.List), "status=analyzed, limit 20")
+	row("sse delivery", lat(r.SSE.Delivery), fmt.Sprintf("%d streams on %d documents, %d events, %d incomplete", r.SSE.Streams, r.SSE.Documents, r.SSE.Events, r.SSE.Incomplete))
+	row("process", fmt.Sprintf("%.1f CPU s", r.Process.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (all roles, embedded NATS and S3 in one process; extractor workers' CPU included)", r.Process.PeakRSSMB))
+	if c := r.Capacity; c != nil {
+		row("capacity: utilization", fmt.Sprintf("%.1f%%", 100*c.Utilization), fmt.Sprintf("peak 60 s window %d of quota %d (%d models x %d rpm), %d over quota", c.PeakWindow, c.Quota, c.Models, c.RPMPerModel, c.OverQuota))
+		row("capacity: drain", fmt.Sprintf("%.1f s", c.DrainSeconds), fmt.Sprintf("%d documents, %d failed, %d throttles, end-to-end p99 %.0f ms", c.Documents, c.Failed, c.Throttles, c.EndToEndP99MS))
+	}
+	_ = tw.Flush()
+}
+
+var stageOrder = map[string]int{"ingest": 0, "extract": 1, "analyze": 2, "deliver": 3}
