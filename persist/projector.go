@@ -65,6 +65,7 @@ func classify(err error) error {
 type runConfig struct {
 	consumer streams.Consumer
 	opts     streams.RunnerOptions
+	batch    int
 }
 
 // RunOption configures Run.
@@ -83,18 +84,25 @@ func WithBackoff(f func(n uint64) time.Duration) RunOption {
 	return func(c *runConfig) { c.opts.Backoff = f }
 }
 
+// WithBatch sets the most events applied in one transaction.
+func WithBatch(n int) RunOption { return func(c *runConfig) { c.batch = n } }
+
 // WithConsumer replaces streams.PersistConsumer, e.g. with shorter timings
 // in tests or another durable name for a rebuild into a fresh database.
 func WithConsumer(cons streams.Consumer) RunOption { return func(c *runConfig) { c.consumer = cons } }
 
 // Run projects the persist consumer's events until ctx ends, then drains.
-// Concurrent handlers are safe: see Project.
+// Events are applied in batches, one transaction (one commit) per batch; a
+// batch that fails is retried event by event, so a bad event is isolated.
+// Concurrent batches are safe: see Project.
 func (p *Projector) Run(ctx context.Context, js jetstream.JetStream, opts ...RunOption) error {
-	rc := runConfig{consumer: streams.PersistConsumer, opts: streams.RunnerOptions{Concurrency: 8, Log: p.log}}
+	rc := runConfig{consumer: streams.PersistConsumer, opts: streams.RunnerOptions{Concurrency: 8, Log: p.log}, batch: 100}
 	for _, o := range opts {
 		o(&rc)
 	}
-	if err := streams.Run(ctx, js, rc.consumer, p.Handle, rc.opts); err != nil {
+	if err := streams.RunBatch(ctx, js, rc.consumer, p.HandleBatch, p.Handle, streams.BatchOptions{
+		RunnerOptions: rc.opts, Size: rc.batch, Wait: 5 * time.Millisecond,
+	}); err != nil {
 		return fmt.Errorf("persist: %w", err)
 	}
 	return nil

@@ -88,7 +88,12 @@ func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opt
 	if c.PublishFailures && opts.Publisher == nil {
 		return fmt.Errorf("consumer %s publishes failures but has no publisher", c.Name)
 	}
-	return consume(ctx, js, c, opts, func(r *runner, msg jetstream.Msg, md *jetstream.MsgMetadata) (*delivery, bool) {
+	return consume(ctx, js, c, opts, eventPreparer(c, h))
+}
+
+// eventPreparer decodes a DOCS message into an event for h.
+func eventPreparer(c Consumer, h Handler) prepareFunc {
+	return func(r *runner, msg jetstream.Msg, md *jetstream.MsgMetadata) (*delivery, bool) {
 		ev, err := ParseEvent(msg.Subject(), msg.Data())
 		if err != nil {
 			// Poison: nobody can ever handle it. Terminate so the DLQ keeps it.
@@ -111,7 +116,7 @@ func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opt
 			meta: &meta,
 			call: func(ctx context.Context) error { return h(ctx, ev) },
 		}, true
-	})
+	}
 }
 
 // MsgHandler handles a raw message of a stream other than DOCS, such as

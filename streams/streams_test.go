@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -417,4 +418,69 @@ func TestLastSeqAndEmitted(t *testing.T) {
 	if ok, _ := streams.Emitted(ctx, js, run2, streams.Extracted); ok {
 		t.Fatal("a run-1 event must not count for run 2")
 	}
+}
+
+func TestRunBatchCommitsTogetherAndIsolatesABadEvent(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	for i := range 30 {
+		publishUploaded(t, pub, fmt.Sprintf("doc%c%d", 'a'+i%26, i/26))
+	}
+	var mu sync.Mutex
+	var batches []int
+	var singles []string
+	batch := func(ctx context.Context, evs []*streams.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range evs {
+			if ev.Subject == "docc0" {
+				return errors.New("one bad event spoils the batch")
+			}
+		}
+		batches = append(batches, len(evs))
+		return nil
+	}
+	single := func(ctx context.Context, ev *streams.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Subject == "docc0" {
+			return streams.Permanentf("bad", "cannot project")
+		}
+		singles = append(singles, ev.Subject)
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := testConsumer()
+	c.PublishFailures = false
+	done := make(chan error, 1)
+	go func() {
+		done <- streams.RunBatch(ctx, js, c, batch, single, streams.BatchOptions{
+			RunnerOptions: streams.RunnerOptions{Log: zerolog.New(zerolog.NewTestWriter(t))},
+			Size:          10, Wait: 20 * time.Millisecond,
+		})
+	}()
+	eventually(t, 5*time.Second, "every event handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := len(singles)
+		for _, b := range batches {
+			n += b
+		}
+		return n == 29
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(batches) == 0 || len(singles) == 0 || len(singles) > 10 {
+		t.Fatalf("batches %v, singles %v: want batches, and only the spoiled batch retried one by one", batches, singles)
+	}
+	eventually(t, 5*time.Second, "the bad event dead-lettered", func() bool {
+		s, err := js.Stream(context.Background(), streams.DLQStream)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.Msgs == 1
+	})
 }

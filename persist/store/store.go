@@ -1,6 +1,8 @@
-// Package store is the read side of the document read model, used by the
-// HTTP API. Every query is scoped by owner: another owner's document is
-// simply not found, never "forbidden", so ids cannot be probed.
+// Package store is the API's side of the document read model: the reads
+// (documents, assessments, history, exports, statistics) and the few
+// writes the API makes itself (soft deletes, audit entries, export
+// records). Every statement is scoped by owner: another owner's document
+// is simply not found, never "forbidden", so ids cannot be probed.
 //
 // The structs carry snake_case JSON tags because the API serves them as
 // they are; storage keys are kept out of JSON.
@@ -14,16 +16,24 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrNotFound: no such document (or assessment) for this owner.
 var ErrNotFound = errors.New("not found")
+
+// ErrDeleted: the owner's document was deleted. It matches ErrNotFound, so
+// callers that do not care see a missing document; the API uses it to
+// avoid falling back to the event log for a document that is gone.
+var ErrDeleted = fmt.Errorf("%w: deleted", ErrNotFound)
 
 // DB is what the store needs of a pool or transaction (*pgxpool.Pool,
 // pgx.Tx).
 type DB interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // Store reads documents and assessments.
@@ -58,8 +68,9 @@ type Document struct {
 
 	// Storage keys of the original and the extracted text: for the API to
 	// fetch them, not to show.
-	OriginalKey string `json:"-"`
-	TextKey     string `json:"-"`
+	OriginalKey string     `json:"-"`
+	TextKey     string     `json:"-"`
+	DeletedAt   *time.Time `json:"-"`
 
 	// Only GetDocument fills these.
 	Timeline   []StageEvent `json:"timeline,omitempty"`
@@ -108,7 +119,8 @@ const documentColumns = `id, owner, COALESCE(filename, ''), COALESCE(content_typ
 	COALESCE(detected_format, ''), size_bytes, COALESCE(sha256, ''), status, run,
 	failure_stage, failure_reason, failure_class, words, chars, pages, COALESCE(truncated, false),
 	score, COALESCE(risk_level, ''), uploaded_at, updated_at, completed_at,
-	COALESCE(correlation_id, ''), last_event_seq, COALESCE(original_key, ''), COALESCE(text_key, '')`
+	COALESCE(correlation_id, ''), last_event_seq, COALESCE(original_key, ''), COALESCE(text_key, ''),
+	deleted_at`
 
 func scanDocument(row pgx.Row) (Document, error) {
 	var d Document
@@ -117,7 +129,7 @@ func scanDocument(row pgx.Row) (Document, error) {
 		&d.DetectedFormat, &d.SizeBytes, &d.SHA256, &d.Status, &d.Run,
 		&fStage, &fReason, &fClass, &d.Words, &d.Chars, &d.Pages, &d.Truncated,
 		&d.Score, &d.RiskLevel, &d.UploadedAt, &d.UpdatedAt, &d.CompletedAt,
-		&d.CorrelationID, &d.LastEventSeq, &d.OriginalKey, &d.TextKey)
+		&d.CorrelationID, &d.LastEventSeq, &d.OriginalKey, &d.TextKey, &d.DeletedAt)
 	if err != nil {
 		return d, err
 	}
@@ -128,69 +140,85 @@ func scanDocument(row pgx.Row) (Document, error) {
 }
 
 // GetDocument returns the owner's document with its stage timeline and its
-// latest assessment, if any.
+// latest assessment, if any. The three reads travel as one batch: one
+// round trip to the database.
 func (s *Store) GetDocument(ctx context.Context, owner, id string) (Document, error) {
-	d, err := scanDocument(s.db.QueryRow(ctx,
-		`SELECT `+documentColumns+` FROM documents WHERE owner = $1 AND id = $2 AND deleted_at IS NULL`, owner, id))
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+documentColumns+` FROM documents WHERE owner = $1 AND id = $2`, owner, id)
+	b.Queue(timelineSQL, owner, id)
+	b.Queue(assessmentSQL, owner, id)
+	br := s.db.SendBatch(ctx, b)
+	defer br.Close()
+
+	d, err := scanDocument(br.QueryRow())
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Document{}, ErrNotFound
 	}
 	if err != nil {
 		return Document{}, fmt.Errorf("get document %s: %w", id, err)
 	}
-	if d.Timeline, err = s.timeline(ctx, owner, id); err != nil {
-		return Document{}, err
+	if d.DeletedAt != nil {
+		return Document{}, ErrDeleted
 	}
-	a, err := s.GetAssessment(ctx, owner, id)
+	rows, err := br.Query()
+	if err != nil {
+		return Document{}, fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	if d.Timeline, err = pgx.CollectRows(rows, scanStageEvent); err != nil {
+		return Document{}, fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	a, err := scanAssessment(br.QueryRow())
 	switch {
 	case err == nil:
 		d.Assessment = &a
-	case !errors.Is(err, ErrNotFound):
-		return Document{}, err
+	case !errors.Is(err, pgx.ErrNoRows):
+		return Document{}, fmt.Errorf("get assessment of %s: %w", id, err)
 	}
 	return d, nil
 }
 
-func (s *Store) timeline(ctx context.Context, owner, id string) ([]StageEvent, error) {
-	rows, err := s.db.Query(ctx, `SELECT event_id, stream_seq, run, type, COALESCE(stage, ''),
-		COALESCE(status, ''), detail, occurred_at
-		FROM document_events WHERE owner = $1 AND document_id = $2
-		ORDER BY occurred_at, stream_seq, event_id`, owner, id)
-	if err != nil {
-		return nil, fmt.Errorf("timeline of %s: %w", id, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StageEvent, error) {
-		var e StageEvent
-		err := r.Scan(&e.EventID, &e.Seq, &e.Run, &e.Type, &e.Stage, &e.Status, &e.Detail, &e.OccurredAt)
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("timeline of %s: %w", id, err)
-	}
-	return out, nil
+// timelineSQL is a document's stage history: the pipeline's events, not
+// the audit entries the API adds (see History for both). Storage keys are
+// cut from the payloads, as from every JSON the store serves.
+const timelineSQL = `SELECT event_id, stream_seq, run, type, COALESCE(stage, ''),
+	COALESCE(status, ''), detail #- '{original,key}' #- '{text,key}', occurred_at
+	FROM document_events WHERE owner = $1 AND document_id = $2 AND type NOT LIKE 'audit.%'
+	ORDER BY occurred_at, stream_seq, event_id`
+
+func scanStageEvent(r pgx.CollectableRow) (StageEvent, error) {
+	var e StageEvent
+	err := r.Scan(&e.EventID, &e.Seq, &e.Run, &e.Type, &e.Stage, &e.Status, &e.Detail, &e.OccurredAt)
+	return e, err
+}
+
+// assessmentSQL is the assessment of a document's latest analyzed run.
+const assessmentSQL = `SELECT a.document_id, a.run, a.result, a.score, a.risk_level, a.model,
+	a.prompt_version, a.attempts, a.input_tokens, a.output_tokens, a.cost_usd::float8, a.text_sha256,
+	a.cached, a.created_at
+	FROM assessments a JOIN documents d ON d.id = a.document_id
+	WHERE a.owner = $1 AND a.document_id = $2 AND d.owner = $1 AND d.deleted_at IS NULL
+	ORDER BY a.run DESC LIMIT 1`
+
+func scanAssessment(row pgx.Row) (Assessment, error) {
+	var a Assessment
+	var textSHA *string
+	err := row.Scan(&a.DocumentID, &a.Run, &a.Result, &a.Score, &a.RiskLevel, &a.Model,
+		&a.PromptVersion, &a.Attempts, &a.InputTokens, &a.OutputTokens, &a.CostUSD, &textSHA,
+		&a.Cached, &a.CreatedAt)
+	a.TextSHA256 = deref(textSHA)
+	return a, err
 }
 
 // GetAssessment returns the assessment of the owner's document's latest
 // analyzed run.
 func (s *Store) GetAssessment(ctx context.Context, owner, id string) (Assessment, error) {
-	var a Assessment
-	var textSHA *string
-	err := s.db.QueryRow(ctx, `SELECT a.document_id, a.run, a.result, a.score, a.risk_level, a.model,
-		a.prompt_version, a.attempts, a.input_tokens, a.output_tokens, a.cost_usd::float8, a.text_sha256,
-		a.cached, a.created_at
-		FROM assessments a JOIN documents d ON d.id = a.document_id
-		WHERE a.owner = $1 AND a.document_id = $2 AND d.owner = $1 AND d.deleted_at IS NULL
-		ORDER BY a.run DESC LIMIT 1`, owner, id).Scan(
-		&a.DocumentID, &a.Run, &a.Result, &a.Score, &a.RiskLevel, &a.Model,
-		&a.PromptVersion, &a.Attempts, &a.InputTokens, &a.OutputTokens, &a.CostUSD, &textSHA,
-		&a.Cached, &a.CreatedAt)
+	a, err := scanAssessment(s.db.QueryRow(ctx, assessmentSQL, owner, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Assessment{}, ErrNotFound
 	}
 	if err != nil {
 		return Assessment{}, fmt.Errorf("get assessment of %s: %w", id, err)
 	}
-	a.TextSHA256 = deref(textSHA)
 	return a, nil
 }
 
@@ -199,4 +227,27 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// State is the little the API needs to know of a document to authorize
+// and route a request: whether it exists for the owner, and where it is.
+type State struct {
+	Deleted bool
+	Status  string
+	Run     int
+}
+
+// DocumentState returns the owner's document's state; ErrNotFound if the
+// owner has no such document (deleted ones are returned, with Deleted).
+func (s *Store) DocumentState(ctx context.Context, owner, id string) (State, error) {
+	var st State
+	err := s.db.QueryRow(ctx, `SELECT deleted_at IS NOT NULL, status, run FROM documents WHERE owner = $1 AND id = $2`,
+		owner, id).Scan(&st.Deleted, &st.Status, &st.Run)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return State{}, ErrNotFound
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("state of %s: %w", id, err)
+	}
+	return st, nil
 }

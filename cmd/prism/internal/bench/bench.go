@@ -173,8 +173,8 @@ func benchEnv(o Options, simSpeed float64, chain router.Chain) (config.Getenv, f
 		"BEDROCKSIM_TPM":        strconv.Itoa(tpm),
 		"ANALYZER_MODELS_FILE":  chainFile,
 		"ANALYZER_CONCURRENCY":  "64",
-		"PERSIST_CONCURRENCY":   "32",
-		"EXTRACTOR_CONCURRENCY": "4",
+		"PERSIST_CONCURRENCY":   "4",
+		"EXTRACTOR_CONCURRENCY": "16",
 		"LOG_LEVEL":             "warn",
 	}
 	return config.MapEnv(env), cleanup, nil
