@@ -32,6 +32,9 @@ func runRole(ctx context.Context, role string, env config.Getenv, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	if err := system.CheckConfig(env, []string{role}); err != nil {
+		return err
+	}
 	reg := obs.NewRegistry()
 	in, err := system.Open(ctx, env, system.NeedsOf([]string{role}), reg, log, role)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aiprism/prism/analyzer/bedrocksim"
@@ -36,6 +37,9 @@ type DevConfig struct {
 	UseAWSBedrock bool
 	SimSpeed      float64 // BEDROCKSIM_SPEED for the embedded simulator
 	PGFsync       bool    // off only in tests
+	// Roles run in this process (PRISM_DEV_ROLES, comma-separated; "none"
+	// starts only the infrastructure, for roles run as separate processes).
+	Roles []string
 }
 
 // DevConfigFromEnv reads the dev configuration.
@@ -50,6 +54,12 @@ func DevConfigFromEnv(env config.Getenv) (DevConfig, error) {
 		Bucket:      l.String("S3_BUCKET", "prism"),
 		SimSpeed:    l.Float("BEDROCKSIM_SPEED", 0.05, 0, 100),
 		PGFsync:     l.Bool("PRISM_DEV_PG_FSYNC", true),
+		Roles:       PipelineRoles,
+	}
+	if v := l.String("PRISM_DEV_ROLES", ""); v == "none" {
+		c.Roles = nil
+	} else if v != "" {
+		c.Roles = strings.Split(v, ",")
 	}
 	c.UseAWSBedrock = env("AWS_REGION") != "" && (env("AWS_ACCESS_KEY_ID") != "" || env("AWS_PROFILE") != "") && env("BEDROCK_ENDPOINT_URL") == ""
 	return c, l.Err()
@@ -67,6 +77,10 @@ type Dev struct {
 	Sim *bedrocksim.Server
 	// Infra is the process's connections, for tests and benchmarks.
 	Infra *Infra
+	// RoleEnv is what the roles were configured with on top of the
+	// process environment: the addresses and credentials of the embedded
+	// services. Roles started as separate processes get it too.
+	RoleEnv map[string]string
 
 	running  *Running
 	shutdown []func()
@@ -186,11 +200,14 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 	if err := in.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	d.running, err = StartRoles(ctx, in, denv, PipelineRoles)
+	d.RoleEnv = over
+	d.running, err = StartRoles(ctx, in, denv, cfg.Roles)
 	if err != nil {
 		return nil, err
 	}
-	d.APIURL = "http://" + d.running.APIAddr
+	if d.running.APIAddr != "" {
+		d.APIURL = "http://" + d.running.APIAddr
+	}
 	return d, nil
 }
 

@@ -51,7 +51,7 @@ type devSystem struct {
 
 // startDev starts the whole system on varDir. dsn "" lets it start its own
 // PostgreSQL under varDir, as `make run` does.
-func startDev(t *testing.T, varDir, dsn string) *devSystem {
+func startDev(t *testing.T, varDir, dsn string, extra ...map[string]string) *devSystem {
 	t.Helper()
 	env := map[string]string{
 		"PRISM_VAR_DIR":       varDir,
@@ -61,6 +61,11 @@ func startDev(t *testing.T, varDir, dsn string) *devSystem {
 		"API_ADDR":            "127.0.0.1:0",
 		"BEDROCKSIM_SPEED":    "0",
 		"DATABASE_URL":        dsn,
+	}
+	for _, e := range extra {
+		for k, v := range e {
+			env[k] = v
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)

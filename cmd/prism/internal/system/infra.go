@@ -79,35 +79,68 @@ func NATSConfigFromEnv(l *config.Loader) NATSConfig {
 	}
 }
 
+// infraConfig is where the shared services are.
+type infraConfig struct {
+	nats NATSConfig
+	blob blob.Config
+	dsn  string
+}
+
+func loadInfraConfig(env config.Getenv, needs Needs) (infraConfig, error) {
+	l := config.New(env)
+	c := infraConfig{nats: NATSConfigFromEnv(l)}
+	var errs []error
+	if needs.S3 {
+		var err error
+		if c.blob, err = blob.ConfigFromEnv(env); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if needs.Postgres {
+		c.dsn = l.Required("DATABASE_URL", "a PostgreSQL URL, e.g. postgres://user:pass@host:5432/prism")
+	}
+	return c, errors.Join(append([]error{l.Err()}, errs...)...)
+}
+
+// CheckConfig validates everything roles will read from env, infrastructure
+// and roles alike, without connecting to anything: a process with a bad
+// value stops at once and names every bad variable together.
+func CheckConfig(env config.Getenv, roles []string) error {
+	_, ierr := loadInfraConfig(env, NeedsOf(roles))
+	var rerr error
+	if roles := withoutMigrate(roles); len(roles) > 0 {
+		_, rerr = loadRoleConfigs(env, roles)
+	}
+	return errors.Join(ierr, rerr)
+}
+
+func withoutMigrate(roles []string) []string {
+	var out []string
+	for _, r := range roles {
+		if r != RoleMigrate {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Open connects to what needs asks for, configured from env, and applies
 // the stream definitions.
 func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.Registry, log zerolog.Logger, name string) (*Infra, error) {
-	l := config.New(env)
-	nc := NATSConfigFromEnv(l)
-	var bc blob.Config
-	if needs.S3 {
-		var err error
-		if bc, err = blob.ConfigFromEnv(env); err != nil {
-			l.Check(false, "S3", err.Error())
-		}
-	}
-	dsn := ""
-	if needs.Postgres {
-		dsn = l.Required("DATABASE_URL", "a PostgreSQL URL, e.g. postgres://user:pass@host:5432/prism")
-	}
-	if err := l.Err(); err != nil {
+	c, err := loadInfraConfig(env, needs)
+	if err != nil {
 		return nil, err
 	}
-	in := &Infra{Registry: reg, Log: log, Topology: nc.Topology}
+	in := &Infra{Registry: reg, Log: log, Topology: c.nats.Topology}
 	opts := []nats.Option{nats.Name("prism " + name), nats.MaxReconnects(-1)}
-	if nc.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(nc.CredsFile))
+	if c.nats.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.nats.CredsFile))
 	}
-	conn, err := nats.Connect(nc.URL, opts...)
+	conn, err := nats.Connect(c.nats.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", nc.URL, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", c.nats.URL, err)
 	}
-	if err := in.attach(ctx, conn, dsn, bc, needs); err != nil {
+	if err := in.attach(ctx, conn, c.dsn, c.blob, needs); err != nil {
 		in.Close()
 		return nil, err
 	}

@@ -1,0 +1,144 @@
+package system
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is one role running as its own `prism <role>` process.
+type Process struct {
+	Role    string
+	APIAddr string // for the api role
+	cmd     *exec.Cmd
+	out     *lockedBuffer
+	done    chan struct{}
+	err     error
+}
+
+// Usage is what a stopped process used.
+type Usage struct {
+	Role       string  `json:"role"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSSMB  float64 `json:"peak_rss_mb"`
+}
+
+// StartProcess runs `bin role` with the process environment plus env, the
+// way an operator runs a role on its own machine.
+func StartProcess(bin, role string, env map[string]string) (*Process, error) {
+	p := &Process{Role: role, out: &lockedBuffer{}, done: make(chan struct{})}
+	extra := map[string]string{}
+	for k, v := range env {
+		extra[k] = v
+	}
+	if role == RoleAPI {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		p.APIAddr = ln.Addr().String()
+		_ = ln.Close()
+		extra["API_ADDR"] = p.APIAddr
+	}
+	cmd := exec.Command(bin, role)
+	cmd.Env = os.Environ()
+	for k, v := range extra {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", role, err)
+	}
+	p.cmd = cmd
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// Output is what the process has written so far.
+func (p *Process) Output() string { return p.out.String() }
+
+// Exited reports whether the process has ended, and its error.
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// Stop asks the process to shut down (SIGTERM, as Ctrl-C or an
+// orchestrator would), waits for it, and returns what it used.
+func (p *Process) Stop(timeout time.Duration) (Usage, error) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return Usage{}, fmt.Errorf("%s did not stop within %s", p.Role, timeout)
+	}
+	u := Usage{Role: p.Role}
+	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+		u.CPUSeconds = tv(ru.Utime) + tv(ru.Stime)
+		u.PeakRSSMB = float64(ru.Maxrss) / 1024
+	}
+	var exit *exec.ExitError
+	if p.err != nil && !errors.As(p.err, &exit) {
+		return u, p.err
+	}
+	if p.err != nil {
+		return u, fmt.Errorf("%s exited with %v: %s", p.Role, p.err, tail(p.Output(), 2000))
+	}
+	return u, nil
+}
+
+// WaitReady polls the api process's /readyz until it answers.
+func (p *Process) WaitReady(ctx context.Context, get func(url string) (int, error)) error {
+	for {
+		if code, err := get("http://" + p.APIAddr + "/readyz"); err == nil && code == 200 {
+			return nil
+		}
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("%s exited: %v: %s", p.Role, err, tail(p.Output(), 2000))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %w", p.Role, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
