@@ -30,6 +30,7 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs.DurationVar(&o.APISeconds, "api-time", 0, "duration of the API scenario")
 	fs.IntVar(&o.SSEDocs, "sse-docs", 0, "documents followed in the SSE scenario")
 	fs.IntVar(&o.SSEPerDoc, "sse-per-doc", 0, "concurrent streams per document")
+	fs.BoolVar(&o.InProcess, "inprocess", false, "run every role inside the bench process instead of one process per role")
 	fs.BoolVar(&o.Capacity, "capacity", false, "also run the capacity scenario (realistic model latency and quotas, about 2 minutes)")
 	jsonOut := fs.String("json", "", "write the figures here (default bench-results/bench-<time>.json)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run")

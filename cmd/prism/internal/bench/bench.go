@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,7 +35,12 @@ type Options struct {
 	SSEPerDoc   int
 	RefMessages int
 	Capacity    bool
-	Log         zerolog.Logger
+	// InProcess runs every role inside the benchmark process (like `prism
+	// dev`); otherwise each role is its own process of Binary, so CPU and
+	// memory are measured per role.
+	InProcess bool
+	Binary    string
+	Log       zerolog.Logger
 }
 
 // Defaults fills unset sizes, smaller when Quick.
@@ -75,6 +81,8 @@ type Report struct {
 	SSE      SSEResult        `json:"sse"`
 	Capacity *CapacityResult  `json:"capacity,omitempty"`
 	Process  ProcessResources `json:"process"`
+	// Roles is CPU and peak memory per role process (not with InProcess).
+	Roles []system.Usage `json:"roles,omitempty"`
 }
 
 // ProcessResources is what the whole in-process system used.
@@ -93,12 +101,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer cleanup()
+	if !o.InProcess {
+		env = config.Overlay(env, map[string]string{"PRISM_DEV_ROLES": "none", "PRISM_DEV_NATS_PORT": "0"})
+	}
 	dev, stop, err := startDev(ctx, env, o.Log)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	c := newClient(dev.APIURL, max(o.Users, o.APIClients, o.SSEDocs*o.SSEPerDoc))
+	apiURL := dev.APIURL
+	var procs *roleProcesses
+	if !o.InProcess {
+		if procs, err = startRoleProcesses(ctx, o.Binary, dev, env); err != nil {
+			return nil, err
+		}
+		defer procs.stop()
+		apiURL = procs.apiURL
+	}
+	c := newClient(apiURL, max(o.Users, o.APIClients, o.SSEDocs*o.SSEPerDoc))
 	rep := &Report{When: time.Now().UTC(), Cores: numCPU()}
 	rep.Host, _ = os.Hostname()
 	corpus := LoadCorpus(o.CorpusDir)
@@ -121,6 +141,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APISeconds)
 	o.Log.Info().Int("streams", o.SSEDocs*o.SSEPerDoc).Msg("bench: sse")
 	rep.SSE = SSE(ctx, c, corpus, o.SSEDocs, o.SSEPerDoc)
+	if procs != nil {
+		if rep.Roles, err = procs.stop(); err != nil {
+			return nil, err
+		}
+	}
 	after := usage()
 	rep.Process = ProcessResources{CPUSeconds: after.cpu - before.cpu, PeakRSSMB: after.rssMB}
 	stop()
@@ -211,4 +236,76 @@ func usage() resources {
 		cpu:   sec(ru.Utime) + sec(ru.Stime) + sec(ch.Utime) + sec(ch.Stime),
 		rssMB: float64(ru.Maxrss) / 1024,
 	}
+}
+
+// roleProcesses are the roles of a benchmark run as separate processes.
+type roleProcesses struct {
+	apiURL string
+	procs  []*system.Process
+	usage  []system.Usage
+	err    error
+	done   bool
+}
+
+// benchRoles are the processes started: every role once.
+var benchRoles = []string{system.RolePersist, system.RoleExtractor, system.RoleAnalyzer, system.RoleNotifier, system.RoleAPI}
+
+func startRoleProcesses(ctx context.Context, bin string, dev *system.Dev, env config.Getenv) (*roleProcesses, error) {
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	roleEnv := map[string]string{"NATS_URL": dev.NATSURL, "API_AUTH": "dev", "LOG_LEVEL": "warn"}
+	for _, k := range []string{"ANALYZER_MODELS_FILE", "ANALYZER_CONCURRENCY", "PERSIST_CONCURRENCY", "EXTRACTOR_CONCURRENCY"} {
+		roleEnv[k] = env(k)
+	}
+	for k, v := range dev.RoleEnv {
+		roleEnv[k] = v
+	}
+	rp := &roleProcesses{}
+	for _, role := range benchRoles {
+		p, err := system.StartProcess(bin, role, roleEnv)
+		if err != nil {
+			rp.stop()
+			return nil, err
+		}
+		rp.procs = append(rp.procs, p)
+		if role == system.RoleAPI {
+			rp.apiURL = "http://" + p.APIAddr
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			err := p.WaitReady(wctx, httpStatus)
+			cancel()
+			if err != nil {
+				rp.stop()
+				return nil, err
+			}
+		}
+	}
+	return rp, nil
+}
+
+func (rp *roleProcesses) stop() ([]system.Usage, error) {
+	if rp.done {
+		return rp.usage, rp.err
+	}
+	rp.done = true
+	for _, p := range rp.procs {
+		u, err := p.Stop(30 * time.Second)
+		rp.usage = append(rp.usage, u)
+		if err != nil && rp.err == nil {
+			rp.err = err
+		}
+	}
+	return rp.usage, rp.err
+}
+
+func httpStatus(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

@@ -50,7 +50,14 @@ func (r *Report) Print(w io.Writer) {
 	row("api: GET /documents/{id}", lat(r.API.GetDoc), fmt.Sprintf("%d clients, %.0f req/s in all, %d errors", r.API.Clients, r.API.ReqsPerSec, r.API.Errors))
 	row("api: filtered list", lat(r.API.List), "status=analyzed, limit 20")
 	row("sse delivery", lat(r.SSE.Delivery), fmt.Sprintf("%d streams on %d documents, %d events, %d incomplete", r.SSE.Streams, r.SSE.Documents, r.SSE.Events, r.SSE.Incomplete))
-	row("process", fmt.Sprintf("%.1f CPU s", r.Process.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (all roles, embedded NATS and S3 in one process; extractor workers' CPU included)", r.Process.PeakRSSMB))
+	if len(r.Roles) > 0 {
+		row("bench process", fmt.Sprintf("%.1f CPU s", r.Process.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (embedded NATS, S3, simulator, load clients; PostgreSQL not counted)", r.Process.PeakRSSMB))
+		for _, u := range r.Roles {
+			row("  role "+u.Role, fmt.Sprintf("%.1f CPU s", u.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB", u.PeakRSSMB))
+		}
+	} else {
+		row("process", fmt.Sprintf("%.1f CPU s", r.Process.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (all roles, embedded NATS and S3 in one process; extractor workers' CPU included)", r.Process.PeakRSSMB))
+	}
 	if c := r.Capacity; c != nil {
 		row("capacity: utilization", fmt.Sprintf("%.1f%%", 100*c.Utilization), fmt.Sprintf("peak 60 s window %d of quota %d (%d models x %d rpm), %d over quota", c.PeakWindow, c.Quota, c.Models, c.RPMPerModel, c.OverQuota))
 		row("capacity: drain", fmt.Sprintf("%.1f s", c.DrainSeconds), fmt.Sprintf("%d documents, %d failed, %d throttles, end-to-end p99 %.0f ms", c.Documents, c.Failed, c.Throttles, c.EndToEndP99MS))
