@@ -32,6 +32,7 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3afero"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/spf13/afero"
 )
 
@@ -49,6 +50,10 @@ type Options struct {
 	// mirroring the bucket policy used in production so a code path that
 	// forgets SSE fails in tests rather than in AWS.
 	RequireSSE bool
+	// Memory keeps objects in memory instead of under Dir: for benchmarks
+	// that measure the pipeline rather than this stand-in's disk work (a
+	// real S3 is not on this machine). Nothing survives a restart.
+	Memory bool
 }
 
 // Server is a running local S3 endpoint.
@@ -77,11 +82,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("s3local: create data directory: %w", err)
 	}
-	// BasePathFs confines the backend to dir; s3afero refuses a bare OsFs
-	// for exactly that reason.
-	backend, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), dir))
-	if err != nil {
-		return nil, fmt.Errorf("s3local: open store in %s: %w", dir, err)
+	var backend gofakes3.Backend
+	if opts.Memory {
+		backend = s3mem.New()
+	} else {
+		// BasePathFs confines the backend to dir; s3afero refuses a bare
+		// OsFs for exactly that reason.
+		b, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), dir))
+		if err != nil {
+			return nil, fmt.Errorf("s3local: open store in %s: %w", dir, err)
+		}
+		backend = &spoolBackend{Backend: b, tmpDir: filepath.Join(dir, "tmp")}
 	}
 	for _, b := range opts.Buckets {
 		if err := ctx.Err(); err != nil {
@@ -102,7 +113,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
 		return nil, fmt.Errorf("s3local: create upload spool: %w", err)
 	}
-	faker := gofakes3.New(&spoolBackend{Backend: backend, tmpDir: tmpDir},
+	faker := gofakes3.New(backend,
 		// Buckets must be created explicitly, as on AWS, so a typo in
 		// S3_BUCKET fails in dev too.
 		gofakes3.WithAutoBucket(false),

@@ -284,3 +284,28 @@ func TestRejectsKeysTheFilesystemWouldAlias(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryModeServesTheSameAPI(t *testing.T) {
+	srv, err := s3local.Start(context.Background(), s3local.Options{Dir: t.TempDir(), Buckets: []string{"mem"}, RequireSSE: true, Memory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	client := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(srv.URL())
+		o.UsePathStyle = true
+	})
+	_, err = client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("mem"), Key: aws.String("a/b.txt"),
+		Body: strings.NewReader("hello"), ServerSideEncryption: types.ServerSideEncryptionAes256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("mem"), Key: aws.String("a/b.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	if b, _ := io.ReadAll(out.Body); string(b) != "hello" {
+		t.Fatalf("got %q", b)
+	}
+}

@@ -201,6 +201,9 @@ func benchEnv(o Options, simSpeed float64, chain router.Chain) (config.Getenv, f
 		"PERSIST_CONCURRENCY":   "4",
 		"EXTRACTOR_CONCURRENCY": "16",
 		"LOG_LEVEL":             "warn",
+		// Production S3 is a remote service, not this machine's disk and
+		// CPU: the benchmark keeps the local stand-in's objects in memory.
+		"PRISM_DEV_S3_MEMORY": "true",
 	}
 	return config.MapEnv(env), cleanup, nil
 }

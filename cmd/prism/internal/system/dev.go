@@ -37,6 +37,7 @@ type DevConfig struct {
 	UseAWSBedrock bool
 	SimSpeed      float64 // BEDROCKSIM_SPEED for the embedded simulator
 	PGFsync       bool    // off only in tests
+	S3Memory      bool    // PRISM_DEV_S3_MEMORY: objects in memory (benchmarks)
 	// Roles run in this process (PRISM_DEV_ROLES, comma-separated; "none"
 	// starts only the infrastructure, for roles run as separate processes).
 	Roles []string
@@ -54,6 +55,7 @@ func DevConfigFromEnv(env config.Getenv) (DevConfig, error) {
 		Bucket:      l.String("S3_BUCKET", "prism"),
 		SimSpeed:    l.Float("BEDROCKSIM_SPEED", 0.05, 0, 100),
 		PGFsync:     l.Bool("PRISM_DEV_PG_FSYNC", true),
+		S3Memory:    l.Bool("PRISM_DEV_S3_MEMORY", false),
 		Roles:       PipelineRoles,
 	}
 	if v := l.String("PRISM_DEV_ROLES", ""); v == "none" {
@@ -125,7 +127,7 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 	d.NATSURL = ns.ClientURL()
 	d.Started = append(d.Started, "NATS JetStream   "+orInProcess(d.NATSURL)+"  (data in "+filepath.Join(cfg.VarDir, "nats")+", fsync always)")
 
-	s3, err := s3local.Start(ctx, s3local.Options{Dir: filepath.Join(cfg.VarDir, "s3"), Addr: cfg.S3Addr, Buckets: []string{cfg.Bucket}, RequireSSE: true})
+	s3, err := s3local.Start(ctx, s3local.Options{Dir: filepath.Join(cfg.VarDir, "s3"), Addr: cfg.S3Addr, Buckets: []string{cfg.Bucket}, RequireSSE: true, Memory: cfg.S3Memory})
 	if err != nil {
 		return nil, fmt.Errorf("start local S3 on %s (PRISM_DEV_S3_ADDR): %w", cfg.S3Addr, err)
 	}
