@@ -108,14 +108,20 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 	if err != nil {
 		return nil, err
 	}
-	d = &Dev{}
+	dev := &Dev{}
 	defer func() {
 		if err != nil {
-			d.Close()
+			dev.Close() // d itself is nil on error returns
 		}
 	}()
-	if err := os.MkdirAll(cfg.VarDir, 0o750); err != nil {
+	d = dev
+	// Searchable by others (not listable): when run as root, PostgreSQL
+	// runs as the postgres user and must reach its directory inside.
+	if err := os.MkdirAll(cfg.VarDir, 0o711); err != nil {
 		return nil, fmt.Errorf("create %s (PRISM_VAR_DIR): %w", cfg.VarDir, err)
+	}
+	if fi, err := os.Stat(cfg.VarDir); err == nil && os.Geteuid() == 0 && fi.Mode().Perm()&0o001 == 0 {
+		_ = os.Chmod(cfg.VarDir, fi.Mode().Perm()|0o001)
 	}
 	over := map[string]string{}
 
@@ -146,7 +152,7 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 
 	d.PGDSN = cfg.DatabaseURL
 	if d.PGDSN == "" {
-		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(cfg.VarDir, "pg"), Port: cfg.PGPort, Log: log, Fsync: cfg.PGFsync})
+		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(cfg.VarDir, "pg"), Port: cfg.PGPort, Log: log.Level(zerolog.WarnLevel), Fsync: cfg.PGFsync})
 		if err != nil {
 			return nil, fmt.Errorf("start local PostgreSQL (or set DATABASE_URL): %w", err)
 		}
