@@ -376,13 +376,14 @@ func TestRestartFindsEarlierDocuments(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL twice")
 	}
-	// Not t.TempDir: when the tests run as root, PostgreSQL runs as the
-	// postgres user, which must be able to reach the directory.
+	// Not t.TempDir, whose parent only its owner may enter: when the tests
+	// run as root, PostgreSQL runs as the postgres user. The data
+	// directory itself is private (0700): prism dev must cope, as `make
+	// run` must with a ./var made by hand.
 	varDir, err := os.MkdirTemp("", "prism-dev-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Chmod(varDir, 0o755)
 	t.Cleanup(func() { _ = os.RemoveAll(varDir) })
 	dev := startDev(t, varDir, "") // its own PostgreSQL under varDir, as make run
 	id := upload(t, dev.APIURL, "contract.txt", contract)
