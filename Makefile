@@ -6,7 +6,7 @@ MODULES := streams platform ingest extractor analyzer persist notifier api cmd/p
 PKGS    := $(foreach m,$(MODULES),./$(m)/...)
 export GOTOOLCHAIN ?= local
 
-.PHONY: run build test test-short vet fmt postgres fuzz bench chaos clean
+.PHONY: run build test test-short vet fmt postgres fuzz bench bench-full clean
 
 run: postgres build
 	./bin/prism dev
@@ -32,6 +32,22 @@ vet:
 
 fmt:
 	gofmt -w $(MODULES)
+
+# Each parser's fuzz target for FUZZTIME (CI runs them briefly; run longer
+# by hand: make fuzz FUZZTIME=10m).
+FUZZTIME ?= 5s
+FUZZ_TARGETS := textfmt:FuzzText detect:FuzzDetect docx:FuzzDOCX xlsx:FuzzXLSX htmlfmt:FuzzHTML pdf:FuzzPDF
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$fn ($(FUZZTIME))"; \
+	  (cd extractor && $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg/); done
+
+# The benchmark: a quick run, then the full one with the capacity scenario.
+bench: build
+	./bin/prism bench -quick
+
+bench-full: build
+	./bin/prism bench -capacity
 
 clean:
 	rm -rf bin var
