@@ -34,6 +34,8 @@ type Options struct {
 	SSEDocs     int
 	SSEPerDoc   int
 	RefMessages int
+	PacedRate   float64       // documents/s of the paced scenario
+	PacedFor    time.Duration // how long it runs
 	Capacity    bool
 	// InProcess runs every role inside the benchmark process (like `prism
 	// dev`); otherwise each role is its own process of Binary, so CPU and
@@ -59,6 +61,15 @@ func (o Options) Defaults() Options {
 	def(&o.SSEDocs, 100, 20)
 	def(&o.SSEPerDoc, 10, 10)
 	def(&o.RefMessages, 20000, 5000)
+	if o.PacedRate <= 0 {
+		o.PacedRate = 10
+	}
+	if o.PacedFor <= 0 {
+		o.PacedFor = 20 * time.Second
+		if o.Quick {
+			o.PacedFor = 8 * time.Second
+		}
+	}
 	if o.APISeconds <= 0 {
 		o.APISeconds = 10 * time.Second
 		if o.Quick {
@@ -75,6 +86,8 @@ type Report struct {
 	Cores     int             `json:"cores"`
 	Reference ReferenceResult `json:"reference"`
 	Pipeline  PipelineResult  `json:"pipeline"`
+	// Paced is the pipeline at a fixed arrival rate below saturation.
+	Paced PipelineResult `json:"pipeline_paced"`
 	// Ratio is pipeline documents/s over raw JetStream messages/s.
 	Ratio    float64          `json:"pipeline_to_reference_ratio"`
 	API      APIResult        `json:"api"`
@@ -137,6 +150,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	rep.Ratio = rep.Pipeline.DocsPerSec / rep.Reference.MsgsPerSec
+	o.Log.Info().Float64("rate", o.PacedRate).Msg("bench: paced pipeline")
+	rep.Paced = PipelinePaced(ctx, c, corpus, o.PacedRate, o.PacedFor)
 	o.Log.Info().Int("clients", o.APIClients).Msg("bench: api")
 	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APISeconds)
 	o.Log.Info().Int("streams", o.SSEDocs*o.SSEPerDoc).Msg("bench: sse")

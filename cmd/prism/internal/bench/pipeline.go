@@ -28,10 +28,7 @@ type PipelineResult struct {
 // Pipeline has users upload documents and follow each one's SSE stream to
 // its assessment, n documents in all, each user one document at a time.
 func Pipeline(ctx context.Context, c *client, docs []Doc, n, users int) (PipelineResult, error) {
-	var e2e, model, overhead Latencies
-	stages := map[string]*Latencies{"ingest": {}, "extract": {}, "analyze": {}, "deliver": {}}
-	var failed atomic.Int64
-	var firstErr atomic.Value
+	rec := newRecorder()
 	var next atomic.Int64
 	var mu sync.Mutex
 	var ids []string
@@ -46,49 +43,10 @@ func Pipeline(ctx context.Context, c *client, docs []Doc, n, users int) (Pipelin
 				if i > n {
 					return
 				}
-				doc := docs[i%len(docs)]
-				t0 := time.Now()
-				id, err := c.upload(ctx, doc.Name, unique(doc, i))
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
+				id, ok := one(ctx, c, docs, i, rec)
+				if !ok {
 					continue
 				}
-				times := map[streams.EventType]time.Time{}
-				var done time.Time
-				var modelTime time.Duration
-				ok := false
-				err = c.follow(ctx, id, func(r received) {
-					times[r.ev.EventKind()] = r.ev.Time
-					switch r.ev.EventKind() {
-					case streams.Analyzed:
-						done, ok = r.at, true
-						var a streams.AnalyzedData
-						if json.Unmarshal(r.ev.Data, &a) == nil {
-							for _, at := range a.Attempts {
-								modelTime += time.Duration(at.LatencyMS) * time.Millisecond
-							}
-						}
-					case streams.Failed:
-						done = r.at
-					}
-				})
-				if err != nil || !ok {
-					failed.Add(1)
-					if err == nil {
-						err = fmt.Errorf("document %s failed", id)
-					}
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				total := done.Sub(t0)
-				e2e.Add(total)
-				model.Add(modelTime)
-				overhead.Add(total - modelTime)
-				stages["ingest"].Add(times[streams.Uploaded].Sub(t0))
-				stages["extract"].Add(times[streams.Extracted].Sub(times[streams.Uploaded]))
-				stages["analyze"].Add(times[streams.Analyzed].Sub(times[streams.Extracted]))
-				stages["deliver"].Add(done.Sub(times[streams.Analyzed]))
 				mu.Lock()
 				ids = append(ids, id)
 				mu.Unlock()
@@ -96,14 +54,113 @@ func Pipeline(ctx context.Context, c *client, docs []Doc, n, users int) (Pipelin
 		}()
 	}
 	wg.Wait()
-	secs := time.Since(start).Seconds()
-	res := PipelineResult{Documents: n, Users: users, Seconds: secs, DocsPerSec: float64(len(ids)) / secs, Failed: int(failed.Load()),
-		EndToEnd: e2e.Summary(), ModelTime: model.Summary(), Overhead: overhead.Summary(), Stages: map[string]Summary{}, IDs: ids}
-	for k, v := range stages {
-		res.Stages[k] = v.Summary()
-	}
-	if err, _ := firstErr.Load().(error); err != nil && len(ids) == 0 {
+	res := rec.result(n, users, time.Since(start), ids)
+	if err, _ := rec.firstErr.Load().(error); err != nil && len(ids) == 0 {
 		return res, err
 	}
 	return res, nil
+}
+
+// PipelinePaced uploads documents at a fixed rate for dur, whatever the
+// latency (an open loop, as independent users behave), each followed over
+// SSE: the pipeline's overhead at a rate it sustains, not at saturation.
+func PipelinePaced(ctx context.Context, c *client, docs []Doc, rate float64, dur time.Duration) PipelineResult {
+	rec := newRecorder()
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	start := time.Now()
+	n := 0
+	for time.Since(start) < dur && ctx.Err() == nil {
+		<-tick.C
+		n++
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if id, ok := one(ctx, c, docs, 2_000_000+i, rec); ok {
+				mu.Lock()
+				ids = append(ids, id)
+				mu.Unlock()
+			}
+		}(n)
+	}
+	wg.Wait()
+	res := rec.result(n, 0, time.Since(start), ids)
+	res.DocsPerSec = float64(len(ids)) / dur.Seconds()
+	return res
+}
+
+// recorder collects the timings of many documents.
+type recorder struct {
+	e2e, model, overhead Latencies
+	stages               map[string]*Latencies
+	failed               atomic.Int64
+	firstErr             atomic.Value
+}
+
+func newRecorder() *recorder {
+	return &recorder{stages: map[string]*Latencies{"ingest": {}, "extract": {}, "analyze": {}, "deliver": {}}}
+}
+
+func (r *recorder) fail(err error) {
+	r.failed.Add(1)
+	r.firstErr.CompareAndSwap(nil, err)
+}
+
+func (r *recorder) result(n, users int, took time.Duration, ids []string) PipelineResult {
+	secs := took.Seconds()
+	res := PipelineResult{Documents: n, Users: users, Seconds: secs, DocsPerSec: float64(len(ids)) / secs, Failed: int(r.failed.Load()),
+		EndToEnd: r.e2e.Summary(), ModelTime: r.model.Summary(), Overhead: r.overhead.Summary(), Stages: map[string]Summary{}, IDs: ids}
+	for k, v := range r.stages {
+		res.Stages[k] = v.Summary()
+	}
+	return res
+}
+
+// one uploads document number i and follows it to its assessment.
+func one(ctx context.Context, c *client, docs []Doc, i int, rec *recorder) (string, bool) {
+	doc := docs[i%len(docs)]
+	t0 := time.Now()
+	id, err := c.upload(ctx, doc.Name, unique(doc, i))
+	if err != nil {
+		rec.fail(err)
+		return "", false
+	}
+	times := map[streams.EventType]time.Time{}
+	var done time.Time
+	var modelTime time.Duration
+	ok := false
+	err = c.follow(ctx, id, func(r received) {
+		times[r.ev.EventKind()] = r.ev.Time
+		switch r.ev.EventKind() {
+		case streams.Analyzed:
+			done, ok = r.at, true
+			var a streams.AnalyzedData
+			if json.Unmarshal(r.ev.Data, &a) == nil {
+				for _, at := range a.Attempts {
+					modelTime += time.Duration(at.LatencyMS) * time.Millisecond
+				}
+			}
+		case streams.Failed:
+			done = r.at
+		}
+	})
+	if err != nil || !ok {
+		if err == nil {
+			err = fmt.Errorf("document %s failed", id)
+		}
+		rec.fail(err)
+		return "", false
+	}
+	total := done.Sub(t0)
+	rec.e2e.Add(total)
+	rec.model.Add(modelTime)
+	rec.overhead.Add(total - modelTime)
+	rec.stages["ingest"].Add(times[streams.Uploaded].Sub(t0))
+	rec.stages["extract"].Add(times[streams.Extracted].Sub(times[streams.Uploaded]))
+	rec.stages["analyze"].Add(times[streams.Analyzed].Sub(times[streams.Extracted]))
+	rec.stages["deliver"].Add(done.Sub(times[streams.Analyzed]))
+	return id, true
 }

@@ -47,6 +47,9 @@ func (r *Report) Print(w io.Writer) {
 		}
 		row("  stage "+k, lat(s), fmt.Sprintf("%.0f%% of the mean", share))
 	}
+	q := r.Paced
+	row(fmt.Sprintf("paced at %.0f docs/s", float64(q.Documents)/q.Seconds), lat(q.EndToEnd), fmt.Sprintf("end to end; %d docs, %d failed", q.Documents, q.Failed))
+	row("  overhead when paced", lat(q.Overhead), "end to end minus model time")
 	row("api: GET /documents/{id}", lat(r.API.GetDoc), fmt.Sprintf("%d clients, %.0f req/s in all, %d errors", r.API.Clients, r.API.ReqsPerSec, r.API.Errors))
 	row("api: filtered list", lat(r.API.List), "status=analyzed, limit 20")
 	row("sse delivery", lat(r.SSE.Delivery), fmt.Sprintf("%d streams on %d documents, %d events, %d incomplete", r.SSE.Streams, r.SSE.Documents, r.SSE.Events, r.SSE.Incomplete))
