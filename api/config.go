@@ -22,10 +22,17 @@ type Config struct {
 	MaxUploadBytes int64
 	SSEHeartbeat   time.Duration
 	ReadTimeout    time.Duration
+	// ExportMaxRows caps one bulk export; a larger one is refused with a
+	// request to narrow the filters. 0 = DefaultExportMaxRows.
+	ExportMaxRows int
 }
 
+// DefaultExportMaxRows is the export cap when none is configured.
+const DefaultExportMaxRows = 100_000
+
 // ConfigFromEnv reads API_ADDR, API_AUTH, API_DEV_OWNER,
-// API_MAX_UPLOAD_BYTES and API_SSE_HEARTBEAT.
+// API_MAX_UPLOAD_BYTES, API_SSE_HEARTBEAT, API_READ_TIMEOUT and
+// API_EXPORT_MAX_ROWS.
 func ConfigFromEnv(l *config.Loader) Config {
 	return Config{
 		Addr:           l.String("API_ADDR", "127.0.0.1:8080"),
@@ -34,5 +41,6 @@ func ConfigFromEnv(l *config.Loader) Config {
 		MaxUploadBytes: l.Int64("API_MAX_UPLOAD_BYTES", 50<<20, 1, 4<<30),
 		SSEHeartbeat:   l.Duration("API_SSE_HEARTBEAT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
 		ReadTimeout:    l.Duration("API_READ_TIMEOUT", 5*time.Minute, time.Second, time.Hour),
+		ExportMaxRows:  l.Int("API_EXPORT_MAX_ROWS", DefaultExportMaxRows, 1, 10_000_000),
 	}
 }

@@ -1,98 +1,30 @@
 package api
 
 import (
+	"context"
 	"errors"
-	"io"
-	"mime"
-	"mime/multipart"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/aiprism/prism/ingest"
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
-
-// upload accepts one document as multipart/form-data (field "file") and
-// streams it to the claim-check store: the body is never held in memory.
-// It answers 202 once the original and its uploaded event are durable.
-func (s *Server) upload(c *fiber.Ctx) error {
-	mediaType, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
-	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
-		return problem(fiber.StatusUnsupportedMediaType, "not-multipart", "send the document as multipart/form-data in a field named \"file\"")
-	}
-	body := c.Context().RequestBodyStream()
-	if body == nil {
-		body = strings.NewReader(string(c.Body()))
-	}
-	mr := multipart.NewReader(body, params["boundary"])
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			return problem(fiber.StatusBadRequest, "no-file", "the form has no field named \"file\"")
-		}
-		if err != nil {
-			return problem(fiber.StatusBadRequest, "bad-multipart", "the multipart body is malformed: "+err.Error())
-		}
-		if part.FormName() != "file" {
-			_ = part.Close()
-			continue
-		}
-		return s.accept(c, part)
-	}
-}
-
-func (s *Server) accept(c *fiber.Ctx, part *multipart.Part) error {
-	defer part.Close()
-	filename := part.FileName()
-	if filename == "" {
-		filename = "document"
-	}
-	owner := ownerOf(c)
-	ev, err := s.deps.Ingest.Accept(c.UserContext(), ingest.Upload{
-		Owner:         owner,
-		Filename:      filename,
-		ContentType:   part.Header.Get(fiber.HeaderContentType),
-		Size:          -1,
-		UploadedBy:    owner,
-		Via:           "http",
-		CorrelationID: requestID(c),
-		Body:          part,
-	})
-	switch {
-	case errors.Is(err, ingest.ErrTooLarge):
-		return problem(fiber.StatusRequestEntityTooLarge, "too-large", "the document exceeds the upload limit of "+humanBytes(s.deps.Ingest.MaxBytes()))
-	case errors.Is(err, ingest.ErrEmpty):
-		return problem(fiber.StatusBadRequest, "empty", "the document is empty")
-	case err != nil:
-		return err
-	}
-	loc := "/api/v1/documents/" + ev.Subject
-	c.Location(loc)
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{
-		"id":             ev.Subject,
-		"status":         "uploaded",
-		"correlation_id": ev.CorrelationID,
-		"links": fiber.Map{
-			"self":   loc,
-			"events": loc + "/events",
-		},
-	})
-}
 
 // getDocument returns the document with its stage timeline and, once
 // analyzed, its assessment. Right after an upload the read model may not
 // have caught up yet: the stream is consulted so the caller still sees the
 // document it was just told about, with status uploaded.
 func (s *Server) getDocument(c *fiber.Ctx) error {
-	owner, id := ownerOf(c), c.Params("id")
-	if streams.ValidToken(id) != nil {
-		return notFound(id)
+	owner := ownerOf(c)
+	id, err := documentID(c)
+	if err != nil {
+		return err
 	}
 	doc, err := s.deps.Documents.GetDocument(c.UserContext(), owner, id)
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrDeleted):
+		return notFound(id)
+	case errors.Is(err, store.ErrNotFound):
 		exists, serr := streams.DocumentExists(c.UserContext(), s.deps.JS, owner, id)
 		if serr != nil {
 			return serr
@@ -101,11 +33,12 @@ func (s *Server) getDocument(c *fiber.Ctx) error {
 			return notFound(id)
 		}
 		return c.JSON(fiber.Map{"id": id, "status": "uploaded", "timeline": []any{}, "pending_projection": true})
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
-	return c.JSON(s.caughtUp(c, doc))
+	doc = s.caughtUp(c, doc)
+	s.recordAccess(c, id, store.AuditViewed, map[string]any{"what": "document"})
+	return c.JSON(doc)
 }
 
 // caughtUp gives the read model a moment to apply the document's newest
@@ -114,8 +47,8 @@ func (s *Server) getDocument(c *fiber.Ctx) error {
 // is there.
 func (s *Server) caughtUp(c *fiber.Ctx, doc store.Document) store.Document {
 	ctx := c.UserContext()
-	last, err := streams.LastSeq(ctx, s.deps.JS, doc.Owner, doc.ID)
-	if err != nil || uint64(doc.LastEventSeq) >= last {
+	last, err := s.events.lastSeq(ctx, doc.Owner, doc.ID)
+	if err != nil || applied(doc) >= last {
 		return doc
 	}
 	deadline := time.Now().Add(readYourWritesWait)
@@ -126,28 +59,103 @@ func (s *Server) caughtUp(c *fiber.Ctx, doc store.Document) store.Document {
 			return doc
 		}
 		doc = fresh
-		if uint64(doc.LastEventSeq) >= last {
+		if applied(doc) >= last {
 			break
 		}
 	}
 	return doc
 }
 
-const readYourWritesWait = 2 * time.Second
-
-func notFound(id string) *Problem {
-	return problem(fiber.StatusNotFound, "not-found", "no document "+id)
+// applied is the newest stream sequence the read model has applied to
+// doc: its row's, or its history's for events that imply no status (the
+// row only moves with status).
+func applied(doc store.Document) uint64 {
+	seq := doc.LastEventSeq
+	for _, ev := range doc.Timeline {
+		seq = max(seq, ev.Seq)
+	}
+	return uint64(seq)
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
+const readYourWritesWait = 2 * time.Second
+
+// getAssessment returns the assessment of the document's latest analyzed
+// run. A document without one yet is a 404 of class no-assessment, which
+// says its status, so a client can tell "not yet" from "no such document".
+func (s *Server) getAssessment(c *fiber.Ctx) error {
+	owner := ownerOf(c)
+	id, err := documentID(c)
+	if err != nil {
+		return err
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
+	a, err := s.deps.Documents.GetAssessment(c.UserContext(), owner, id)
+	if errors.Is(err, store.ErrNotFound) {
+		status, err := s.statusOf(c.UserContext(), owner, id)
+		if err != nil {
+			return err
+		}
+		return problem(fiber.StatusNotFound, classNoAnalysis, "document "+id+" has no assessment yet (status "+status+")")
 	}
-	return strconv.FormatInt(n/div, 10) + " " + string("KMGT"[exp]) + "iB"
+	if err != nil {
+		return err
+	}
+	s.recordAccess(c, id, store.AuditViewed, map[string]any{"what": "assessment"})
+	return c.JSON(a)
+}
+
+// statusOf returns the status of a document that exists for owner, or the
+// not-found problem. A document the read model has not seen yet but the
+// stream has is "uploaded".
+func (s *Server) statusOf(ctx context.Context, owner, id string) (string, error) {
+	st, err := s.deps.Documents.DocumentState(ctx, owner, id)
+	switch {
+	case err == nil && st.Deleted:
+		return "", notFound(id)
+	case err == nil:
+		return st.Status, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return "", err
+	}
+	exists, err := streams.DocumentExists(ctx, s.deps.JS, owner, id)
+	if err != nil {
+		return "", err
+	}
+	if !exists {
+		return "", notFound(id)
+	}
+	return "uploaded", nil
+}
+
+// history returns the document's full history, oldest first: the
+// pipeline's events and the audit entries (views, downloads, exports,
+// deletion), paged like the document list.
+func (s *Server) history(c *fiber.Ctx) error {
+	id, err := documentID(c)
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	items, next, err := s.deps.Documents.History(c.UserContext(), ownerOf(c), id, limit, cursor)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound(id)
+	case errors.Is(err, store.ErrBadCursor):
+		return badParam("cursor", "is not a cursor from this API")
+	case err != nil:
+		return err
+	}
+	if items == nil {
+		items = []store.HistoryEntry{}
+	}
+	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
+}
+
+func notFound(id string) *Problem {
+	if id == "" {
+		return problem(fiber.StatusNotFound, classNotFound, "no such document")
+	}
+	return problem(fiber.StatusNotFound, classNotFound, "no document "+id)
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
@@ -41,10 +42,7 @@ func errorHandler(log zerolog.Logger) fiber.ErrorHandler {
 		switch {
 		case errors.As(err, &p):
 		case errors.As(err, &fe):
-			p = problem(fe.Code, "http-"+http.StatusText(fe.Code), fe.Message)
-			if fe.Code == fiber.StatusRequestEntityTooLarge {
-				p.Class = "too-large"
-			}
+			p = problem(fe.Code, fiberClass(fe.Code), fe.Message)
 		default:
 			log.Error().Err(err).Str("request_id", requestID(c)).Str("path", c.Path()).Msg("request failed")
 			p = problem(fiber.StatusInternalServerError, "internal", "the server could not complete the request; quote request id "+requestID(c))
@@ -53,4 +51,35 @@ func errorHandler(log zerolog.Logger) fiber.ErrorHandler {
 		c.Set(fiber.HeaderContentType, "application/problem+json")
 		return c.Status(p.Status).JSON(p, "application/problem+json")
 	}
+}
+
+// fiberClass names the errors Fiber itself raises: no route for the path,
+// a path without this method, a body over the limit.
+func fiberClass(code int) string {
+	switch code {
+	case fiber.StatusNotFound:
+		return "no-route"
+	case fiber.StatusMethodNotAllowed:
+		return "method-not-allowed"
+	case fiber.StatusRequestEntityTooLarge:
+		return "too-large"
+	}
+	return "http-" + strconv.Itoa(code)
+}
+
+// Problem classes the API's clients can switch on.
+const (
+	classNotFound   = "not-found"
+	classBadParam   = "bad-parameter"
+	classConflict   = "conflict"
+	classNotReady   = "not-ready"
+	classStorage    = "storage-unavailable"
+	classTooLarge   = "too-large"
+	classNoText     = "no-text"
+	classNoAnalysis = "no-assessment"
+)
+
+// badParam is a 400 naming the parameter at fault.
+func badParam(name, detail string) *Problem {
+	return problem(fiber.StatusBadRequest, classBadParam, name+": "+detail)
 }

@@ -3,12 +3,16 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"time"
 
 	"github.com/aiprism/prism/ingest"
 	"github.com/aiprism/prism/persist/store"
+	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/streams"
+	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -19,14 +23,28 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Documents is the read side the API needs.
+// Documents is the read model the API reads and the few rows it writes
+// itself (soft deletes, audit entries, export records): *store.Store.
 type Documents interface {
 	GetDocument(ctx context.Context, owner, id string) (store.Document, error)
+	DocumentState(ctx context.Context, owner, id string) (store.State, error)
+	GetAssessment(ctx context.Context, owner, id string) (store.Assessment, error)
+	ListDocuments(ctx context.Context, owner string, q store.ListQuery) ([]store.Document, string, error)
+	History(ctx context.Context, owner, id string, limit int, cursor string) ([]store.HistoryEntry, string, error)
+	Stats(ctx context.Context, owner string, w store.StatsWindow) (store.Stats, error)
+	RecordAccess(ctx context.Context, owner, id, typ string, a store.Actor, at time.Time, extra map[string]any) error
+	Delete(ctx context.Context, owner, id string, a store.Actor, at time.Time) (store.Deletion, error)
+	GetExport(ctx context.Context, owner, id string) (store.Export, error)
 }
 
-// Pinger checks a dependency for /readyz.
-type Pinger interface {
+// Objects is the part of the claim-check store the API uses: *blob.Store.
+type Objects interface {
 	Ping(ctx context.Context) error
+	Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error)
+	GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, blob.Info, error)
+	Head(ctx context.Context, key string) (blob.Info, error)
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (blob.PutResult, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // Deps are the API's collaborators, built by the caller (the prism command
@@ -34,27 +52,47 @@ type Pinger interface {
 type Deps struct {
 	NC        *nats.Conn
 	JS        jetstream.JetStream
-	Pool      *pgxpool.Pool
+	Pool      *pgxpool.Pool // exports run in their own transaction on it
 	Documents Documents
-	Blobs     Pinger
+	Blobs     Objects
 	Ingest    *ingest.Service
 	Registry  *prometheus.Registry
 	Log       zerolog.Logger
 }
 
+// Source is the CloudEvents source of the events the API publishes and of
+// its audit entries.
+const Source = "/prism/api"
+
 // Server is the HTTP API.
 type Server struct {
-	cfg  Config
-	deps Deps
-	app  *fiber.App
+	cfg     Config
+	deps    Deps
+	pub     *streams.Publisher
+	events  *eventLog
+	exports chan struct{} // export slots, see exportSlot
+	app     *fiber.App
 }
 
 // New builds the API.
 func New(cfg Config, deps Deps) *Server {
-	s := &Server{cfg: cfg, deps: deps}
+	if cfg.ExportMaxRows <= 0 {
+		cfg.ExportMaxRows = DefaultExportMaxRows
+	}
+	s := &Server{
+		cfg:     cfg,
+		deps:    deps,
+		pub:     streams.NewPublisher(deps.JS, Source),
+		events:  &eventLog{js: deps.JS},
+		exports: make(chan struct{}, maxConcurrentExports),
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "ai-prism",
 		DisableStartupMessage: true,
+		// Values from the request (query, params, headers) are copied, so
+		// they stay valid in work that outlives the handler: streamed
+		// exports and SSE run after fasthttp has reused its buffers.
+		Immutable: true,
 		// Uploads stream through to the store instead of being buffered.
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
@@ -62,11 +100,14 @@ func New(cfg Config, deps Deps) *Server {
 		ReadTimeout:                  cfg.ReadTimeout,
 		IdleTimeout:                  2 * time.Minute,
 		ErrorHandler:                 errorHandler(deps.Log),
+		JSONEncoder:                  gojson.Marshal,
 	})
 	s.routes()
 	return s
 }
 
+// routes registers every route. openapi.json documents each of them; a
+// test keeps the two in step.
 func (s *Server) routes() {
 	app := s.app
 	app.Use(recover.New())
@@ -75,11 +116,24 @@ func (s *Server) routes() {
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", adaptor.HTTPHandler(obs.MetricsHandler(s.deps.Registry)))
+	// The API description is public: registered before the authenticated group.
+	app.Get("/api/v1/openapi.json", s.openAPI)
 
 	v1 := app.Group("/api/v1", authenticate(s.cfg, s.deps.Pool))
 	v1.Post("/documents", s.upload)
+	v1.Get("/documents", s.listDocuments)
 	v1.Get("/documents/:id", s.getDocument)
+	v1.Delete("/documents/:id", s.deleteDocument)
+	v1.Get("/documents/:id/assessment", s.getAssessment)
+	v1.Get("/documents/:id/history", s.history)
+	v1.Get("/documents/:id/text", s.text)
+	v1.Get("/documents/:id/original", s.original)
 	v1.Get("/documents/:id/events", s.documentEvents)
+	v1.Post("/documents/:id/reanalyze", s.reanalyze)
+	v1.Get("/assessments/export", s.exportDownload)
+	v1.Post("/assessments/export", s.exportToStore)
+	v1.Get("/exports/:id", s.getExport)
+	v1.Get("/stats", s.stats)
 }
 
 // App exposes the Fiber app for in-process tests (app.Test).

@@ -16,11 +16,13 @@ import (
 // Last-Event-ID (to this replica or any other) resumes exactly after the
 // last event it saw. The stream replays what happened so far, goes live,
 // sends a comment every heartbeat interval, and ends after the terminal
-// event (analyzed or failed).
+// event (analyzed or failed) of the latest run at the time of the request,
+// so a re-analyzed document's stream runs on to the new run's outcome.
 func (s *Server) documentEvents(c *fiber.Ctx) error {
-	owner, id := ownerOf(c), c.Params("id")
-	if streams.ValidToken(id) != nil {
-		return notFound(id)
+	owner := ownerOf(c)
+	id, err := documentID(c)
+	if err != nil {
+		return err
 	}
 	var after uint64
 	if last := c.Get("Last-Event-ID", c.Query("lastEventId")); last != "" {
@@ -38,6 +40,13 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 	}
 	if !exists {
 		return notFound(id)
+	}
+	if st, err := s.deps.Documents.DocumentState(c.UserContext(), owner, id); err == nil && st.Deleted {
+		return notFound(id)
+	}
+	lastRun, err := s.events.latestRun(c.UserContext(), owner, id)
+	if err != nil {
+		return err
 	}
 	// Copy what the writer needs: fiber.Ctx is recycled once the handler returns.
 	js, heartbeat := s.deps.JS, s.cfg.SSEHeartbeat
@@ -76,7 +85,7 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 			if writeEvent(w, ev) != nil {
 				return
 			}
-			if ev.EventKind().Terminal() {
+			if ev.EventKind().Terminal() && ev.Run >= lastRun {
 				return
 			}
 		}

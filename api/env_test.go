@@ -1,0 +1,324 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiprism/prism/api"
+	"github.com/aiprism/prism/ingest"
+	"github.com/aiprism/prism/persist"
+	"github.com/aiprism/prism/persist/migrations"
+	"github.com/aiprism/prism/persist/store"
+	"github.com/aiprism/prism/platform/blob"
+	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/testenv"
+	"github.com/aiprism/prism/streams"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// Owners and their API tokens: every test runs in token mode, so owner
+// scoping is exercised with two real owners.
+const (
+	alice = "alice"
+	bob   = "bob"
+)
+
+func tokenOf(owner string) string { return "token-of-" + owner }
+
+// env is the API on a loopback listener over real NATS, S3 and
+// PostgreSQL, with the real projector filling the read model.
+type env struct {
+	t     testing.TB
+	js    jetstream.JetStream
+	pool  *pgxpool.Pool
+	blobs *blob.Store
+	pub   *streams.Publisher
+	srv   *api.Server
+	url   string
+	http  *http.Client
+}
+
+type envOption func(*api.Config, *int64)
+
+func withUploadLimit(n int64) envOption { return func(_ *api.Config, max *int64) { *max = n } }
+func withExportMaxRows(n int) envOption { return func(c *api.Config, _ *int64) { c.ExportMaxRows = n } }
+
+func newEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	ctx := context.Background()
+	_, nc, js := testenv.NATS(t)
+	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	blobs := testenv.S3(t)
+	pc, err := pgxpool.ParseConfig(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := migrations.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{alice, bob} {
+		if _, err := pool.Exec(ctx, `INSERT INTO users (id, email) VALUES ($1, $1 || '@example.com')`, owner); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO api_tokens (id, user_id, token_sha256) VALUES ($1, $1, $2)`,
+			owner, api.HashToken(tokenOf(owner))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cfg := api.Config{Auth: api.AuthToken, MaxUploadBytes: 10 << 20, SSEHeartbeat: time.Second, ReadTimeout: time.Minute}
+	maxUpload := cfg.MaxUploadBytes
+	for _, o := range opts {
+		o(&cfg, &maxUpload)
+	}
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	srv := api.New(cfg, api.Deps{
+		NC:        nc,
+		JS:        js,
+		Pool:      pool,
+		Documents: store.New(pool),
+		Blobs:     blobs,
+		Ingest:    ingest.NewService(blobs, streams.NewPublisher(js, api.Source), maxUpload),
+		Registry:  obs.NewRegistry(),
+		Log:       log,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(runCtx, ln) }()
+	projected := make(chan error, 1)
+	go func() { projected <- persist.New(pool, log).Run(runCtx, js, persist.WithConcurrency(4)) }()
+	t.Cleanup(func() {
+		stop()
+		for _, ch := range []chan error{served, projected} {
+			if err := <-ch; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("stopped with: %v", err)
+			}
+		}
+	})
+	return &env{t: t, js: js, pool: pool, blobs: blobs, pub: streams.NewPublisher(js, "/test"), srv: srv,
+		url: "http://" + ln.Addr().String(), http: &http.Client{Timeout: time.Minute}}
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	*http.Response
+	body []byte
+}
+
+func (r response) json(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("%s: body is not the JSON expected: %v\n%s", r.Request.URL, err, r.body)
+	}
+}
+
+// problem decodes an RFC 9457 answer and checks its status and class.
+func (r response) problem(t *testing.T, status int, class string) api.Problem {
+	t.Helper()
+	var p api.Problem
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("%s %s: content type %q, want application/problem+json (status %d: %s)", r.Request.Method, r.Request.URL, ct, r.StatusCode, r.body)
+	}
+	r.json(t, &p)
+	if r.StatusCode != status || p.Status != status || p.Class != class {
+		t.Fatalf("%s %s: %d %+v, want %d %s", r.Request.Method, r.Request.URL, r.StatusCode, p, status, class)
+	}
+	return p
+}
+
+// do sends a request as owner ("" = unauthenticated).
+func (e *env) do(method, path, owner string, body io.Reader, header ...string) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if owner != "" {
+		req.Header.Set("Authorization", "Bearer "+tokenOf(owner))
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{resp, raw}
+}
+
+func (e *env) get(path, owner string, header ...string) response {
+	e.t.Helper()
+	return e.do(http.MethodGet, path, owner, nil, header...)
+}
+
+func expect(t testing.TB, r response, status int) {
+	t.Helper()
+	if r.StatusCode != status {
+		t.Fatalf("%s %s: %d, want %d: %s", r.Request.Method, r.Request.URL, r.StatusCode, status, r.body)
+	}
+}
+
+// multipartBody is a form with one field.
+func multipartBody(field, filename string, content []byte) (io.Reader, string) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile(field, filename)
+	_, _ = fw.Write(content)
+	_ = mw.Close()
+	return &buf, mw.FormDataContentType()
+}
+
+// upload posts a document through the API and returns its id.
+func (e *env) upload(owner, filename string, content []byte) string {
+	e.t.Helper()
+	body, ct := multipartBody("file", filename, content)
+	r := e.do(http.MethodPost, "/api/v1/documents", owner, body, "Content-Type", ct)
+	expect(e.t, r, http.StatusAccepted)
+	var out struct{ ID string }
+	r.json(e.t, &out)
+	return out.ID
+}
+
+// doc drives one document through the pipeline the way the extractor and
+// analyzer would, publishing their events: the API, projector and stores
+// are the real ones.
+type doc struct {
+	e     *env
+	owner string
+	id    string
+	run   int
+}
+
+func (e *env) newDoc(owner, filename string, content []byte) *doc {
+	return &doc{e: e, owner: owner, id: e.upload(owner, filename, content), run: 1}
+}
+
+func (d *doc) meta() streams.Meta {
+	return streams.Meta{Owner: d.owner, DocumentID: d.id, Run: d.run, CorrelationID: "test-" + d.id}
+}
+
+func (d *doc) emit(t streams.EventType, data any) *streams.Event {
+	d.e.t.Helper()
+	ev, err := streams.NewEvent("/test", d.meta(), t, "", data)
+	if err != nil {
+		d.e.t.Fatal(err)
+	}
+	if err := d.e.pub.Publish(context.Background(), ev); err != nil {
+		d.e.t.Fatal(err)
+	}
+	return ev
+}
+
+// extract stores text as the extractor does and announces it.
+func (d *doc) extract(text string) *streams.Event {
+	d.e.t.Helper()
+	key := blob.TextKey(d.owner, d.id, fmt.Sprint(d.run))
+	res, err := d.e.blobs.Put(context.Background(), key, strings.NewReader(text), int64(len(text)), "text/plain; charset=utf-8")
+	if err != nil {
+		d.e.t.Fatal(err)
+	}
+	return d.emit(streams.Extracted, streams.ExtractedData{
+		Text: streams.ObjectRef{Key: key, Size: res.Size, SHA256: res.SHA256}, Format: "txt",
+		Words: len(strings.Fields(text)), Chars: len([]rune(text)),
+	})
+}
+
+// analyze announces an assessment as the analyzer does.
+func (d *doc) analyze(score int, level string) *streams.Event {
+	return d.emit(streams.Analyzed, streams.AnalyzedData{
+		Assessment: json.RawMessage(fmt.Sprintf(`{"summary":"=SUM(A1) risk %d","overall_score":%d,"risk_level":%q,"risk_factors":[]}`, score, score, level)),
+		Score:      score, Level: level, Model: "claude-test", PromptVersion: "v1",
+		Attempts:    []streams.Attempt{{Model: "claude-test", Outcome: "ok", LatencyMS: 900}},
+		InputTokens: 1200, OutputTokens: 300, CostUSD: 0.0081,
+	})
+}
+
+// analyzed takes a new document all the way and waits for the read model.
+func (e *env) analyzed(owner, filename, text string, score int, level string) *doc {
+	e.t.Helper()
+	d := e.newDoc(owner, filename, []byte(text))
+	d.extract(text)
+	d.waitSeq(d.analyze(score, level).Seq)
+	return d
+}
+
+// waitSeq waits until the read model has applied the document's event at
+// stream sequence seq.
+func (d *doc) waitSeq(seq uint64) {
+	d.e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got int64
+		err := d.e.pool.QueryRow(context.Background(), `SELECT last_event_seq FROM documents WHERE id = $1`, d.id).Scan(&got)
+		if err == nil && uint64(got) >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.e.t.Fatalf("document %s: event %d not projected (at %d, %v)", d.id, seq, got, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// historyTypes lists the types of a document's history rows.
+func (e *env) historyTypes(id string) []string {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT type FROM document_events WHERE document_id = $1 ORDER BY occurred_at, event_id`, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var typ string
+		_ = rows.Scan(&typ)
+		out = append(out, typ)
+	}
+	return out
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+func sleep() { time.Sleep(5 * time.Millisecond) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
