@@ -199,7 +199,7 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 		nc.Close()
 		return nil, err
 	}
-	if err := in.attach(ctx, nc, d.PGDSN, bc, Needs{NATS: true, Postgres: true, S3: true}); err != nil {
+	if err := in.attach(ctx, nc, d.PGDSN, config.New(denv).Int("DB_MAX_CONNS", 24, 1, 1000), bc, Needs{NATS: true, Postgres: true, S3: true}); err != nil {
 		in.Close()
 		return nil, err
 	}

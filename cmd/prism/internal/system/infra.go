@@ -81,9 +81,10 @@ func NATSConfigFromEnv(l *config.Loader) NATSConfig {
 
 // infraConfig is where the shared services are.
 type infraConfig struct {
-	nats NATSConfig
-	blob blob.Config
-	dsn  string
+	nats     NATSConfig
+	blob     blob.Config
+	dsn      string
+	maxConns int
 }
 
 func loadInfraConfig(env config.Getenv, needs Needs) (infraConfig, error) {
@@ -98,6 +99,7 @@ func loadInfraConfig(env config.Getenv, needs Needs) (infraConfig, error) {
 	}
 	if needs.Postgres {
 		c.dsn = l.Required("DATABASE_URL", "a PostgreSQL URL, e.g. postgres://user:pass@host:5432/prism")
+		c.maxConns = l.Int("DB_MAX_CONNS", 24, 1, 1000)
 	}
 	return c, errors.Join(append([]error{l.Err()}, errs...)...)
 }
@@ -140,7 +142,7 @@ func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.R
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", c.nats.URL, err)
 	}
-	if err := in.attach(ctx, conn, c.dsn, c.blob, needs); err != nil {
+	if err := in.attach(ctx, conn, c.dsn, c.maxConns, c.blob, needs); err != nil {
 		in.Close()
 		return nil, err
 	}
@@ -148,7 +150,7 @@ func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.R
 }
 
 // attach completes Infra around an open NATS connection.
-func (in *Infra) attach(ctx context.Context, conn *nats.Conn, dsn string, bc blob.Config, needs Needs) error {
+func (in *Infra) attach(ctx context.Context, conn *nats.Conn, dsn string, maxConns int, bc blob.Config, needs Needs) error {
 	in.NC = conn
 	js, err := jetstream.New(conn)
 	if err != nil {
@@ -159,7 +161,14 @@ func (in *Infra) attach(ctx context.Context, conn *nats.Conn, dsn string, bc blo
 		return err
 	}
 	if needs.Postgres {
-		pool, err := pgxpool.New(ctx, dsn)
+		pc, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			return fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		// The pgx default (4 on this machine) starves 100 API clients and
+		// a running export; DB_MAX_CONNS sizes the pool per process.
+		pc.MaxConns = int32(max(maxConns, 1))
+		pool, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
 			return fmt.Errorf("open PostgreSQL: %w", err)
 		}
