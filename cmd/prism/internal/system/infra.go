@@ -163,7 +163,7 @@ func (in *Infra) attach(ctx context.Context, conn *nats.Conn, dsn string, maxCon
 	if needs.Postgres {
 		pc, err := pgxpool.ParseConfig(dsn)
 		if err != nil {
-			return fmt.Errorf("DATABASE_URL: %w", err)
+			return errors.New("DATABASE_URL: not a valid PostgreSQL connection string") // the parse error may quote the password
 		}
 		// The pgx default (4 on this machine) starves 100 API clients and
 		// a running export; DB_MAX_CONNS sizes the pool per process.
