@@ -58,6 +58,7 @@ const (
 	breakerOpenFor   = 30 * time.Second // before a half-open probe
 	probeLease       = 60 * time.Second // how long one probe may take
 	minScale         = 0.05
+	interactiveGrace = 2 * time.Second
 	decreaseFactor   = 0.9
 )
 
@@ -282,8 +283,11 @@ func (s *Shared) Reserve(ctx context.Context, m Model, tokens int, interactive b
 		res, ref = nil, nil
 		refuse := func(reason string, until int64) bool {
 			ref = &Refusal{Reason: reason, Wait: time.Duration(max(until-now, int64(time.Millisecond)))}
-			if interactive && st.InteractiveWait < until {
-				st.InteractiveWait = until // ask batch work to leave this capacity to us
+			// Ask batch work to leave this capacity to us: until it frees,
+			// and a grace period after, so that we are first to take it
+			// (our reservation lifts the claim at once).
+			if claim := until + int64(interactiveGrace); interactive && st.InteractiveWait < claim {
+				st.InteractiveWait = claim
 				return true
 			}
 			return false
