@@ -3,7 +3,6 @@ package streams
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -34,33 +33,12 @@ func RunBatch(ctx context.Context, js jetstream.JetStream, c Consumer, batch Bat
 	if o.Wait <= 0 {
 		o.Wait = 5 * time.Millisecond
 	}
-	opts := o.RunnerOptions
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 1
-	}
-	if opts.DrainTimeout <= 0 {
-		opts.DrainTimeout = 30 * time.Second
-	}
-	if opts.Backoff == nil {
-		opts.Backoff = DefaultBackoff
-	}
-	cons, err := c.Ensure(ctx, js)
+	ss, err := open(ctx, js, c, o.RunnerOptions, func(opts RunnerOptions) int { return o.Size * opts.Concurrency })
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(o.Size*opts.Concurrency), jetstream.PullHeartbeat(5*time.Second))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", c.Name, err)
-	}
-	log := opts.Log.With().Str("consumer", c.Name).Logger()
-	log.Info().Int("concurrency", opts.Concurrency).Int("batch", o.Size).Msg("consumer started")
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	stop := context.AfterFunc(ctx, func() {
-		it.Drain()
-		time.AfterFunc(opts.DrainTimeout, cancelWork)
-	})
-	defer stop()
+	defer ss.close()
+	it, opts, log, workCtx := ss.it, ss.opts, ss.log, ss.workCtx
 
 	r := &runner{c: c, opts: opts, log: log, prepare: eventPreparer(c, single)}
 	sem := make(chan struct{}, opts.Concurrency)

@@ -143,7 +143,21 @@ type delivery struct {
 
 type prepareFunc func(r *runner, msg jetstream.Msg, md *jetstream.MsgMetadata) (*delivery, bool)
 
-func consume(ctx context.Context, js jetstream.JetStream, c Consumer, opts RunnerOptions, prepare prepareFunc) error {
+// session is a bound consumer being read: the iterator, and the context
+// handlers run on. Handlers run on their own context: when ctx ends they
+// get DrainTimeout to finish rather than being cut off mid-effect.
+type session struct {
+	it      jetstream.MessagesContext
+	opts    RunnerOptions
+	log     zerolog.Logger
+	workCtx context.Context
+	close   func()
+}
+
+// open applies the option defaults, binds the durable consumer and starts
+// reading with a client buffer of buffer messages; when ctx ends the
+// iterator drains.
+func open(ctx context.Context, js jetstream.JetStream, c Consumer, opts RunnerOptions, buffer func(RunnerOptions) int) (*session, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 1
 	}
@@ -155,26 +169,31 @@ func consume(ctx context.Context, js jetstream.JetStream, c Consumer, opts Runne
 	}
 	cons, err := c.Ensure(ctx, js)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// A small client buffer: slow work must not sit in a buffer past its
-	// AckWait and run twice.
-	it, err := cons.Messages(jetstream.PullMaxMessages(opts.Concurrency), jetstream.PullHeartbeat(5*time.Second))
+	it, err := cons.Messages(jetstream.PullMaxMessages(buffer(opts)), jetstream.PullHeartbeat(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", c.Name, err)
+		return nil, fmt.Errorf("consume %s: %w", c.Name, err)
 	}
 	log := opts.Log.With().Str("consumer", c.Name).Logger()
 	log.Info().Int("concurrency", opts.Concurrency).Msg("consumer started")
-
-	// Handlers run on their own context: when ctx ends they get
-	// DrainTimeout to finish rather than being cut off mid-effect.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
 	stop := context.AfterFunc(ctx, func() {
 		it.Drain()
 		time.AfterFunc(opts.DrainTimeout, cancelWork)
 	})
-	defer stop()
+	return &session{it: it, opts: opts, log: log, workCtx: workCtx, close: func() { stop(); cancelWork() }}, nil
+}
+
+func consume(ctx context.Context, js jetstream.JetStream, c Consumer, opts RunnerOptions, prepare prepareFunc) error {
+	// A small client buffer: slow work must not sit in a buffer past its
+	// AckWait and run twice.
+	ss, err := open(ctx, js, c, opts, func(o RunnerOptions) int { return o.Concurrency })
+	if err != nil {
+		return err
+	}
+	defer ss.close()
+	it, opts, log, workCtx := ss.it, ss.opts, ss.log, ss.workCtx
 
 	r := &runner{c: c, prepare: prepare, opts: opts, log: log}
 	sem := make(chan struct{}, opts.Concurrency)
