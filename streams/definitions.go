@@ -22,28 +22,33 @@ type Topology struct {
 	MaxAge     time.Duration // how long the DOCS log is replayable
 	MaxBytes   int64         // cap on the DOCS stream; -1 = unlimited
 	Duplicates time.Duration // window in which JetStream drops a repeated Nats-Msg-Id
+	// MaxConsumers bounds DOCS consumers: the stages' durables plus one
+	// short-lived ordered consumer per open SSE stream. The server's own
+	// default (1,000) would cap concurrent SSE streams.
+	MaxConsumers int
 }
 
 // DefaultTopology suits one node.
 func DefaultTopology() Topology {
-	return Topology{Replicas: 1, MaxAge: 90 * 24 * time.Hour, MaxBytes: 10 << 30, Duplicates: 10 * time.Minute}
+	return Topology{Replicas: 1, MaxAge: 90 * 24 * time.Hour, MaxBytes: 10 << 30, Duplicates: 10 * time.Minute, MaxConsumers: 50_000}
 }
 
 // DocsConfig is the stream of every document event, the system's replayable log.
 func DocsConfig(t Topology) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        DocsStream,
-		Description: "document lifecycle events: " + DocRoot + ".<owner>.<document>.<event>",
-		Subjects:    []string{DocRoot + ".>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    t.Replicas,
-		MaxAge:      t.MaxAge,
-		MaxBytes:    t.MaxBytes,
-		MaxMsgSize:  1 << 20, // events carry references, never document bytes
-		Discard:     jetstream.DiscardOld,
-		Duplicates:  t.Duplicates,
-		AllowDirect: true,
+		Name:         DocsStream,
+		Description:  "document lifecycle events: " + DocRoot + ".<owner>.<document>.<event>",
+		Subjects:     []string{DocRoot + ".>"},
+		Retention:    jetstream.LimitsPolicy,
+		Storage:      jetstream.FileStorage,
+		Replicas:     t.Replicas,
+		MaxAge:       t.MaxAge,
+		MaxBytes:     t.MaxBytes,
+		MaxMsgSize:   1 << 20, // events carry references, never document bytes
+		Discard:      jetstream.DiscardOld,
+		Duplicates:   t.Duplicates,
+		AllowDirect:  true,
+		MaxConsumers: t.MaxConsumers,
 	}
 }
 

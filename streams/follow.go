@@ -18,14 +18,18 @@ var ErrIdle = errors.New("no event within the wait")
 // client resuming with Last-Event-ID loses nothing, whichever API replica it
 // reconnects to.
 type Follower struct {
-	it jetstream.MessagesContext
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+	it   jetstream.MessagesContext
 }
 
 // Follow starts reading filter after stream sequence afterSeq (0 = from the
 // beginning). It uses an ordered consumer: ephemeral, flow-controlled,
 // recreated by the client library on gaps, and gone when closed.
 func Follow(ctx context.Context, js jetstream.JetStream, filter string, afterSeq uint64) (*Follower, error) {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	// The server removes a follower's consumer soon after its client is
+	// gone, even if Close never runs (a crashed API replica).
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy, InactiveThreshold: 15 * time.Second}
 	if afterSeq > 0 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = afterSeq + 1
@@ -38,7 +42,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, filter string, afterSeq
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", filter, err)
 	}
-	return &Follower{it: it}, nil
+	return &Follower{js: js, cons: cons, it: it}, nil
 }
 
 // Next returns the next event, ErrIdle after maxWait without one, or the
@@ -65,8 +69,20 @@ func (f *Follower) Next(ctx context.Context, maxWait time.Duration) (*Event, err
 	}
 }
 
-// Close stops the follower and deletes its consumer.
-func (f *Follower) Close() { f.it.Stop() }
+// Close stops the follower and deletes its consumer at once, so that
+// thousands of short SSE streams do not pile up consumers on DOCS.
+func (f *Follower) Close() {
+	f.it.Stop()
+	info := f.cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = f.js.DeleteConsumer(ctx, DocsStream, info.Name)
+	}()
+}
 
 // DocumentExists reports whether the document was ever uploaded, by looking
 // for its uploaded event in the stream: it answers even before the read

@@ -18,6 +18,7 @@ type PipelineResult struct {
 	Seconds    float64            `json:"seconds"`
 	DocsPerSec float64            `json:"docs_per_sec"`
 	Failed     int                `json:"failed"`
+	FirstError string             `json:"first_error,omitempty"`
 	EndToEnd   Summary            `json:"end_to_end"`
 	ModelTime  Summary            `json:"model_time"`
 	Overhead   Summary            `json:"overhead"` // end to end minus model time
@@ -116,6 +117,9 @@ func (r *recorder) result(n, users int, took time.Duration, ids []string) Pipeli
 	for k, v := range r.stages {
 		res.Stages[k] = v.Summary()
 	}
+	if err, _ := r.firstErr.Load().(error); err != nil {
+		res.FirstError = err.Error()
+	}
 	return res
 }
 
@@ -132,6 +136,7 @@ func one(ctx context.Context, c *client, docs []Doc, i int, rec *recorder) (stri
 	var done time.Time
 	var modelTime time.Duration
 	ok := false
+	failure := "failed"
 	err = c.follow(ctx, id, func(r received) {
 		times[r.ev.EventKind()] = r.ev.Time
 		switch r.ev.EventKind() {
@@ -145,11 +150,15 @@ func one(ctx context.Context, c *client, docs []Doc, i int, rec *recorder) (stri
 			}
 		case streams.Failed:
 			done = r.at
+			var f streams.FailedData
+			if json.Unmarshal(r.ev.Data, &f) == nil {
+				failure = fmt.Sprintf("failed at %s (%s): %s", f.Stage, f.ReasonClass, f.Reason)
+			}
 		}
 	})
 	if err != nil || !ok {
 		if err == nil {
-			err = fmt.Errorf("document %s failed", id)
+			err = fmt.Errorf("document %s %s", id, failure)
 		}
 		rec.fail(err)
 		return "", false

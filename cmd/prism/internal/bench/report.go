@@ -30,6 +30,9 @@ func (r *Report) Print(w io.Writer) {
 	row("", "", "")
 	row("reference: raw JetStream", fmt.Sprintf("%.0f msgs/s", r.Reference.MsgsPerSec), fmt.Sprintf("publish→ack %s (%d msgs, %d publishers, file storage, fsync always)", lat(r.Reference.Latency), r.Reference.Messages, r.Reference.Publishers))
 	row("pipeline: documents", fmt.Sprintf("%.1f docs/s", p.DocsPerSec), fmt.Sprintf("%d docs by %d users, %d failed, %.1f s", p.Documents, p.Users, p.Failed, p.Seconds))
+	if p.FirstError != "" {
+		row("  first failure", p.FirstError, "")
+	}
 	row("pipeline / reference", fmt.Sprintf("%.4f", r.Ratio), "documents/s per raw JetStream message/s")
 	row("end to end", lat(p.EndToEnd), "upload request to analyzed event at the client")
 	row("model time", lat(p.ModelTime), "simulator at zero latency")
