@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/aiprism/prism/platform/config"
+
 	"github.com/aiprism/prism/analyzer/router"
 )
 
@@ -37,6 +39,10 @@ func Capacity(ctx context.Context, o Options) (CapacityResult, error) {
 		return CapacityResult{}, err
 	}
 	defer cleanup()
+	// At realistic latency a call takes seconds (time to first token plus
+	// the whole assessment at tens of tokens/s): using 420 requests/min of
+	// 10 s calls needs 70 in flight (Little's law), more than the default.
+	env = config.Overlay(env, map[string]string{"ANALYZER_CONCURRENCY": "256"})
 	dev, stop, err := startDev(ctx, env, o.Log)
 	if err != nil {
 		return CapacityResult{}, err
