@@ -21,6 +21,7 @@ import (
 	"github.com/aiprism/prism/extractor/sandbox"
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/streams"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -42,11 +43,16 @@ type Stage struct {
 	pub     *streams.Publisher
 	limits  Limits
 	x       Extractor
-	xErr    error // why the default extractor could not be built
+	xErr    error               // why the default extractor could not be built
+	js      jetstream.JetStream // nil: no check for work already done
 }
 
 // Option configures a Stage.
 type Option func(*Stage)
+
+// WithJetStream lets the stage see that a redelivered event's document was
+// already extracted in this run, and skip the work instead of redoing it.
+func WithJetStream(js jetstream.JetStream) Option { return func(s *Stage) { s.js = js } }
 
 // WithExtractor sets the extractor (Run passes its sandbox; tests pass a
 // fake or a sandbox running the test binary).
@@ -95,6 +101,11 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 		return streams.Permanent("bad-event", err)
 	}
 	m := streams.MetaOf(ev)
+	if s.js != nil {
+		if done, err := streams.Emitted(ctx, s.js, m, streams.Extracted); err != nil || done {
+			return err // extracted before: a redelivery changes nothing
+		}
+	}
 	if _, err := s.pub.Emit(ctx, m, streams.Progress, "extract-started", streams.ProgressData{
 		Stage: streams.StageExtract, Step: "started", Status: "extracting",
 	}); err != nil {

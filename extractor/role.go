@@ -157,7 +157,7 @@ func Run(ctx context.Context, cfg Config, js jetstream.JetStream, objects Object
 	}()
 	pub := streams.NewPublisher(js, "/prism/extractor")
 	x := &PlainTextInProcess{Next: sb, Limits: cfg.Limits.withDefaults().extract(), MaxBytes: cfg.InProcessTextBytes}
-	stage := NewStage(objects, pub, cfg.Limits, WithExtractor(x))
+	stage := NewStage(objects, pub, cfg.Limits, WithExtractor(x), WithJetStream(js))
 	return streams.Run(ctx, js, streams.ExtractorConsumer, stage.Handle, streams.RunnerOptions{
 		Concurrency: cfg.Concurrency,
 		Log:         log,
