@@ -82,6 +82,19 @@ func TestRolesRunAsSeparateProcessesAndShareTheWork(t *testing.T) {
 	if err := api.WaitReady(ctx, httpGet); err != nil {
 		t.Fatal(err)
 	}
+	// Every consumer is bound before the first upload, so that the work
+	// can be shared from the start.
+	for _, p := range procs {
+		for p.Role != "api" && !strings.Contains(p.Output(), "consumer started") {
+			if done, err := p.Exited(); done {
+				t.Fatalf("%s exited: %v\n%s", p.Role, err, p.Output())
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s never started its consumer:\n%s", p.Role, p.Output())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	base := "http://" + api.APIAddr
 
 	// Twenty documents over HTTP, followed to their assessment.
