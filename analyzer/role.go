@@ -34,7 +34,9 @@ type Config struct {
 // the model and the field.
 func ConfigFromEnv(l *config.Loader) Config {
 	c := Config{
-		Concurrency: l.Int("ANALYZER_CONCURRENCY", 16, 1, 1024),
+		// Calls take seconds: using 7 models x 200 requests/min at ~10 s a
+		// call needs ~230 in flight across replicas (Little's law).
+		Concurrency: l.Int("ANALYZER_CONCURRENCY", 64, 1, 1024),
 		Stage: StageConfig{
 			MaxOutputTokens: l.Int("ANALYZER_MAX_OUTPUT_TOKENS", 2048, 256, 64_000),
 			ChunkBytes:      l.Int("ANALYZER_CHUNK_BYTES", 400_000, 1000, 3_000_000),
