@@ -18,6 +18,7 @@ import (
 	"github.com/aiprism/prism/analyzer/prompt"
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/blob"
+	"github.com/aiprism/prism/platform/spaces"
 	"github.com/aiprism/prism/streams"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -260,7 +261,7 @@ func mergeFactors(parts []call) []assessment.RiskFactor {
 	var out []assessment.RiskFactor
 	for _, p := range parts {
 		for _, f := range p.Assessment.RiskFactors {
-			k := f.Category + "\x00" + assessment.CollapseSpace(f.Evidence)
+			k := f.Category + "\x00" + spaces.Collapse(f.Evidence)
 			if !seen[k] {
 				seen[k] = true
 				out = append(out, f)

@@ -10,9 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aiprism/prism/platform/spaces"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -138,7 +138,7 @@ func Validate(a Assessment, text string) error {
 	}
 	normText := ""
 	if len(a.RiskFactors) > 0 {
-		normText = CollapseSpace(text)
+		normText = spaces.Collapse(text)
 	}
 	for i, f := range a.RiskFactors {
 		p := fmt.Sprintf("risk_factors[%d]", i)
@@ -154,7 +154,7 @@ func Validate(a Assessment, text string) error {
 			bad("%s.location is longer than %d characters", p, MaxLocationLen)
 		}
 		checkText(p+".evidence", f.Evidence, MaxEvidenceLen)
-		if q := CollapseSpace(f.Evidence); q != "" && !strings.Contains(normText, q) {
+		if q := spaces.Collapse(f.Evidence); q != "" && !strings.Contains(normText, q) {
 			bad("%s.evidence is not a quote from the document: %q", p, truncate(f.Evidence, 80))
 		}
 	}
@@ -176,26 +176,6 @@ func Validate(a Assessment, text string) error {
 		return fmt.Errorf("assessment: invalid: %w", errors.Join(errs...))
 	}
 	return nil
-}
-
-// CollapseSpace trims s and replaces every run of Unicode white space with a
-// single ASCII space. It is the normalisation Validate uses for quotes.
-func CollapseSpace(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 func truncate(s string, n int) string {

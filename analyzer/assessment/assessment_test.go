@@ -140,9 +140,3 @@ func TestInputSchemaIsJSONAndStrict(t *testing.T) {
 		t.Error("InputSchema shares state between calls")
 	}
 }
-
-func TestCollapseSpace(t *testing.T) {
-	if got := assessment.CollapseSpace("  a\n\t b  c \u00a0"); got != "a b c" {
-		t.Errorf("CollapseSpace = %q", got)
-	}
-}

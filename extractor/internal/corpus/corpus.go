@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aiprism/prism/platform/spaces"
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -100,24 +100,7 @@ func Load(dir string) (*Manifest, error) {
 
 // Normalize applies the manifest's match rule to s: Unicode NFKC, then
 // every run of whitespace collapsed to one space.
-func Normalize(s string) string {
-	s = norm.NFKC.String(s)
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func Normalize(s string) string { return spaces.Collapse(norm.NFKC.String(s)) }
 
 // Matcher checks phrases against one extraction.
 type Matcher struct{ text string }
