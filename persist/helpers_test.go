@@ -125,18 +125,6 @@ func pipeline(t *testing.T) []*streams.Event {
 	return h.evs
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // snapshot is the read model as comparable text: every documents and
 // assessments column, and the history's identity (recorded_at is the
 // clock, so it is left out).

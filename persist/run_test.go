@@ -45,10 +45,10 @@ func TestRunProjectsTheStream(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "every event projected", func() bool {
+	testenv.Eventually(t, 10*time.Second, "every event projected", func() bool {
 		return count(t, pool, "SELECT count(*) FROM document_events") == len(evs)
 	})
-	eventually(t, 5*time.Second, "final statuses", func() bool {
+	testenv.Eventually(t, 5*time.Second, "final statuses", func() bool {
 		return count(t, pool, `SELECT count(*) FROM documents WHERE
 			(id = 'docA' AND status = 'analyzed') OR (id = 'docB' AND status = 'failed') OR (id = 'docC' AND status = 'analyzed' AND run = 2)`) == 3
 	})
@@ -69,7 +69,7 @@ func TestRunProjectsTheStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "duplicate acknowledged", func() bool {
+	testenv.Eventually(t, 10*time.Second, "duplicate acknowledged", func() bool {
 		info, err := cons.Info(ctx)
 		return err == nil && info.AckFloor.Stream >= ack.Sequence && info.NumAckPending == 0
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/platform/natsembed"
+	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -41,18 +42,6 @@ func startJS(t *testing.T) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	return js
-}
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func meta(doc string) streams.Meta {
@@ -173,12 +162,12 @@ func TestRunnerAcksAfterSuccessAndBoundsConcurrency(t *testing.T) {
 	for i := range 12 {
 		publishUploaded(t, pub, "doc"+string(rune('a'+i)))
 	}
-	eventually(t, 10*time.Second, "12 events handled", func() bool { return handled.Load() == 12 })
+	testenv.Eventually(t, 10*time.Second, "12 events handled", func() bool { return handled.Load() == 12 })
 	if p := peak.Load(); p > 3 {
 		t.Fatalf("peak concurrency %d, want <= 3", p)
 	}
 	cons, _ := js.Consumer(context.Background(), streams.DocsStream, "test-stage")
-	eventually(t, 5*time.Second, "all acked", func() bool {
+	testenv.Eventually(t, 5*time.Second, "all acked", func() bool {
 		info, err := cons.Info(context.Background())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
 	})
@@ -196,7 +185,7 @@ func TestRunnerRetriesTransientErrors(t *testing.T) {
 	}
 	runInBackground(t, js, testConsumer(), h, 1)
 	publishUploaded(t, pub, "doc1")
-	eventually(t, 5*time.Second, "second delivery", func() bool { return calls.Load() == 2 })
+	testenv.Eventually(t, 5*time.Second, "second delivery", func() bool { return calls.Load() == 2 })
 	time.Sleep(300 * time.Millisecond)
 	if c := calls.Load(); c != 2 {
 		t.Fatalf("handled %d times, want 2", c)
@@ -217,11 +206,11 @@ func TestRunnerPermanentErrorPublishesFailedAndDeadLetters(t *testing.T) {
 	runInBackground(t, js, testConsumer(), h, 1)
 	publishUploaded(t, pub, "doc1")
 	var failed []streams.FailedData
-	eventually(t, 5*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
+	testenv.Eventually(t, 5*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
 	if f := failed[0]; f.Stage != streams.StageExtract || f.ReasonClass != "invalid-utf8" || f.Reason != "file is not valid UTF-8 at byte 7" {
 		t.Fatalf("failed event = %+v", f)
 	}
-	eventually(t, 5*time.Second, "terminated advisory in DLQ", func() bool {
+	testenv.Eventually(t, 5*time.Second, "terminated advisory in DLQ", func() bool {
 		s, err := js.Stream(context.Background(), streams.DLQStream)
 		if err != nil {
 			return false
@@ -246,7 +235,7 @@ func TestRunnerGivesUpAfterMaxDeliver(t *testing.T) {
 	runInBackground(t, js, testConsumer(), h, 1)
 	publishUploaded(t, pub, "doc1")
 	var failed []streams.FailedData
-	eventually(t, 5*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
+	testenv.Eventually(t, 5*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
 	if f := failed[0]; f.ReasonClass != "gave-up" || f.Attempts != 3 {
 		t.Fatalf("failed event = %+v", f)
 	}
@@ -313,7 +302,7 @@ func TestRunnerTerminatesEnvelopeThatDisagreesWithSubject(t *testing.T) {
 	}
 	var calls atomic.Int32
 	runInBackground(t, js, testConsumer(), func(context.Context, *streams.Event) error { calls.Add(1); return nil }, 1)
-	eventually(t, 5*time.Second, "dead letter", func() bool {
+	testenv.Eventually(t, 5*time.Second, "dead letter", func() bool {
 		s, err := js.Stream(context.Background(), streams.DLQStream)
 		if err != nil {
 			return false
@@ -459,7 +448,7 @@ func TestRunBatchCommitsTogetherAndIsolatesABadEvent(t *testing.T) {
 			Size:          10, Wait: 20 * time.Millisecond,
 		})
 	}()
-	eventually(t, 5*time.Second, "every event handled", func() bool {
+	testenv.Eventually(t, 5*time.Second, "every event handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		n := len(singles)
@@ -475,7 +464,7 @@ func TestRunBatchCommitsTogetherAndIsolatesABadEvent(t *testing.T) {
 	if len(batches) == 0 || len(singles) == 0 || len(singles) > 10 {
 		t.Fatalf("batches %v, singles %v: want batches, and only the spoiled batch retried one by one", batches, singles)
 	}
-	eventually(t, 5*time.Second, "the bad event dead-lettered", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the bad event dead-lettered", func() bool {
 		s, err := js.Stream(context.Background(), streams.DLQStream)
 		if err != nil {
 			return false

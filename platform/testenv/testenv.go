@@ -267,3 +267,16 @@ func withDatabase(dsn, name string) (string, error) {
 	// Later keywords override earlier ones.
 	return dsn + " dbname=" + name, nil
 }
+
+// Eventually polls cond until it holds, failing the test after timeout:
+// tests wait for an effect instead of sleeping and hoping.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
