@@ -68,18 +68,6 @@ func upload(t *testing.T, ctx context.Context, store *blob.Store, doc string, ra
 	return ev
 }
 
-func corpusBytes(t *testing.T, rel string) []byte {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
 func TestStage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -92,7 +80,7 @@ func TestStage(t *testing.T) {
 	stage := NewStage(store, pub, Limits{}, WithExtractor(testSandbox(t, Limits{})))
 
 	t.Run("docx", func(t *testing.T) {
-		ev := upload(t, ctx, store, "doc-docx", corpusBytes(t, "protokoll-lenkungskreis/protokoll-lenkungskreis.libreoffice.docx"))
+		ev := upload(t, ctx, store, "doc-docx", corpus.ReadFile(t, "protokoll-lenkungskreis/protokoll-lenkungskreis.libreoffice.docx"))
 		if err := stage.Handle(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +123,7 @@ func TestStage(t *testing.T) {
 			"hostile/scanned-image-only.pdf":         "needs-ocr",
 			"hostile/legacy-word97-named.docx":       "legacy-format",
 		} {
-			ev := upload(t, ctx, store, "doc-hostile", corpusBytes(t, file))
+			ev := upload(t, ctx, store, "doc-hostile", corpus.ReadFile(t, file))
 			err := stage.Handle(ctx, ev)
 			var pe *streams.PermanentError
 			if !errors.As(err, &pe) || pe.Class != class {

@@ -68,21 +68,9 @@ func TestStructure(t *testing.T) {
 	}
 }
 
-func corpusFile(t *testing.T, rel string) []byte {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
 func TestCorpusHeadings(t *testing.T) {
 	for _, f := range []string{"vendor-contract/vendor-contract.libreoffice.docx", "vendor-contract/vendor-contract.pandoc.docx", "vendor-contract/vendor-contract.python-docx.docx"} {
-		doc, text, err := extract(corpusFile(t, f), 0)
+		doc, text, err := extract(corpus.ReadFile(t, f), 0)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -102,7 +90,7 @@ func TestHostile(t *testing.T) {
 		"hostile/billion-laughs.docx":            reason.XMLDoctype,
 		"hostile/external-entity.docx":           reason.XMLDoctype,
 	} {
-		_, text, err := extract(corpusFile(t, file), 0)
+		_, text, err := extract(corpus.ReadFile(t, file), 0)
 		if got := reason.ClassOf(err, ""); got != class {
 			t.Errorf("%s: class %q (%v), want %q", file, got, err, class)
 		}
@@ -113,7 +101,7 @@ func TestHostile(t *testing.T) {
 }
 
 func TestCap(t *testing.T) {
-	_, text, err := extract(corpusFile(t, "vendor-contract/vendor-contract.pandoc.docx"), 100)
+	_, text, err := extract(corpus.ReadFile(t, "vendor-contract/vendor-contract.pandoc.docx"), 100)
 	if err != nil || len([]rune(text)) != 100 {
 		t.Fatalf("cap: %d chars, %v", len([]rune(text)), err)
 	}

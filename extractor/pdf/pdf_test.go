@@ -25,23 +25,10 @@ func testEngine(tb testing.TB) *Engine {
 	return eng
 }
 
-func corpusFile(tb testing.TB, rel string) []byte {
-	tb.Helper()
-	dir, err := corpus.Dir()
-	if err != nil {
-		tb.Skipf("corpus not available: %v", err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, rel))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return raw
-}
-
 func TestPagesAndMetadata(t *testing.T) {
 	eng := testEngine(t)
 	out := textbuf.New(0)
-	meta, err := eng.Extract(corpusFile(t, "vendor-contract/vendor-contract.libreoffice.pdf"), out, Limits{MaxPages: 100})
+	meta, err := eng.Extract(corpus.ReadFile(t, "vendor-contract/vendor-contract.libreoffice.pdf"), out, Limits{MaxPages: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,16 +48,16 @@ func TestHostile(t *testing.T) {
 		"hostile/scanned-image-only.pdf":      reason.NeedsOCR,
 		"hostile/truncated.pdf":               reason.CorruptPDF,
 	} {
-		_, err := eng.Extract(corpusFile(t, file), textbuf.New(0), Limits{MaxPages: 100})
+		_, err := eng.Extract(corpus.ReadFile(t, file), textbuf.New(0), Limits{MaxPages: 100})
 		if got := reason.ClassOf(err, ""); got != class {
 			t.Errorf("%s: class %q (%v), want %q", file, got, err, class)
 		}
 	}
-	_, err := eng.Extract(corpusFile(t, "large/vendor-contract.long.libreoffice.pdf"), textbuf.New(0), Limits{MaxPages: 10})
+	_, err := eng.Extract(corpus.ReadFile(t, "large/vendor-contract.long.libreoffice.pdf"), textbuf.New(0), Limits{MaxPages: 10})
 	if reason.ClassOf(err, "") != reason.PDFLimits {
 		t.Errorf("page cap: %v", err)
 	}
-	_, err = eng.Extract(corpusFile(t, "large/vendor-contract.long.libreoffice.pdf"), textbuf.New(0), Limits{MaxObjects: 10})
+	_, err = eng.Extract(corpus.ReadFile(t, "large/vendor-contract.long.libreoffice.pdf"), textbuf.New(0), Limits{MaxObjects: 10})
 	if reason.ClassOf(err, "") != reason.PDFLimits {
 		t.Errorf("object cap: %v", err)
 	}
@@ -83,7 +70,7 @@ func TestHostile(t *testing.T) {
 func TestTruncatedOutput(t *testing.T) {
 	eng := testEngine(t)
 	out := textbuf.New(500)
-	_, err := eng.Extract(corpusFile(t, "large/vendor-contract.long.libreoffice.pdf"), out, Limits{})
+	_, err := eng.Extract(corpus.ReadFile(t, "large/vendor-contract.long.libreoffice.pdf"), out, Limits{})
 	if err != nil || !out.Truncated() || out.Chars() != 500 {
 		t.Fatalf("err=%v truncated=%v chars=%d", err, out.Truncated(), out.Chars())
 	}

@@ -1,9 +1,13 @@
 package xlsx
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/aiprism/prism/extractor/internal/corpus"
+)
 
 func BenchmarkLarge(b *testing.B) {
-	raw := corpusFile(b, "large/risk-register-50k.openpyxl.xlsx")
+	raw := corpus.ReadFile(b, "large/risk-register-50k.openpyxl.xlsx")
 	for i := 0; i < b.N; i++ {
 		if _, _, _, err := extract(raw, 8_000_000); err != nil {
 			b.Fatal(err)

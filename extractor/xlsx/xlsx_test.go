@@ -27,18 +27,6 @@ func extract(raw []byte, max int) (Doc, string, bool, error) {
 	return doc, out.String(), out.Truncated(), err
 }
 
-func corpusFile(tb testing.TB, rel string) []byte {
-	dir, err := corpus.Dir()
-	if err != nil {
-		tb.Skipf("corpus not available: %v", err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, rel))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return raw
-}
-
 func book(tb testing.TB) []byte {
 	f := excelize.NewFile()
 	f.SetSheetName("Sheet1", "Risks")
@@ -81,7 +69,7 @@ func TestLargeSheet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large sheet")
 	}
-	raw := corpusFile(t, "large/risk-register-50k.openpyxl.xlsx")
+	raw := corpus.ReadFile(t, "large/risk-register-50k.openpyxl.xlsx")
 	doc, text, truncated, err := extract(raw, 8_000_000)
 	if err != nil || truncated {
 		t.Fatalf("err=%v truncated=%v", err, truncated)
@@ -100,7 +88,7 @@ func TestLargeSheet(t *testing.T) {
 }
 
 func TestSharedStringsBomb(t *testing.T) {
-	_, _, _, err := extract(corpusFile(t, "hostile/shared-strings-bomb.xlsx"), 0)
+	_, _, _, err := extract(corpus.ReadFile(t, "hostile/shared-strings-bomb.xlsx"), 0)
 	if reason.ClassOf(err, "") != reason.ZipBomb {
 		t.Fatalf("got %v", err)
 	}

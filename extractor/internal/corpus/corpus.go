@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/aiprism/prism/platform/spaces"
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
+
+	"github.com/aiprism/prism/platform/spaces"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -122,4 +124,19 @@ func (m Matcher) Missing(phrases []string) []string {
 		}
 	}
 	return out
+}
+
+// ReadFile reads a corpus file for a test, skipping the test when the
+// corpus is not there.
+func ReadFile(tb testing.TB, rel string) []byte {
+	tb.Helper()
+	dir, err := Dir()
+	if err != nil {
+		tb.Skipf("corpus not available: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, rel))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
 }

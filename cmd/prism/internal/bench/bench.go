@@ -30,7 +30,7 @@ type Options struct {
 	Documents   int
 	Users       int
 	APIClients  int
-	APISeconds  time.Duration
+	APIDuration  time.Duration
 	SSEDocs     int
 	SSEPerDoc   int
 	RefMessages int
@@ -70,10 +70,10 @@ func (o Options) Defaults() Options {
 			o.PacedFor = 8 * time.Second
 		}
 	}
-	if o.APISeconds <= 0 {
-		o.APISeconds = 10 * time.Second
+	if o.APIDuration <= 0 {
+		o.APIDuration = 10 * time.Second
 		if o.Quick {
-			o.APISeconds = 3 * time.Second
+			o.APIDuration = 3 * time.Second
 		}
 	}
 	return o
@@ -153,7 +153,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.Log.Info().Float64("rate", o.PacedRate).Msg("bench: paced pipeline")
 	rep.Paced = PipelinePaced(ctx, c, corpus, o.PacedRate, o.PacedFor)
 	o.Log.Info().Int("clients", o.APIClients).Msg("bench: api")
-	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APISeconds)
+	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration)
 	o.Log.Info().Int("streams", o.SSEDocs*o.SSEPerDoc).Msg("bench: sse")
 	rep.SSE = SSE(ctx, c, corpus, o.SSEDocs, o.SSEPerDoc)
 	if procs != nil {
