@@ -30,7 +30,7 @@ type Options struct {
 	Documents   int
 	Users       int
 	APIClients  int
-	APIDuration  time.Duration
+	APIDuration time.Duration
 	SSEDocs     int
 	SSEPerDoc   int
 	RefMessages int
