@@ -44,6 +44,19 @@ func startJS(t *testing.T) jetstream.JetStream {
 	return js
 }
 
+// deadLetters counts the advisories in the DLQ stream (-1 when unreadable).
+func deadLetters(js jetstream.JetStream) int {
+	s, err := js.Stream(context.Background(), streams.DLQStream)
+	if err != nil {
+		return -1
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		return -1
+	}
+	return int(info.State.Msgs)
+}
+
 func meta(doc string) streams.Meta {
 	return streams.Meta{Owner: "alice", DocumentID: doc, Run: 1, CorrelationID: "corr-" + doc}
 }
@@ -210,14 +223,7 @@ func TestRunnerPermanentErrorPublishesFailedAndDeadLetters(t *testing.T) {
 	if f := failed[0]; f.Stage != streams.StageExtract || f.ReasonClass != "invalid-utf8" || f.Reason != "file is not valid UTF-8 at byte 7" {
 		t.Fatalf("failed event = %+v", f)
 	}
-	testenv.Eventually(t, 5*time.Second, "terminated advisory in DLQ", func() bool {
-		s, err := js.Stream(context.Background(), streams.DLQStream)
-		if err != nil {
-			return false
-		}
-		info, err := s.Info(context.Background())
-		return err == nil && info.State.Msgs == 1
-	})
+	testenv.Eventually(t, 5*time.Second, "terminated advisory in DLQ", func() bool { return deadLetters(js) == 1 })
 	time.Sleep(200 * time.Millisecond)
 	if c := calls.Load(); c != 1 {
 		t.Fatalf("permanent error handled %d times, want 1", c)
@@ -302,14 +308,7 @@ func TestRunnerTerminatesEnvelopeThatDisagreesWithSubject(t *testing.T) {
 	}
 	var calls atomic.Int32
 	runInBackground(t, js, testConsumer(), func(context.Context, *streams.Event) error { calls.Add(1); return nil }, 1)
-	testenv.Eventually(t, 5*time.Second, "dead letter", func() bool {
-		s, err := js.Stream(context.Background(), streams.DLQStream)
-		if err != nil {
-			return false
-		}
-		info, err := s.Info(context.Background())
-		return err == nil && info.State.Msgs == 1
-	})
+	testenv.Eventually(t, 5*time.Second, "dead letter", func() bool { return deadLetters(js) == 1 })
 	if calls.Load() != 0 {
 		t.Fatal("handler saw a forged envelope")
 	}
@@ -464,12 +463,5 @@ func TestRunBatchCommitsTogetherAndIsolatesABadEvent(t *testing.T) {
 	if len(batches) == 0 || len(singles) == 0 || len(singles) > 10 {
 		t.Fatalf("batches %v, singles %v: want batches, and only the spoiled batch retried one by one", batches, singles)
 	}
-	testenv.Eventually(t, 5*time.Second, "the bad event dead-lettered", func() bool {
-		s, err := js.Stream(context.Background(), streams.DLQStream)
-		if err != nil {
-			return false
-		}
-		info, err := s.Info(context.Background())
-		return err == nil && info.State.Msgs == 1
-	})
+	testenv.Eventually(t, 5*time.Second, "the bad event dead-lettered", func() bool { return deadLetters(js) == 1 })
 }

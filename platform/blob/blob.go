@@ -301,18 +301,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, first *bytes.Buffe
 // Get streams the object. The caller must close the reader. A missing key
 // yields an error matching ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
-	if err != nil {
-		return nil, Info{}, s.wrapErr("get", key, err)
-	}
-	return out.Body, Info{
-		Key:          key,
-		Size:         aws.ToInt64(out.ContentLength),
-		ContentType:  aws.ToString(out.ContentType),
-		ETag:         unquote(out.ETag),
-		LastModified: aws.ToTime(out.LastModified),
-		SSE:          string(out.ServerSideEncryption),
-	}, nil
+	return s.get(ctx, "get", key, nil)
 }
 
 // GetRange streams length bytes starting at offset (fewer if the object
@@ -324,22 +313,19 @@ func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) 
 		return nil, Info{}, fmt.Errorf("blob: get %s: invalid range offset %d length %d", key, offset, length)
 	}
 	rng := "bytes=" + strconv.FormatInt(offset, 10) + "-" + strconv.FormatInt(offset+length-1, 10)
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng})
+	return s.get(ctx, "get range of", key, &rng)
+}
+
+func (s *Store) get(ctx context.Context, op, key string, rng *string) (io.ReadCloser, Info, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: rng})
 	if err != nil {
-		return nil, Info{}, s.wrapErr("get range of", key, err)
+		return nil, Info{}, s.wrapErr(op, key, err)
 	}
 	size := aws.ToInt64(out.ContentLength)
 	if total, ok := totalFromContentRange(aws.ToString(out.ContentRange)); ok {
 		size = total
 	}
-	return out.Body, Info{
-		Key:          key,
-		Size:         size,
-		ContentType:  aws.ToString(out.ContentType),
-		ETag:         unquote(out.ETag),
-		LastModified: aws.ToTime(out.LastModified),
-		SSE:          string(out.ServerSideEncryption),
-	}, nil
+	return out.Body, objectInfo(key, size, out.ContentType, out.ETag, out.LastModified, out.ServerSideEncryption), nil
 }
 
 // Head returns metadata without the body. A missing key yields an error
@@ -349,14 +335,18 @@ func (s *Store) Head(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, s.wrapErr("head", key, err)
 	}
+	return objectInfo(key, aws.ToInt64(out.ContentLength), out.ContentType, out.ETag, out.LastModified, out.ServerSideEncryption), nil
+}
+
+func objectInfo(key string, size int64, contentType, etag *string, modified *time.Time, sse types.ServerSideEncryption) Info {
 	return Info{
 		Key:          key,
-		Size:         aws.ToInt64(out.ContentLength),
-		ContentType:  aws.ToString(out.ContentType),
-		ETag:         unquote(out.ETag),
-		LastModified: aws.ToTime(out.LastModified),
-		SSE:          string(out.ServerSideEncryption),
-	}, nil
+		Size:         size,
+		ContentType:  aws.ToString(contentType),
+		ETag:         unquote(etag),
+		LastModified: aws.ToTime(modified),
+		SSE:          string(sse),
+	}
 }
 
 // Delete removes the object. Deleting a missing key succeeds, so retries
