@@ -190,14 +190,15 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 	out := streams.AnalyzedData{
 		Assessment: raw, Score: a.OverallScore, Level: a.RiskLevel, Model: final.Model, PromptVersion: prompt.Version,
 	}
-	for _, p := range append(parts, final) {
+	calls := parts // one document: the one call is also the final one
+	if len(parts) > 1 {
+		calls = append(parts, final) // map calls, then the reduce call
+	}
+	for _, p := range calls {
 		out.Attempts = append(out.Attempts, p.Attempts...)
 		out.InputTokens += p.InputTokens
 		out.OutputTokens += p.OutputTokens
 		out.CostUSD += p.CostUSD
-	}
-	if len(parts) == 1 { // final is parts[0]: counted once
-		out.Attempts, out.InputTokens, out.OutputTokens, out.CostUSD = final.Attempts, final.InputTokens, final.OutputTokens, final.CostUSD
 	}
 	if err := s.cache.Put(ctx, "doc", sha, prompt.Version, out); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("result not cached")
