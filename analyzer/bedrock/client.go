@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aiprism/prism/platform/config"
@@ -111,4 +113,19 @@ func Classify(err error) Class {
 		return ClassPermanent
 	}
 	return ClassTransient
+}
+
+// RetryHint is how long the service asked us to wait (a Retry-After
+// header in seconds on the error response), or 0 when it did not say.
+// Bedrock rarely sends one; when it does, the cooldown honours it.
+func RetryHint(err error) time.Duration {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return 0
+	}
+	secs, perr := strconv.Atoi(strings.TrimSpace(re.Response.Header.Get("Retry-After")))
+	if perr != nil || secs <= 0 {
+		return 0
+	}
+	return time.Duration(min(secs, 3600)) * time.Second
 }

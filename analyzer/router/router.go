@@ -161,8 +161,8 @@ func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
 			return &Result{Output: out, Model: m, Attempts: attempts, InputTokens: in, OutputTokens: outTok, CostUSD: cost}, nil
 		case bedrock.ClassThrottled:
 			// Bedrock consumed nothing; the cooldown keeps every replica off it.
-			if err := r.settle(ctx, res, 0, Throttled); err != nil {
-				return nil, err
+			if err := r.shared.Settle(ctx, res, 0, Throttled, bedrock.RetryHint(err)); err != nil {
+				return nil, fmt.Errorf("settle %s: %w", m.ID, err)
 			}
 		case bedrock.ClassPermanent:
 			_ = r.settle(ctx, res, 0, ClientError)
