@@ -275,3 +275,18 @@ func TestSplitKeepsEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// An answer cut off at max_tokens is incomplete, never an answer: the stage
+// retries with a larger budget and, still cut off, fails the document with
+// a reason rather than storing a partial assessment.
+func TestCutOffAnswerIsIncompleteNotAnAnswer(t *testing.T) {
+	f := newFixture(t, analyzer.StageConfig{MaxOutputTokens: 8})
+	err := f.stage.Handle(context.Background(), f.extracted(t, "doc1", riskyContract))
+	var perm *streams.PermanentError
+	if !errors.As(err, &perm) || perm.Class != "incomplete-output" {
+		t.Fatalf("want a permanent incomplete-output failure, got %v", err)
+	}
+	if got := f.requests(); got != 3 {
+		t.Fatalf("%d model calls, want 3 (8, 16 and 32 output tokens)", got)
+	}
+}

@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -47,5 +48,25 @@ func TestCooldownHonoursRetryHintAndOnlyExtends(t *testing.T) {
 	}
 	if snap, _ := shared.Snapshot(ctx, m); snap.CoolingFor < 80*time.Second {
 		t.Fatalf("a later, shorter throttle cut the cooldown to %v", snap.CoolingFor)
+	}
+}
+
+// A request larger than every model's context window is refused as such,
+// not retried.
+func TestTooLargeForEveryModel(t *testing.T) {
+	_, _, js := testenv.NATS(t)
+	shared, err := router.OpenShared(context.Background(), js, "too-large", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := router.DefaultChain()
+	r, err := router.New(chain, shared, instant{}, router.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := chatRequest(false)
+	req.InputTokens = chain[0].ContextTokens + 1
+	if _, err := r.Converse(context.Background(), req); !errors.Is(err, router.ErrTooLarge) {
+		t.Fatalf("want ErrTooLarge, got %v", err)
 	}
 }
