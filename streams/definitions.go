@@ -2,7 +2,9 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -95,15 +97,49 @@ func IntakeConfig(t Topology) jetstream.StreamConfig {
 // IntakeSubject is where other systems publish a document for owner.
 func IntakeSubject(owner string) string { return IntakeRoot + "." + owner }
 
-// EnsureStreams creates or updates DOCS, DLQ and INTAKE. Every role calls it at
-// start; it is idempotent, so the first one to start creates them.
+// EnsureStreams creates or updates DOCS, DLQ and INTAKE. Every role calls
+// it at start; it is idempotent, so the first one to start creates them,
+// and a stream whose configuration already matches is left alone: roles
+// starting together would otherwise update live streams for nothing, while
+// consumers are being bound to them.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	for _, cfg := range []jetstream.StreamConfig{DocsConfig(t), DLQConfig(t), IntakeConfig(t)} {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if err := ensureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err = js.CreateStream(ctx, want); !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+		s, err = js.Stream(ctx, want.Name) // another role created it first
+	}
+	if err != nil {
+		return err
+	}
+	if sameSettings(s.CachedInfo().Config, want) {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, want)
+	return err
+}
+
+// sameSettings compares the settings this package decides; a zero value
+// leaves the server's default, whatever it is.
+func sameSettings(have, want jetstream.StreamConfig) bool {
+	orDefault := func(h, w int64) bool { return w == 0 || h == w }
+	return have.Description == want.Description && slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention && have.Storage == want.Storage && have.Replicas == want.Replicas &&
+		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.Discard == want.Discard &&
+		have.AllowDirect == want.AllowDirect &&
+		orDefault(int64(have.MaxMsgSize), int64(want.MaxMsgSize)) &&
+		orDefault(int64(have.Duplicates), int64(want.Duplicates)) &&
+		orDefault(int64(have.MaxConsumers), int64(want.MaxConsumers))
 }
 
 // Consumer describes one durable pull consumer on DOCS. Any number of

@@ -465,3 +465,47 @@ func TestRunBatchCommitsTogetherAndIsolatesABadEvent(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, "the bad event dead-lettered", func() bool { return deadLetters(js) == 1 })
 }
+
+func TestEnsureStreamsLeavesAMatchingStreamAlone(t *testing.T) {
+	ctx := context.Background()
+	srv, err := natsembed.Start(ctx, natsembed.Options{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Roles starting again with the same definitions change nothing.
+	for range 3 {
+		if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg, err := updates.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("an unchanged stream was updated: %s", msg.Data)
+	}
+	// A changed setting is applied.
+	top := streams.DefaultTopology()
+	top.MaxAge = time.Hour
+	if err := streams.EnsureStreams(ctx, js, top); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := updates.NextMsg(2 * time.Second); err != nil {
+		t.Fatal("a changed setting was not applied")
+	}
+	s, _ := js.Stream(ctx, streams.DocsStream)
+	if s.CachedInfo().Config.MaxAge != time.Hour {
+		t.Fatalf("MaxAge not updated: %v", s.CachedInfo().Config.MaxAge)
+	}
+}
