@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/platform/config"
+	"github.com/aiprism/prism/platform/sdkhttp"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -67,6 +68,7 @@ func NewClient(ctx context.Context, c Config) (*bedrockruntime.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	cfg.HTTPClient = sdkhttp.Wrap(cfg.HTTPClient)
 	return bedrockruntime.NewFromConfig(cfg, func(o *bedrockruntime.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aiprism/prism/analyzer/assessment"
 	"github.com/aiprism/prism/analyzer/bedrocksim"
+	"github.com/aiprism/prism/platform/sdkhttp"
 )
 
 const (
@@ -69,6 +70,7 @@ func client(url, key, secret string) *bedrockruntime.Client {
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
 		Retryer:      aws.NopRetryer{},
+		HTTPClient:   sdkhttp.Wrap(nil),
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/aiprism/prism/platform/s3local"
+	"github.com/aiprism/prism/platform/sdkhttp"
 )
 
 const bucket = "docs"
@@ -48,7 +49,7 @@ func client(endpoint string, hc *http.Client) *s3.Client {
 		BaseEndpoint: aws.String(endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		HTTPClient:   hc,
+		HTTPClient:   sdkhttp.Wrap(hc),
 		// What config.LoadDefaultConfig resolves to; s3.New alone leaves
 		// checksums off, which would hide the aws-chunked path.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
@@ -294,6 +295,7 @@ func TestMemoryModeServesTheSameAPI(t *testing.T) {
 	client := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(srv.URL())
 		o.UsePathStyle = true
+		o.HTTPClient = sdkhttp.Wrap(nil)
 	})
 	_, err = client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("mem"), Key: aws.String("a/b.txt"),
 		Body: strings.NewReader("hello"), ServerSideEncryption: types.ServerSideEncryptionAes256})
