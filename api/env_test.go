@@ -51,6 +51,7 @@ type env struct {
 	srv   *api.Server
 	url   string
 	http  *http.Client
+	stop  context.CancelFunc // stops the server and the projector
 }
 
 type envOption func(*api.Config, *int64)
@@ -123,7 +124,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		}
 	})
 	return &env{t: t, js: js, pool: pool, blobs: blobs, pub: streams.NewPublisher(js, "/test"), srv: srv,
-		url: "http://" + ln.Addr().String(), http: &http.Client{Timeout: time.Minute}}
+		url: "http://" + ln.Addr().String(), http: &http.Client{Timeout: time.Minute}, stop: stop}
 }
 
 // response is a finished HTTP exchange.

@@ -83,3 +83,36 @@ func (l *eventLog) lastPayload(ctx context.Context, owner, id string, t streams.
 	}
 	return ev.Decode(v)
 }
+
+// replay calls fn with each event on subject (a wildcard filter is allowed)
+// whose stream sequence is in (after, upTo], oldest first, until fn says
+// stop. Each step is one direct get of the next matching message, so a
+// document's few events cost a few round trips and no consumer.
+func (l *eventLog) replay(ctx context.Context, subject string, after, upTo uint64, fn func(*streams.Event) (stop bool, err error)) error {
+	st, err := l.stream(ctx)
+	if err != nil {
+		return err
+	}
+	for seq := after + 1; seq <= upTo; {
+		msg, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("replay %s from %d: %w", subject, seq, err)
+		}
+		if msg.Sequence > upTo {
+			return nil
+		}
+		seq = msg.Sequence + 1
+		ev, err := streams.ParseEvent(msg.Subject, msg.Data)
+		if err != nil {
+			continue // a broken envelope is never shown to a client
+		}
+		ev.Seq = msg.Sequence
+		if stop, err := fn(ev); stop || err != nil {
+			return err
+		}
+	}
+	return nil
+}

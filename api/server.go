@@ -70,7 +70,9 @@ type Server struct {
 	deps    Deps
 	pub     *streams.Publisher
 	events  *eventLog
-	exports chan struct{} // export slots, see exportSlot
+	hub     *hub
+	stop    context.CancelFunc // ends the hub and open SSE streams
+	exports chan struct{}      // export slots, see exportSlot
 	app     *fiber.App
 }
 
@@ -79,7 +81,10 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.ExportMaxRows <= 0 {
 		cfg.ExportMaxRows = DefaultExportMaxRows
 	}
+	life, stop := context.WithCancel(context.Background())
 	s := &Server{
+		stop:    stop,
+		hub:     newHub(life, deps.JS, deps.Registry, deps.Log),
 		cfg:     cfg,
 		deps:    deps,
 		pub:     streams.NewPublisher(deps.JS, Source),
@@ -150,6 +155,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	s.stop() // open SSE streams end now instead of at their next heartbeat
 	if err := s.app.ShutdownWithTimeout(10 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
+	"time"
 
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
@@ -32,65 +32,134 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 		}
 		after = n
 	}
-	// Authorize before subscribing: the filter carries the owner, so the
-	// follower can only ever see this owner's document.
-	exists, err := streams.DocumentExists(c.UserContext(), s.deps.JS, owner, id)
+	// Setting a stream up costs a few reads; when thousands of clients
+	// reconnect at once (an API replica restarted), they queue here
+	// instead of timing out together.
+	release, err := s.hub.setupSlot(c.UserContext())
 	if err != nil {
 		return err
 	}
-	if !exists {
+	defer release()
+	// Authorize before subscribing: the subscription and the replay are
+	// keyed by owner and document, so they only ever see this document.
+	latest, err := s.events.last(c.UserContext(), streams.DocumentFilter(owner, id))
+	if err != nil {
+		return err
+	}
+	if latest == nil {
 		return notFound(id)
 	}
 	if st, err := s.deps.Documents.DocumentState(c.UserContext(), owner, id); err == nil && st.Deleted {
 		return notFound(id)
 	}
-	lastRun, err := s.events.latestRun(c.UserContext(), owner, id)
-	if err != nil {
-		return err
-	}
+	lastRun := latest.Run
 	// Copy what the writer needs: fiber.Ctx is recycled once the handler returns.
-	js, heartbeat := s.deps.JS, s.cfg.SSEHeartbeat
 	log := s.deps.Log.With().Str("document_id", id).Str("owner", owner).Logger()
-	filter := streams.DocumentFilter(owner, id)
-
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	c.Set("X-Accel-Buffering", "no")
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		ctx, cancel := context.WithCancel(context.Background())
+		// The stream ends with the server, not only with the client.
+		ctx, cancel := context.WithCancel(s.hub.life)
 		defer cancel()
-		f, err := streams.Follow(ctx, js, filter, after)
-		if err != nil {
-			log.Warn().Err(err).Msg("sse: cannot follow")
-			return
-		}
-		defer f.Close()
 		if writeSSE(w, "retry: 2000\n\n") != nil {
 			return
 		}
-		for {
-			ev, err := f.Next(ctx, heartbeat)
-			if errors.Is(err, streams.ErrIdle) {
-				// A failed write is the only sign that the client left.
-				if writeSSE(w, ": heartbeat\n\n") != nil {
-					return
-				}
-				continue
-			}
-			if err != nil {
-				log.Debug().Err(err).Msg("sse: follower ended")
-				return
-			}
-			if writeEvent(w, ev) != nil {
-				return
-			}
-			if ev.EventKind().Terminal() && ev.Run >= lastRun {
-				return
-			}
+		out := &sseOut{w: w, sent: after, lastRun: lastRun}
+		if err := s.streamDocument(ctx, out, owner, id); err != nil {
+			log.Debug().Err(err).Msg("sse: stream ended")
 		}
 	})
 	return nil
+}
+
+// sseOut writes one client's stream and remembers how far it got.
+type sseOut struct {
+	w       *bufio.Writer
+	sent    uint64 // stream sequence of the last event written
+	lastRun int    // the stream ends after this run's terminal event
+}
+
+// write sends ev unless the client has it already, and reports whether the
+// stream is complete.
+func (o *sseOut) write(ev *streams.Event) (done bool, err error) {
+	if ev.Seq <= o.sent {
+		return false, nil
+	}
+	if err := writeEvent(o.w, ev); err != nil {
+		return true, err
+	}
+	o.sent = ev.Seq
+	return ev.EventKind().Terminal() && ev.Run >= o.lastRun, nil
+}
+
+// streamDocument subscribes to the document's live events, writes what the
+// stream holds from after the client's last event up to where live
+// delivery starts, then the live events. A subscription that fell behind
+// is dropped by the hub and resumes the same way from the last event
+// written: the client sees every event once, in order.
+func (s *Server) streamDocument(ctx context.Context, out *sseOut, owner, id string) error {
+	s.hub.open.Inc()
+	defer s.hub.open.Dec()
+	filter := streams.DocumentFilter(owner, id)
+	for {
+		sub, liveFrom, err := s.hub.subscribe(ctx, owner, id)
+		if err != nil {
+			return err
+		}
+		done := false
+		if out.sent < liveFrom {
+			err = s.replayFor(ctx, filter, out, liveFrom, &done)
+		}
+		if err == nil && !done {
+			done, err = s.live(ctx, out, sub)
+		}
+		s.hub.unsubscribe(sub)
+		if done || err != nil {
+			return err
+		}
+		s.hub.resyncs.Inc()
+	}
+}
+
+// replayFor writes the stored events after the client's last up to upTo,
+// holding a setup slot while it reads.
+func (s *Server) replayFor(ctx context.Context, filter string, out *sseOut, upTo uint64, done *bool) error {
+	release, err := s.hub.setupSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.events.replay(ctx, filter, out.sent, upTo, func(ev *streams.Event) (bool, error) {
+		var err error
+		*done, err = out.write(ev)
+		return *done, err
+	})
+}
+
+// live writes sub's events until the stream is complete, fails, or the hub
+// dropped sub (done and err both zero: resynchronise).
+func (s *Server) live(ctx context.Context, out *sseOut, sub *subscription) (done bool, err error) {
+	heartbeat := time.NewTicker(s.cfg.SSEHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case ev := <-sub.events:
+			if done, err := out.write(ev); done || err != nil {
+				return true, err
+			}
+		case <-sub.lost:
+			return false, nil
+		case <-heartbeat.C:
+			// A failed write is the only sign that the client left.
+			if err := writeSSE(out.w, ": heartbeat\n\n"); err != nil {
+				return true, err
+			}
+		case <-ctx.Done():
+			return true, ctx.Err()
+		}
+	}
 }
 
 func writeEvent(w *bufio.Writer, ev *streams.Event) error {

@@ -13,10 +13,10 @@ import (
 var ErrIdle = errors.New("no event within the wait")
 
 // Follower reads the events of one subject filter in stream order: the
-// replay of what is stored, then live events as they arrive. It is what an
-// SSE stream is made of: the event's stream sequence is its SSE id, so a
-// client resuming with Last-Event-ID loses nothing, whichever API replica it
-// reconnects to.
+// replay of what is stored, then live events as they arrive. The API's SSE
+// hub reads the whole stream with one; the event's stream sequence is its
+// SSE id, so a client resuming with Last-Event-ID loses nothing, whichever
+// API replica it reconnects to.
 type Follower struct {
 	js   jetstream.JetStream
 	cons jetstream.Consumer

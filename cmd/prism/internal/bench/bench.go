@@ -58,7 +58,7 @@ func (o Options) Defaults() Options {
 	def(&o.Documents, 2000, 300)
 	def(&o.Users, 50, 20)
 	def(&o.APIClients, 100, 100)
-	def(&o.SSEDocs, 100, 20)
+	def(&o.SSEDocs, 1000, 20)
 	def(&o.SSEPerDoc, 10, 10)
 	def(&o.RefMessages, 20000, 5000)
 	if o.PacedRate <= 0 {
@@ -155,7 +155,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.Log.Info().Int("clients", o.APIClients).Msg("bench: api")
 	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration)
 	o.Log.Info().Int("streams", o.SSEDocs*o.SSEPerDoc).Msg("bench: sse")
-	rep.SSE = SSE(ctx, c, corpus, o.SSEDocs, o.SSEPerDoc)
+	if rep.SSE, err = SSE(ctx, c, corpus, o.SSEDocs, o.SSEPerDoc); err != nil {
+		return nil, err
+	}
 	if procs != nil {
 		if rep.Roles, err = procs.stop(); err != nil {
 			return nil, err

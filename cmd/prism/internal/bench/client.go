@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,33 +55,68 @@ func (c *client) upload(ctx context.Context, name string, content []byte) (strin
 // received is one SSE event and when it arrived.
 type received struct {
 	ev streams.Event
+	id uint64 // the SSE id: the event's stream sequence
 	at time.Time
+	// live: the event happened after the stream was open (its response
+	// headers had arrived); otherwise the stream replayed it.
+	live bool
 }
 
 // follow reads a document's SSE stream until it ends (after the terminal
 // event), handing each event to fn as it arrives.
 func (c *client) follow(ctx context.Context, id string, fn func(received)) error {
+	return c.followFrom(ctx, id, 0, nil, fn)
+}
+
+// followFrom is follow resuming after SSE id lastID (0: from the start),
+// calling opened once the stream is established.
+func (c *client) followFrom(ctx context.Context, id string, lastID uint64, opened func(), fn func(received)) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/documents/"+id+"/events", nil)
+	if lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(lastID, 10))
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	openedAt := time.Now()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("events of %s: %d", id, resp.StatusCode)
 	}
+	if opened != nil {
+		opened()
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var seq uint64
 	for sc.Scan() {
 		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
+			seq, _ = strconv.ParseUint(v, 10, 64)
+		}
 		if data, ok := strings.CutPrefix(line, "data: "); ok {
 			var ev streams.Event
 			if err := json.Unmarshal([]byte(data), &ev); err == nil {
-				fn(received{ev: ev, at: time.Now()})
+				fn(received{ev: ev, id: seq, at: time.Now(), live: ev.Time.After(openedAt)})
 			}
 		}
 	}
 	return sc.Err()
+}
+
+// post sends an empty POST and returns the status code.
+func (c *client) post(ctx context.Context, path string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // get reads a URL and discards the body.
