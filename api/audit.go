@@ -1,6 +1,7 @@
 package api
 
 import (
+	"sync"
 	"time"
 
 	"github.com/aiprism/prism/persist/store"
@@ -14,11 +15,50 @@ func (s *Server) actor(c *fiber.Ctx) store.Actor {
 
 // recordAccess writes a read's audit entry. It is best effort: a reader is
 // not refused because the audit row could not be written, but the failure
-// is logged (and counted as an error log) for the operator.
+// is logged (and counted as an error log) for the operator. The store keeps
+// one entry per document, kind, user and minute; a repeat this replica has
+// already written is not sent again.
 func (s *Server) recordAccess(c *fiber.Ctx, id, typ string, extra map[string]any) {
-	err := s.deps.Documents.RecordAccess(c.UserContext(), ownerOf(c), id, typ, s.actor(c), time.Now().UTC(), extra)
+	a, at := s.actor(c), time.Now().UTC()
+	key := store.AccessEntryID(id, typ, a.User, at)
+	if !s.audited.add(key, at) {
+		return
+	}
+	err := s.deps.Documents.RecordAccess(c.UserContext(), ownerOf(c), id, typ, a, at, extra)
 	if err != nil {
+		s.audited.remove(key) // the next read tries again
 		s.deps.Log.Error().Err(err).Str("document_id", id).Str("audit", typ).Str("request_id", requestID(c)).
 			Msg("audit entry not recorded")
 	}
+}
+
+// maxAuditMemo bounds the entries remembered within one minute.
+const maxAuditMemo = 100_000
+
+// auditMemo is the set of audit entry ids this replica wrote in the
+// current minute (the ids carry the minute, so older ones never recur).
+type auditMemo struct {
+	mu     sync.Mutex
+	minute int64
+	ids    map[string]struct{}
+}
+
+// add reports whether id is new, remembering it.
+func (m *auditMemo) add(id string, at time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if minute := at.Unix() / 60; minute != m.minute || len(m.ids) >= maxAuditMemo || m.ids == nil {
+		m.minute, m.ids = minute, make(map[string]struct{})
+	}
+	if _, ok := m.ids[id]; ok {
+		return false
+	}
+	m.ids[id] = struct{}{}
+	return true
+}
+
+func (m *auditMemo) remove(id string) {
+	m.mu.Lock()
+	delete(m.ids, id)
+	m.mu.Unlock()
 }

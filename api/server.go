@@ -70,6 +70,7 @@ type Server struct {
 	deps    Deps
 	pub     *streams.Publisher
 	events  *eventLog
+	audited auditMemo // audit entries already written this minute
 	hub     *hub
 	stop    context.CancelFunc // ends the hub and open SSE streams
 	exports chan struct{}      // export slots, see exportSlot

@@ -48,8 +48,7 @@ const auditInsert = `INSERT INTO document_events (event_id, document_id, owner, 
 // client polling a document adds one entry a minute, not one per request.
 // A missing or deleted document records nothing.
 func (s *Store) RecordAccess(ctx context.Context, owner, id, typ string, a Actor, at time.Time, extra map[string]any) error {
-	bucket := strconv.FormatInt(at.Unix()/60, 10)
-	eventID := id + ":audit:" + typ[len("audit."):] + ":" + a.User + ":" + bucket
+	eventID := AccessEntryID(id, typ, a.User, at)
 	_, err := s.db.Exec(ctx, auditInsert+`
 		SELECT $1, d.id, d.owner, d.run, $2, $3, $4, $5, $6
 		FROM documents d WHERE d.owner = $7 AND d.id = $8 AND d.deleted_at IS NULL
@@ -59,6 +58,13 @@ func (s *Store) RecordAccess(ctx context.Context, owner, id, typ string, a Actor
 		return fmt.Errorf("record %s of %s: %w", typ, id, err)
 	}
 	return nil
+}
+
+// AccessEntryID is the id of the audit entry of a read: one per document,
+// kind of access, user and minute, so a client polling a document adds one
+// row a minute, not one per request.
+func AccessEntryID(id, typ, user string, at time.Time) string {
+	return id + ":audit:" + typ[len("audit."):] + ":" + user + ":" + strconv.FormatInt(at.Unix()/60, 10)
 }
 
 // Deletion is the outcome of Delete.

@@ -31,6 +31,7 @@ type Options struct {
 	Users       int
 	APIClients  int
 	APIDuration time.Duration
+	APIRate     float64 // requests/s of the paced API scenario, all clients together
 	SSEDocs     int
 	SSEPerDoc   int
 	RefMessages int
@@ -61,6 +62,9 @@ func (o Options) Defaults() Options {
 	def(&o.SSEDocs, 1000, 20)
 	def(&o.SSEPerDoc, 10, 10)
 	def(&o.RefMessages, 20000, 5000)
+	if o.APIRate <= 0 {
+		o.APIRate = 1000
+	}
 	if o.PacedRate <= 0 {
 		o.PacedRate = 10
 	}
@@ -89,8 +93,10 @@ type Report struct {
 	// Paced is the pipeline at a fixed arrival rate below saturation.
 	Paced PipelineResult `json:"pipeline_paced"`
 	// Ratio is pipeline documents/s over raw JetStream messages/s.
-	Ratio    float64          `json:"pipeline_to_reference_ratio"`
-	API      APIResult        `json:"api"`
+	Ratio float64   `json:"pipeline_to_reference_ratio"`
+	API   APIResult `json:"api"`
+	// APIPaced is the same clients at a fixed total request rate.
+	APIPaced APIResult        `json:"api_paced"`
 	SSE      SSEResult        `json:"sse"`
 	Capacity *CapacityResult  `json:"capacity,omitempty"`
 	Process  ProcessResources `json:"process"`
@@ -153,7 +159,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.Log.Info().Float64("rate", o.PacedRate).Msg("bench: paced pipeline")
 	rep.Paced = PipelinePaced(ctx, c, corpus, o.PacedRate, o.PacedFor)
 	o.Log.Info().Int("clients", o.APIClients).Msg("bench: api")
-	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration)
+	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration, 0)
+	o.Log.Info().Int("clients", o.APIClients).Float64("rate", o.APIRate).Msg("bench: api paced")
+	rep.APIPaced = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration, o.APIRate)
 	o.Log.Info().Int("streams", o.SSEDocs*o.SSEPerDoc).Msg("bench: sse")
 	if rep.SSE, err = SSE(ctx, c, corpus, o.SSEDocs, o.SSEPerDoc); err != nil {
 		return nil, err

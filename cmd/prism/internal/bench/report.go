@@ -55,6 +55,8 @@ func (r *Report) Print(w io.Writer) {
 	row("  overhead when paced", lat(q.Overhead), "end to end minus model time")
 	row("api: GET /documents/{id}", lat(r.API.GetDoc), fmt.Sprintf("%d clients, %.0f req/s in all, %d errors", r.API.Clients, r.API.ReqsPerSec, r.API.Errors))
 	row("api: filtered list", lat(r.API.List), "status=analyzed, limit 20")
+	row("api paced: GET document", lat(r.APIPaced.GetDoc), fmt.Sprintf("%d clients paced to %.0f req/s in all, %d errors", r.APIPaced.Clients, r.APIPaced.Rate, r.APIPaced.Errors))
+	row("api paced: filtered list", lat(r.APIPaced.List), "latency from when each request was due")
 	row("sse delivery", lat(r.SSE.Delivery), fmt.Sprintf("%d streams open at once on %d documents, %d events, %d incomplete", r.SSE.Concurrent, r.SSE.Documents, r.SSE.Events, r.SSE.Incomplete))
 	if len(r.Roles) > 0 {
 		row("bench process", fmt.Sprintf("%.1f CPU s", r.Process.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (embedded NATS, S3, simulator, load clients; PostgreSQL not counted)", r.Process.PeakRSSMB))
