@@ -71,7 +71,13 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	if done, err := s.done(ctx, m); err != nil || done {
 		return err // analyzed before: a redelivery changes nothing
 	}
-	if err := s.progress(ctx, m, "analyze-started", streams.ProgressData{Step: "started", Status: "analyzing"}); err != nil {
+	// Each attempt announces itself: after a wait for model capacity the
+	// document is analyzing again, and says so.
+	attempt := ""
+	if n := streams.Delivery(ctx); n > 1 {
+		attempt = "-" + strconv.FormatUint(n, 10)
+	}
+	if err := s.progress(ctx, m, "analyze-started"+attempt, streams.ProgressData{Step: "started", Status: "analyzing"}); err != nil {
 		return err
 	}
 	text, err := s.readText(ctx, ex.Text)
@@ -83,7 +89,7 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	if errors.As(err, &busy) {
 		// Waiting is not failing: the status says so, and the event comes
 		// back when the earliest model has capacity again.
-		_ = s.progress(ctx, m, "queued", streams.ProgressData{Step: "queued", Status: "queued", Message: "waiting for model capacity"})
+		_ = s.progress(ctx, m, "queued"+attempt, streams.ProgressData{Step: "queued", Status: "queued", Message: "waiting for model capacity"})
 		return streams.RetryAfter(busy.RetryAfter, err)
 	}
 	if err != nil {

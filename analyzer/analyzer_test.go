@@ -261,6 +261,18 @@ func TestEveryModelBusyMeansWaitNotFail(t *testing.T) {
 	if !queued {
 		t.Fatal("the document's status does not say it waits for model capacity")
 	}
+	// The redelivery is a new attempt and announces itself as one (the
+	// read model then shows analyzing again, not queued until the end),
+	// and a second wait is announced too.
+	ctx := streams.WithDelivery(context.Background(), 2)
+	_ = f.stage.Handle(ctx, f.extracted(t, "doc1", riskyContract))
+	var statuses []string
+	for _, p := range progressSteps(t, f.js, "doc1") {
+		statuses = append(statuses, p.Status)
+	}
+	if got := strings.Join(statuses, " "); got != "analyzing queued analyzing queued" {
+		t.Fatalf("progress of two attempts: %s", got)
+	}
 }
 
 func TestSplitKeepsEveryByte(t *testing.T) {

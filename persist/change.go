@@ -11,8 +11,9 @@ import (
 
 // Document statuses and their ranks. Within a run the status only moves to
 // a higher rank, and a newer run always wins: (run, rank) is compared as a
-// pair. queued (waiting for model capacity) ranks above analyzing, so a
-// document that waits says so until it is analyzed or fails.
+// pair. analyzing and queued (waiting for model capacity) share a rank: a
+// document alternates between them, and the newer event (by stream
+// sequence) says which it is now.
 const (
 	StatusUploaded   = "uploaded"
 	StatusExtracting = "extracting"
@@ -32,10 +33,8 @@ func Rank(status string) int {
 		return 20
 	case StatusExtracted:
 		return 30
-	case StatusAnalyzing:
+	case StatusAnalyzing, StatusQueued:
 		return 40
-	case StatusQueued:
-		return 45
 	case StatusAnalyzed, StatusFailed:
 		return 100
 	}

@@ -16,11 +16,13 @@ import (
 var errOwnerMismatch = errors.New("document belongs to another owner")
 
 // advances is true when the incoming event moves the document's status:
-// a higher (run, rank), or at equal rank an analysis result over a failure
-// of the same run, so the outcome does not depend on arrival order.
+// a higher (run, rank); at equal (run, rank) before the outcome, the newer
+// event; at the outcome, an analysis result over a failure of the same run.
+// So the status does not depend on the order events arrive in.
 const advances = `((excluded.run, excluded.status_rank) > (d.run, d.status_rank)
 	OR (excluded.run = d.run AND excluded.status_rank = d.status_rank
-	    AND excluded.status = 'analyzed' AND d.status = 'failed'))`
+	    AND ((excluded.status_rank < 100 AND excluded.status_seq > d.status_seq)
+	         OR (excluded.status = 'analyzed' AND d.status = 'failed'))))`
 
 // merge keeps a fact known, preferring the value of the newer (or same) run.
 func merge(col string) string {
@@ -49,12 +51,12 @@ WITH ev AS (
 	ON CONFLICT (event_id) DO NOTHING
 	RETURNING 1
 ), doc AS (
-	INSERT INTO documents AS d (id, owner, run, status, status_rank, uploaded_at, updated_at,
+	INSERT INTO documents AS d (id, owner, run, status, status_rank, status_seq, uploaded_at, updated_at,
 		last_event_seq, correlation_id,
 		filename, content_type, size_bytes, sha256, original_key,
 		detected_format, text_key, text_sha256, words, chars, pages, truncated,
 		score, risk_level, failure_stage, failure_reason, failure_class, completed_at)
-	SELECT @doc, @owner, @run, @status, @rank, @at, @at,
+	SELECT @doc, @owner, @run, @status, @rank, @seq, @at, @at,
 		@seq, @correlation_id,
 		@filename, @content_type, @size_bytes, @sha256, @original_key,
 		@detected_format, @text_key, @text_sha256, @words, @chars, @pages, @truncated,
@@ -63,6 +65,7 @@ WITH ev AS (
 	ON CONFLICT (id) DO UPDATE SET
 		` + outcome("status") + `,
 		` + outcome("status_rank") + `,
+		` + outcome("status_seq") + `,
 		` + outcome("run") + `,
 		` + outcome("score") + `,
 		` + outcome("risk_level") + `,

@@ -154,6 +154,41 @@ func TestStatusIsMonotonicAndFactsMerge(t *testing.T) {
 	}
 }
 
+// TestWaitingAndAnalyzingFollowTheNewerEvent: a document that waits for
+// model capacity says queued, and analyzing again once it gets capacity,
+// whatever order the projector sees those events in.
+func TestWaitingAndAnalyzingFollowTheNewerEvent(t *testing.T) {
+	pool := newDB(t)
+	p := persist.New(pool, zerolog.Nop())
+	h := newHistory(t)
+	m := meta("alice", "doc1", 1)
+	up, ext := h.uploaded(m, "nda.docx"), h.extracted(m)
+	first := h.analyzing(m)
+	wait := h.add(m, streams.Progress, "queued", streams.ProgressData{Stage: streams.StageAnalyze, Step: "queued", Status: "queued"})
+	again := h.add(m, streams.Progress, "analyze-started-2", streams.ProgressData{Stage: streams.StageAnalyze, Step: "started", Status: "analyzing"})
+
+	handleAll(t, p, []*streams.Event{up, ext, first, wait})
+	if r := doc(t, pool, "doc1"); r.Status != "queued" {
+		t.Fatalf("waiting document shows %s", r.Status)
+	}
+	handleAll(t, p, []*streams.Event{again})
+	if r := doc(t, pool, "doc1"); r.Status != "analyzing" {
+		t.Fatalf("document analyzed again after its wait shows %s", r.Status)
+	}
+	// The same events in the opposite order end the same way.
+	p2pool := newDB(t)
+	p2 := persist.New(p2pool, zerolog.Nop())
+	handleAll(t, p2, []*streams.Event{again, wait, first, ext, up, wait})
+	if r := doc(t, p2pool, "doc1"); r.Status != "analyzing" {
+		t.Fatalf("reversed order ends at %s", r.Status)
+	}
+	// The outcome still ends it.
+	handleAll(t, p2, []*streams.Event{h.analyzed(m, 40, "medium"), wait})
+	if r := doc(t, p2pool, "doc1"); r.Status != "analyzed" {
+		t.Fatalf("after the outcome: %s", r.Status)
+	}
+}
+
 func (h *history) analyzing(m streams.Meta) *streams.Event {
 	return h.progress(m, streams.StageAnalyze, "started", "analyzing")
 }

@@ -134,6 +134,23 @@ func RunMessages(ctx context.Context, js jetstream.JetStream, c Consumer, h MsgH
 	})
 }
 
+type deliveryKey struct{}
+
+// WithDelivery records in ctx which delivery of its message a handler is
+// running (1 for the first); the runner sets it.
+func WithDelivery(ctx context.Context, n uint64) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, n)
+}
+
+// Delivery is the delivery number WithDelivery recorded, or 0. A handler
+// that announces each attempt (a document waiting for model capacity, then
+// analyzed) keys its events by it, so every attempt gets its own event id
+// instead of being deduplicated into the first.
+func Delivery(ctx context.Context) uint64 {
+	n, _ := ctx.Value(deliveryKey{}).(uint64)
+	return n
+}
+
 // delivery is one message ready for its handler.
 type delivery struct {
 	log  zerolog.Logger
@@ -242,7 +259,7 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	log := d.log
-	ctx = log.WithContext(ctx)
+	ctx = WithDelivery(log.WithContext(ctx), md.NumDelivered)
 
 	hbCtx, stopHB := context.WithCancel(ctx)
 	go heartbeat(hbCtx, msg, r.c.AckWait/3)

@@ -29,7 +29,7 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs.IntVar(&o.APIClients, "clients", 0, "concurrent API clients")
 	fs.Float64Var(&o.PacedRate, "rate", 0, "documents/s of the paced pipeline scenario (default 10)")
 	fs.DurationVar(&o.APIDuration, "api-time", 0, "duration of the API scenario")
-	fs.Float64Var(&o.APIRate, "api-rate", 0, "requests/s in all of the paced API scenario (default 1000)")
+	fs.Float64Var(&o.APIRate, "api-rate", 0, "requests/s in all of the paced API scenario (default 500)")
 	fs.IntVar(&o.SSEDocs, "sse-docs", 0, "documents followed in the SSE scenario")
 	fs.IntVar(&o.SSEPerDoc, "sse-per-doc", 0, "concurrent streams per document")
 	fs.BoolVar(&o.InProcess, "inprocess", false, "run every role inside the bench process instead of one process per role")

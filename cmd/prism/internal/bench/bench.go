@@ -63,7 +63,7 @@ func (o Options) Defaults() Options {
 	def(&o.SSEPerDoc, 10, 10)
 	def(&o.RefMessages, 20000, 5000)
 	if o.APIRate <= 0 {
-		o.APIRate = 1000
+		o.APIRate = 500
 	}
 	if o.PacedRate <= 0 {
 		o.PacedRate = 10
