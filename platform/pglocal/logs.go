@@ -47,6 +47,10 @@ func (l *serverLog) contains(s string) bool {
 // level, so server errors stand out in dev logs.
 func level(line string) zerolog.Level {
 	switch {
+	case strings.Contains(line, "terminating connection due to administrator command"):
+		// A fast shutdown (ours, on stop) ends each open session with
+		// this FATAL: expected, not an error.
+		return zerolog.InfoLevel
 	case strings.Contains(line, "PANIC:"), strings.Contains(line, "FATAL:"), strings.Contains(line, "ERROR:"):
 		return zerolog.ErrorLevel
 	case strings.Contains(line, "WARNING:"):

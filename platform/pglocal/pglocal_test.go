@@ -177,9 +177,10 @@ func TestServerDiesWithParent(t *testing.T) {
 
 func TestLogLevel(t *testing.T) {
 	for line, want := range map[string]zerolog.Level{
-		"2025-01-01 00:00:00.000 UTC [7] LOG:  database system is ready to accept connections": zerolog.InfoLevel,
-		"2025-01-01 00:00:00.000 UTC [7] WARNING:  could not flush dirty data":                 zerolog.WarnLevel,
-		"2025-01-01 00:00:00.000 UTC [7] FATAL:  lock file \"postmaster.pid\" already exists":  zerolog.ErrorLevel,
+		"2025-01-01 00:00:00.000 UTC [7] LOG:  database system is ready to accept connections":        zerolog.InfoLevel,
+		"2025-01-01 00:00:00.000 UTC [7] WARNING:  could not flush dirty data":                        zerolog.WarnLevel,
+		"2025-01-01 00:00:00.000 UTC [7] FATAL:  lock file \"postmaster.pid\" already exists":         zerolog.ErrorLevel,
+		"2025-01-01 00:00:00.000 UTC [9] FATAL:  terminating connection due to administrator command": zerolog.InfoLevel,
 	} {
 		if got := level(line); got != want {
 			t.Errorf("level(%q) = %v, want %v", line, got, want)
