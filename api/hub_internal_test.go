@@ -5,6 +5,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,20 +16,23 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// slowWriter takes its time over every write, like a client on a poor
-// connection.
-type slowWriter struct {
+// stalledWriter is a client that stops reading: its first write waits
+// until the test opens the gate.
+type stalledWriter struct {
 	strings.Builder
-	delay time.Duration
+	once    sync.Once
+	writing chan struct{} // closed at the first write
+	gate    chan struct{}
 }
 
-func (w *slowWriter) Write(p []byte) (int, error) {
-	time.Sleep(w.delay)
+func (w *stalledWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.writing) })
+	<-w.gate
 	return w.Builder.Write(p)
 }
 
 // TestSlowStreamResyncsWithoutLoss gives each subscription room for two
-// events and a client that reads slowly while a hundred events arrive: the
+// events and a client that stops reading while a hundred events arrive: the
 // hub drops the subscription rather than wait, the stream resumes from
 // JetStream, and the client still gets every event once, in order.
 func TestSlowStreamResyncsWithoutLoss(t *testing.T) {
@@ -48,10 +52,13 @@ func TestSlowStreamResyncsWithoutLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w := &slowWriter{delay: 3 * time.Millisecond}
+	w := &stalledWriter{writing: make(chan struct{}), gate: make(chan struct{})}
 	out := &sseOut{w: bufio.NewWriterSize(w, 64), lastRun: 1}
 	done := make(chan error, 1)
 	go func() { done <- s.streamDocument(ctx, out, m.Owner, m.DocumentID) }()
+	// The stream is subscribed and replaying the upload when it first
+	// writes; everything published from here on is live for it.
+	<-w.writing
 
 	const n = 100
 	for i := range n {
@@ -66,6 +73,13 @@ func TestSlowStreamResyncsWithoutLoss(t *testing.T) {
 	if _, err := pub.Emit(ctx, m, streams.Analyzed, "", streams.AnalyzedData{Score: 10, Level: "low"}); err != nil {
 		t.Fatal(err)
 	}
+	// Give the hub time to dispatch (and overflow) before the client reads.
+	testenv.Eventually(t, 10*time.Second, "the stalled stream's subscription dropped", func() bool {
+		s.hub.mu.Lock()
+		defer s.hub.mu.Unlock()
+		return len(s.hub.subs[docKey{m.Owner, m.DocumentID}]) == 0
+	})
+	close(w.gate)
 	select {
 	case err := <-done:
 		if err != nil {
