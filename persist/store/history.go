@@ -25,6 +25,18 @@ type HistoryEntry struct {
 	OccurredAt    time.Time       `json:"occurred_at"`
 }
 
+// historyColumns are a HistoryEntry's columns, as scanHistoryEntry reads
+// them. Storage keys are cut from the payloads, as from every JSON the
+// store serves.
+const historyColumns = `event_id, stream_seq, run, type, COALESCE(stage, ''), COALESCE(status, ''),
+	COALESCE(source, ''), COALESCE(correlation_id, ''), detail #- '{original,key}' #- '{text,key}', occurred_at`
+
+func scanHistoryEntry(r pgx.CollectableRow) (HistoryEntry, error) {
+	var e HistoryEntry
+	err := r.Scan(&e.EventID, &e.Seq, &e.Run, &e.Type, &e.Stage, &e.Status, &e.Source, &e.CorrelationID, &e.Detail, &e.OccurredAt)
+	return e, err
+}
+
 type historyCursor struct {
 	AtMicros int64  `json:"t"`
 	EventID  string `json:"e"`
@@ -59,17 +71,12 @@ func (s *Store) History(ctx context.Context, owner, id string, limit int, after 
 		}
 		b.where(fmt.Sprintf("(occurred_at, event_id) > (%s, %s)", b.arg(time.UnixMicro(c.AtMicros).UTC()), b.arg(c.EventID)))
 	}
-	rows, err := s.db.Query(ctx, `SELECT event_id, stream_seq, run, type, COALESCE(stage, ''), COALESCE(status, ''),
-		COALESCE(source, ''), COALESCE(correlation_id, ''), detail #- '{original,key}' #- '{text,key}', occurred_at
+	rows, err := s.db.Query(ctx, `SELECT `+historyColumns+`
 		FROM document_events WHERE `+b.sql()+` ORDER BY occurred_at, event_id LIMIT `+b.arg(limit+1), b.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("history of %s: %w", id, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (HistoryEntry, error) {
-		var e HistoryEntry
-		err := r.Scan(&e.EventID, &e.Seq, &e.Run, &e.Type, &e.Stage, &e.Status, &e.Source, &e.CorrelationID, &e.Detail, &e.OccurredAt)
-		return e, err
-	})
+	out, err := pgx.CollectRows(rows, scanHistoryEntry)
 	if err != nil {
 		return nil, "", fmt.Errorf("history of %s: %w", id, err)
 	}

@@ -73,8 +73,8 @@ type Document struct {
 	DeletedAt   *time.Time `json:"-"`
 
 	// Only GetDocument fills these.
-	Timeline   []StageEvent `json:"timeline,omitempty"`
-	Assessment *Assessment  `json:"assessment,omitempty"`
+	Timeline   []HistoryEntry `json:"timeline,omitempty"`
+	Assessment *Assessment    `json:"assessment,omitempty"`
 }
 
 // Failure says where and why a document's run failed.
@@ -82,18 +82,6 @@ type Failure struct {
 	Stage  string `json:"stage"`
 	Reason string `json:"reason"`
 	Class  string `json:"class"`
-}
-
-// StageEvent is one entry of a document's history.
-type StageEvent struct {
-	EventID    string          `json:"event_id"`
-	Seq        int64           `json:"seq"`
-	Run        int             `json:"run"`
-	Type       string          `json:"type"`
-	Stage      string          `json:"stage,omitempty"`
-	Status     string          `json:"status,omitempty"`
-	Detail     json.RawMessage `json:"detail,omitempty"`
-	OccurredAt time.Time       `json:"occurred_at"`
 }
 
 // Assessment is the analysis result of one run.
@@ -164,7 +152,7 @@ func (s *Store) GetDocument(ctx context.Context, owner, id string) (Document, er
 	if err != nil {
 		return Document{}, fmt.Errorf("timeline of %s: %w", id, err)
 	}
-	if d.Timeline, err = pgx.CollectRows(rows, scanStageEvent); err != nil {
+	if d.Timeline, err = pgx.CollectRows(rows, scanHistoryEntry); err != nil {
 		return Document{}, fmt.Errorf("timeline of %s: %w", id, err)
 	}
 	a, err := scanAssessment(br.QueryRow())
@@ -178,18 +166,10 @@ func (s *Store) GetDocument(ctx context.Context, owner, id string) (Document, er
 }
 
 // timelineSQL is a document's stage history: the pipeline's events, not
-// the audit entries the API adds (see History for both). Storage keys are
-// cut from the payloads, as from every JSON the store serves.
-const timelineSQL = `SELECT event_id, stream_seq, run, type, COALESCE(stage, ''),
-	COALESCE(status, ''), detail #- '{original,key}' #- '{text,key}', occurred_at
+// the audit entries the API adds (see History for both).
+const timelineSQL = `SELECT ` + historyColumns + `
 	FROM document_events WHERE owner = $1 AND document_id = $2 AND type NOT LIKE 'audit.%'
 	ORDER BY occurred_at, stream_seq, event_id`
-
-func scanStageEvent(r pgx.CollectableRow) (StageEvent, error) {
-	var e StageEvent
-	err := r.Scan(&e.EventID, &e.Seq, &e.Run, &e.Type, &e.Stage, &e.Status, &e.Detail, &e.OccurredAt)
-	return e, err
-}
 
 // assessmentSQL is the assessment of a document's latest analyzed run.
 const assessmentSQL = `SELECT a.document_id, a.run, a.result, a.score, a.risk_level, a.model,
