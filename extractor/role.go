@@ -30,6 +30,8 @@ type Config struct {
 	TmpDir string
 	// WorkerGOMAXPROCS is GOMAXPROCS inside each worker.
 	WorkerGOMAXPROCS int
+	// WorkersReady is how many workers wait started for their document.
+	WorkersReady int
 	// InProcessTextBytes: plain text up to this size is decoded in this
 	// process instead of a worker (EXTRACTOR_INPROCESS_TEXT_BYTES).
 	InProcessTextBytes int64
@@ -98,6 +100,7 @@ func (l Limits) extract() extract.Limits {
 //	EXTRACTOR_WASM_CACHE_DIR       compiled PDFium, default <user cache>/prism/pdfium-wazero
 //	EXTRACTOR_TMPDIR               workers' temporary files, default the system's
 //	EXTRACTOR_WORKER_GOMAXPROCS    default 1
+//	EXTRACTOR_WORKERS_READY        workers started ahead of their document, default 2
 func ConfigFromEnv(l *config.Loader) Config {
 	d := extract.DefaultLimits()
 	return Config{
@@ -119,6 +122,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 		WASMCacheDir:     l.String("EXTRACTOR_WASM_CACHE_DIR", ""),
 		TmpDir:           l.String("EXTRACTOR_TMPDIR", ""),
 		WorkerGOMAXPROCS: l.Int("EXTRACTOR_WORKER_GOMAXPROCS", 1, 1, 64),
+		WorkersReady:     l.Int("EXTRACTOR_WORKERS_READY", 2, 0, 64),
 		// Plain text up to this size is decoded in process (see
 		// PlainTextInProcess); 0 sends every document to the sandbox.
 		InProcessTextBytes: l.Int64("EXTRACTOR_INPROCESS_TEXT_BYTES", 1<<20, 0, 64<<20),
@@ -135,6 +139,7 @@ func sandboxConfig(cfg Config) sandbox.Config {
 		WASMCacheDir: cfg.WASMCacheDir,
 		TmpDir:       cfg.TmpDir,
 		GOMAXPROCS:   cfg.WorkerGOMAXPROCS,
+		Ready:        cfg.WorkersReady,
 		Limits:       cfg.Limits.withDefaults().extract(),
 	}
 }
@@ -150,6 +155,7 @@ func Run(ctx context.Context, cfg Config, js jetstream.JetStream, objects Object
 	if err != nil {
 		return err
 	}
+	defer sb.Close()
 	go func() {
 		if err := sb.Warm(ctx); err != nil && ctx.Err() == nil {
 			log.Warn().Err(err).Msg("could not pre-compile PDFium; the first PDF will compile it")

@@ -79,6 +79,11 @@ type Config struct {
 	GOMAXPROCS int
 	// Limits are the extraction limits sent with each document.
 	Limits extract.Limits
+	// Ready is how many workers are kept started, limited and waiting for
+	// their document, so a document does not wait for a process to start
+	// (0: each worker starts when its document arrives). Each still serves
+	// exactly one document.
+	Ready int
 }
 
 // Sandbox runs extractions in worker processes.
@@ -86,6 +91,12 @@ type Sandbox struct {
 	cfg  Config
 	sem  chan struct{}
 	warm sync.Once
+
+	ready     chan *proc    // started workers waiting for a document
+	refill    chan struct{} // asks keepReady to top ready up
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	keeper    sync.WaitGroup
 }
 
 // New validates cfg and returns a Sandbox.
@@ -129,7 +140,80 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: wasm cache dir: %w", err)
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
-	return &Sandbox{cfg: cfg, sem: make(chan struct{}, cfg.Workers)}, nil
+	s := &Sandbox{cfg: cfg, sem: make(chan struct{}, cfg.Workers), done: make(chan struct{})}
+	if cfg.Ready > 0 {
+		s.ready = make(chan *proc, cfg.Ready)
+		s.refill = make(chan struct{}, 1)
+		s.keeper.Add(1)
+		go s.keepReady()
+		s.kick()
+	}
+	return s, nil
+}
+
+// Close stops the workers kept ready. Extractions in progress finish.
+func (s *Sandbox) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
+	s.keeper.Wait()
+}
+
+// keepReady tops the ready workers up whenever one is taken.
+func (s *Sandbox) keepReady() {
+	defer s.keeper.Done()
+	for {
+		select {
+		case <-s.done:
+			for {
+				select {
+				case p := <-s.ready:
+					p.discard()
+				default:
+					return
+				}
+			}
+		case <-s.refill:
+		}
+		for len(s.ready) < cap(s.ready) {
+			p, err := s.spawn()
+			if err != nil {
+				break // the next take starts its own and asks again
+			}
+			select {
+			case s.ready <- p:
+			default:
+				p.discard()
+			}
+		}
+	}
+}
+
+func (s *Sandbox) kick() {
+	select {
+	case s.refill <- struct{}{}:
+	default:
+	}
+}
+
+// take returns a ready worker that is still alive, or starts one.
+func (s *Sandbox) take() (*proc, error) {
+	if s.ready == nil {
+		return s.spawn()
+	}
+	defer s.kick()
+	for {
+		select {
+		case p := <-s.ready:
+			select {
+			case <-p.exited:
+				p.discard() // died while waiting (killed from outside): never blame a document
+				continue
+			default:
+				return p, nil
+			}
+		default:
+			return s.spawn()
+		}
+	}
 }
 
 // Config returns the effective configuration.
@@ -167,6 +251,81 @@ func (s *Sandbox) Extract(ctx context.Context, doc io.Reader, size int64) (extra
 	return s.run(ctx, worker.Request{Op: worker.OpExtract, Size: size, Limits: s.cfg.Limits}, doc, s.cfg.Timeout)
 }
 
+// proc is a started, limited worker waiting for its one request.
+type proc struct {
+	cmd     *exec.Cmd
+	pid     int
+	tmp     string
+	stdin   io.WriteCloser
+	stdout  *os.File // our end of the worker's stdout; Wait does not close it
+	stderr  *headBuffer
+	exited  chan struct{} // closed once the process has been waited for
+	waitErr error         // set before exited closes
+}
+
+// spawn starts a worker and limits it before it can be sent anything.
+func (s *Sandbox) spawn() (*proc, error) {
+	// A private temporary directory per worker: whatever a killed worker
+	// leaves behind (excelize's spilled sheets) is removed with it.
+	tmp, err := os.MkdirTemp(s.cfg.TmpDir, "prism-extract-")
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: worker temp dir: %w", err)
+	}
+	cmd := exec.Command(s.cfg.Command[0], s.cfg.Command[1:]...)
+	cmd.Env = s.env(tmp)
+	cmd.Dir = tmp
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true,            // kill takes the whole group
+		Pdeathsig: syscall.SIGKILL, // a dying parent takes its workers along
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	// Our own pipe, not StdoutPipe: Wait may then run as soon as the
+	// process ends (to notice a ready worker that died) without closing
+	// what is still to be read.
+	stdout, childOut, err := os.Pipe()
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	cmd.Stdout = childOut
+	stderr := &headBuffer{max: 16 << 10}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Start()
+	childOut.Close()
+	if err != nil {
+		stdout.Close()
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("sandbox: start worker: %w", err)
+	}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, tmp: tmp, stdin: stdin, stdout: stdout, stderr: stderr, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := s.limit(p.pid); err != nil {
+		p.discard()
+		return nil, fmt.Errorf("sandbox: limit worker: %w", err)
+	}
+	return p, nil
+}
+
+// discard kills a worker and removes what it leaves.
+func (p *proc) discard() {
+	select {
+	case <-p.exited: // reaped: its pid may belong to someone else now
+	default:
+		kill(p.pid)
+	}
+	<-p.exited
+	p.stdout.Close()
+	os.RemoveAll(p.tmp)
+}
+
 func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, timeout time.Duration) (extract.Result, Usage, error) {
 	var res extract.Result
 	select {
@@ -177,40 +336,13 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 	defer func() { <-s.sem }()
 
 	start := time.Now()
-	// A private temporary directory per worker: whatever a killed worker
-	// leaves behind (excelize's spilled sheets) is removed with it.
-	tmp, err := os.MkdirTemp(s.cfg.TmpDir, "prism-extract-")
+	p, err := s.take()
 	if err != nil {
-		return res, Usage{}, fmt.Errorf("sandbox: worker temp dir: %w", err)
+		return res, Usage{}, err
 	}
-	defer os.RemoveAll(tmp)
-	cmd := exec.Command(s.cfg.Command[0], s.cfg.Command[1:]...)
-	cmd.Env = s.env(tmp)
-	cmd.Dir = tmp
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:   true,            // kill takes the whole group
-		Pdeathsig: syscall.SIGKILL, // a dying parent takes its workers along
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return res, Usage{}, fmt.Errorf("sandbox: %w", err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return res, Usage{}, fmt.Errorf("sandbox: %w", err)
-	}
-	stderr := &headBuffer{max: 16 << 10}
-	cmd.Stderr = stderr
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		return res, Usage{}, fmt.Errorf("sandbox: start worker: %w", err)
-	}
-	pid := cmd.Process.Pid
-	if err := s.limit(pid); err != nil {
-		kill(pid)
-		cmd.Wait()
-		return res, Usage{}, fmt.Errorf("sandbox: limit worker: %w", err)
-	}
+	defer p.stdout.Close()
+	defer os.RemoveAll(p.tmp)
+	cmd, pid, stdin, stdout, stderr := p.cmd, p.pid, p.stdin, p.stdout, p.stderr
 
 	// Kill on deadline or cancellation; record which.
 	var (
@@ -254,7 +386,8 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 		killFor("output")
 	}
 	io.Copy(io.Discard, stdout)
-	waitErr := cmd.Wait()
+	<-p.exited
+	waitErr := p.waitErr
 	<-fed
 	usage := usageOf(cmd.ProcessState, time.Since(start))
 	if src.err != nil && killedFor(&mu, &killed) != "canceled" {
