@@ -65,15 +65,6 @@ func (l *eventLog) lastSeq(ctx context.Context, owner, id string) (uint64, error
 	return ev.Seq, nil
 }
 
-// latestRun is the run of the document's newest event (0 if none).
-func (l *eventLog) latestRun(ctx context.Context, owner, id string) (int, error) {
-	ev, err := l.last(ctx, streams.DocumentFilter(owner, id))
-	if ev == nil || err != nil {
-		return 0, err
-	}
-	return ev.Run, nil
-}
-
 // lastPayload decodes the payload of the document's newest event of type
 // t into v; v is left untouched when the log no longer holds one.
 func (l *eventLog) lastPayload(ctx context.Context, owner, id string, t streams.EventType, v any) error {
