@@ -53,12 +53,16 @@ type Stage struct {
 	cache   *Cache
 	pub     *streams.Publisher
 	cfg     StageConfig
-	js      jetstream.JetStream // to see whether a redelivered event's work is done; nil = always work
+	log     *streams.Log // to see whether a redelivered event's work is done; nil = always work
 }
 
 // NewStage returns the analysis stage. cache may be nil.
 func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, cfg StageConfig, js jetstream.JetStream) *Stage {
-	return &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg, js: js}
+	s := &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg}
+	if js != nil {
+		s.log = streams.NewLog(js)
+	}
+	return s
 }
 
 // Handle analyzes the document of one extracted event.
@@ -106,10 +110,10 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 
 // done reports whether this run of the document was analyzed already.
 func (s *Stage) done(ctx context.Context, m streams.Meta) (bool, error) {
-	if s.js == nil {
+	if s.log == nil {
 		return false, nil
 	}
-	return streams.Emitted(ctx, s.js, m, streams.Analyzed)
+	return s.log.Emitted(ctx, m, streams.Analyzed)
 }
 
 func (s *Stage) progress(ctx context.Context, m streams.Meta, key string, p streams.ProgressData) error {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/persist/store"
-	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -25,7 +24,7 @@ func (s *Server) deleteDocument(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	del, err := s.deps.Documents.Delete(ctx, owner, id, s.actor(c), time.Now().UTC())
 	if errors.Is(err, store.ErrNotFound) {
-		exists, serr := streams.DocumentExists(ctx, s.deps.JS, owner, id)
+		exists, serr := s.events.DocumentExists(ctx, owner, id)
 		if serr != nil {
 			return serr
 		}

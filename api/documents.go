@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/persist/store"
-	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -25,7 +24,7 @@ func (s *Server) getDocument(c *fiber.Ctx) error {
 	case errors.Is(err, store.ErrDeleted):
 		return notFound(id)
 	case errors.Is(err, store.ErrNotFound):
-		exists, serr := streams.DocumentExists(c.UserContext(), s.deps.JS, owner, id)
+		exists, serr := s.events.DocumentExists(c.UserContext(), owner, id)
 		if serr != nil {
 			return serr
 		}
@@ -47,7 +46,7 @@ func (s *Server) getDocument(c *fiber.Ctx) error {
 // is there.
 func (s *Server) caughtUp(c *fiber.Ctx, doc store.Document) store.Document {
 	ctx := c.UserContext()
-	last, err := s.events.lastSeq(ctx, doc.Owner, doc.ID)
+	last, err := s.events.LastSeq(ctx, doc.Owner, doc.ID)
 	if err != nil || applied(doc) >= last {
 		return doc
 	}
@@ -116,7 +115,7 @@ func (s *Server) statusOf(ctx context.Context, owner, id string) (string, error)
 	case !errors.Is(err, store.ErrNotFound):
 		return "", err
 	}
-	exists, err := streams.DocumentExists(ctx, s.deps.JS, owner, id)
+	exists, err := s.events.DocumentExists(ctx, owner, id)
 	if err != nil {
 		return "", err
 	}

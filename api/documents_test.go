@@ -94,7 +94,7 @@ func TestAnotherOwnersDocumentIsNotFound(t *testing.T) {
 	}
 	// Nothing happened to alice's document.
 	expect(t, e.get("/api/v1/documents/"+d.id, alice), http.StatusOK)
-	if ok, _ := streams.DocumentExists(t.Context(), e.js, bob, d.id); ok {
+	if ok, _ := streams.NewLog(e.js).DocumentExists(t.Context(), bob, d.id); ok {
 		t.Fatal("bob's request created an event")
 	}
 }

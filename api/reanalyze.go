@@ -36,7 +36,7 @@ func (s *Server) reanalyze(c *fiber.Ctx) error {
 	switch {
 	case doc.TextKey != "":
 		var data streams.ExtractedData
-		if err := s.events.lastPayload(ctx, doc.Owner, doc.ID, streams.Extracted, &data); err != nil {
+		if err := lastPayload(ctx, s.events, doc.Owner, doc.ID, streams.Extracted, &data); err != nil {
 			return err
 		}
 		if data.Text.Key == "" {
@@ -48,7 +48,7 @@ func (s *Server) reanalyze(c *fiber.Ctx) error {
 		ev, err = s.pub.Emit(ctx, next, streams.Extracted, "", data)
 	case doc.OriginalKey != "":
 		var data streams.UploadedData
-		if err := s.events.lastPayload(ctx, doc.Owner, doc.ID, streams.Uploaded, &data); err != nil {
+		if err := lastPayload(ctx, s.events, doc.Owner, doc.ID, streams.Uploaded, &data); err != nil {
 			return err
 		}
 		if data.Original.Key == "" {

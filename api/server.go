@@ -69,8 +69,8 @@ type Server struct {
 	cfg     Config
 	deps    Deps
 	pub     *streams.Publisher
-	events  *eventLog
-	audited auditMemo // audit entries already written this minute
+	events  *streams.Log // single events and replays of DOCS
+	audited auditMemo    // audit entries already written this minute
 	hub     *hub
 	stop    context.CancelFunc // ends the hub and open SSE streams
 	exports chan struct{}      // export slots, see exportSlot
@@ -89,7 +89,7 @@ func New(cfg Config, deps Deps) *Server {
 		cfg:     cfg,
 		deps:    deps,
 		pub:     streams.NewPublisher(deps.JS, Source),
-		events:  &eventLog{js: deps.JS},
+		events:  streams.NewLog(deps.JS),
 		exports: make(chan struct{}, maxConcurrentExports),
 	}
 	s.app = fiber.New(fiber.Config{

@@ -42,7 +42,7 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 	defer release()
 	// Authorize before subscribing: the subscription and the replay are
 	// keyed by owner and document, so they only ever see this document.
-	latest, err := s.events.last(c.UserContext(), streams.DocumentFilter(owner, id))
+	latest, err := s.events.Last(c.UserContext(), streams.DocumentFilter(owner, id))
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (s *Server) replayFor(ctx context.Context, filter string, out *sseOut, upTo
 		return err
 	}
 	defer release()
-	return s.events.replay(ctx, filter, out.sent, upTo, func(ev *streams.Event) (bool, error) {
+	return s.events.Replay(ctx, filter, out.sent, upTo, func(ev *streams.Event) (bool, error) {
 		var err error
 		*done, err = out.write(ev)
 		return *done, err

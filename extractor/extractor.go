@@ -43,8 +43,8 @@ type Stage struct {
 	pub     *streams.Publisher
 	limits  Limits
 	x       Extractor
-	xErr    error               // why the default extractor could not be built
-	js      jetstream.JetStream // nil: no check for work already done
+	xErr    error        // why the default extractor could not be built
+	log     *streams.Log // nil: no check for work already done
 }
 
 // Option configures a Stage.
@@ -52,7 +52,9 @@ type Option func(*Stage)
 
 // WithJetStream lets the stage see that a redelivered event's document was
 // already extracted in this run, and skip the work instead of redoing it.
-func WithJetStream(js jetstream.JetStream) Option { return func(s *Stage) { s.js = js } }
+func WithJetStream(js jetstream.JetStream) Option {
+	return func(s *Stage) { s.log = streams.NewLog(js) }
+}
 
 // WithExtractor sets the extractor (Run passes its sandbox; tests pass a
 // fake or a sandbox running the test binary).
@@ -101,8 +103,8 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 		return streams.Permanent("bad-event", err)
 	}
 	m := streams.MetaOf(ev)
-	if s.js != nil {
-		if done, err := streams.Emitted(ctx, s.js, m, streams.Extracted); err != nil || done {
+	if s.log != nil {
+		if done, err := s.log.Emitted(ctx, m, streams.Extracted); err != nil || done {
 			return err // extracted before: a redelivery changes nothing
 		}
 	}

@@ -11,9 +11,8 @@ import (
 
 	"github.com/aiprism/prism/notifier"
 	"github.com/aiprism/prism/platform/config"
-	"github.com/aiprism/prism/platform/natsembed"
+	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -26,17 +25,7 @@ type delivery struct {
 func TestWebhookDeliveredSignedAndRetriedOn5xx(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := natsembed.Start(ctx, natsembed.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, _, js := testenv.NATS(t)
 	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aiprism/prism/persist/migrations"
+	"github.com/aiprism/prism/persist/persisttest"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,19 +15,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // newDB returns a pool on a fresh, migrated database.
-func newDB(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := migrations.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	return pool
-}
+func newDB(t *testing.T) *pgxpool.Pool { return persisttest.DB(t) }
 
 // history builds events the way the stages publish them, with increasing
 // times and stream sequences.

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aiprism/prism/platform/natsembed"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,20 +19,7 @@ import (
 func startJS(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := natsembed.Start(ctx, natsembed.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, js := testenv.NATS(t)
 	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
@@ -369,11 +355,11 @@ func TestFollowReplaysThenGoesLiveAndResumes(t *testing.T) {
 		t.Fatalf("resume: %+v %v", ev, err)
 	}
 
-	ok, err := streams.DocumentExists(ctx, js, "alice", "doc1")
+	ok, err := streams.NewLog(js).DocumentExists(ctx, "alice", "doc1")
 	if err != nil || !ok {
 		t.Fatalf("exists: %v %v", ok, err)
 	}
-	ok, err = streams.DocumentExists(ctx, js, "bob", "doc1")
+	ok, err = streams.NewLog(js).DocumentExists(ctx, "bob", "doc1")
 	if err != nil || ok {
 		t.Fatalf("another owner's document must not exist for bob: %v %v", ok, err)
 	}
@@ -381,6 +367,7 @@ func TestFollowReplaysThenGoesLiveAndResumes(t *testing.T) {
 
 func TestLastSeqAndEmitted(t *testing.T) {
 	js := startJS(t)
+	log := streams.NewLog(js)
 	pub := streams.NewPublisher(js, "/test")
 	ctx := context.Background()
 	publishUploaded(t, pub, "doc1")
@@ -389,21 +376,21 @@ func TestLastSeqAndEmitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seq, err := streams.LastSeq(ctx, js, "alice", "doc1"); err != nil || seq != last.Seq {
+	if seq, err := log.LastSeq(ctx, "alice", "doc1"); err != nil || seq != last.Seq {
 		t.Fatalf("LastSeq = %d, %v; want %d", seq, err, last.Seq)
 	}
-	if seq, _ := streams.LastSeq(ctx, js, "alice", "nope"); seq != 0 {
+	if seq, _ := log.LastSeq(ctx, "alice", "nope"); seq != 0 {
 		t.Fatalf("LastSeq of an unknown document = %d", seq)
 	}
-	if ok, _ := streams.Emitted(ctx, js, meta("doc1"), streams.Extracted); !ok {
+	if ok, _ := log.Emitted(ctx, meta("doc1"), streams.Extracted); !ok {
 		t.Fatal("Emitted misses an emitted event")
 	}
-	if ok, _ := streams.Emitted(ctx, js, meta("doc2"), streams.Extracted); ok {
+	if ok, _ := log.Emitted(ctx, meta("doc2"), streams.Extracted); ok {
 		t.Fatal("Emitted reports an event that was never emitted")
 	}
 	run2 := meta("doc1")
 	run2.Run = 2
-	if ok, _ := streams.Emitted(ctx, js, run2, streams.Extracted); ok {
+	if ok, _ := log.Emitted(ctx, run2, streams.Extracted); ok {
 		t.Fatal("a run-1 event must not count for run 2")
 	}
 }
@@ -468,17 +455,7 @@ func TestRunBatchCommitsTogetherAndIsolatesABadEvent(t *testing.T) {
 
 func TestEnsureStreamsLeavesAMatchingStreamAlone(t *testing.T) {
 	ctx := context.Background()
-	srv, err := natsembed.Start(ctx, natsembed.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, nc, js := testenv.NATS(t)
 	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/analyzer/router"
-	"github.com/aiprism/prism/platform/natsembed"
+	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -50,11 +50,7 @@ func BenchmarkRouterOverhead(b *testing.B) {
 			name = fmt.Sprintf("replicas=%d/rate=%.0f", replicas, tc.rate)
 		}
 		b.Run(name, func(b *testing.B) {
-			ns, err := natsembed.Start(context.Background(), natsembed.Options{Dir: b.TempDir(), Port: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ns.Shutdown()
+			ns, _, _ := testenv.NATS(b)
 			chain := router.DefaultChain()
 			for i := range chain {
 				chain[i].RequestsPerMinute, chain[i].TokensPerMinute = 1<<30, 1<<40

@@ -14,6 +14,7 @@ import (
 	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/natsembed"
+	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -53,11 +54,7 @@ func newWorld(t *testing.T, factor float64, specs []spec) *world {
 	}
 	hs := httptest.NewServer(sim)
 	t.Cleanup(hs.Close)
-	ns, err := natsembed.Start(context.Background(), natsembed.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns, _, _ := testenv.NATS(t)
 	return &world{t: t, clock: clock, sim: sim, simURL: hs.URL, nats: ns}
 }
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/persist"
-	"github.com/aiprism/prism/persist/migrations"
+	"github.com/aiprism/prism/persist/persisttest"
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
@@ -30,15 +30,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := migrations.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := persisttest.DB(t)
 	return &fixture{t: t, pool: pool, p: persist.New(pool, zerolog.Nop()), s: store.New(pool),
 		at: time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)}
 }
