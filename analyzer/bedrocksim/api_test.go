@@ -13,6 +13,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -385,5 +386,50 @@ func TestInvokeModelForcedTool(t *testing.T) {
 	var ve *types.ValidationException
 	if !errors.As(err, &ve) || !strings.Contains(ve.ErrorMessage(), "anthropic_version") {
 		t.Fatalf("err = %v, want a ValidationException about anthropic_version", err)
+	}
+}
+
+// TestToolResultTurn sends the second turn of a tool conversation (the
+// assistant's toolUse, then the user's toolResult saying what was wrong),
+// as the analyzer's repair turn does, and gets a valid assessment again.
+func TestToolResultTurn(t *testing.T) {
+	_, ts := startSim(t, bedrocksim.Config{})
+	c := client(ts.URL, testKey, testSecret)
+	doc := readDoc(t, "dpa_en.txt")
+	msgs := userText(framed(doc))
+	msgs = append(msgs,
+		types.Message{Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{&types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{
+			ToolUseId: aws.String("tooluse_1"), Name: aws.String(assessment.ToolName), Input: document.NewLazyDocument(map[string]any{"overall_score": 500}),
+		}}}},
+		types.Message{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{
+			ToolUseId: aws.String("tooluse_1"), Status: types.ToolResultStatusError,
+			Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: "overall_score must be 0-100; record the assessment again"}},
+		}}}},
+	)
+	out, err := c.Converse(context.Background(), &bedrockruntime.ConverseInput{
+		ModelId: aws.String(sonnet45), Messages: msgs, ToolConfig: riskToolConfig(),
+		InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(4000)},
+	})
+	if err != nil {
+		t.Fatalf("Converse with a toolResult turn: %v", err)
+	}
+	if out.StopReason != types.StopReasonToolUse {
+		t.Fatalf("stopReason %s", out.StopReason)
+	}
+	msg := out.Output.(*types.ConverseOutputMemberMessage).Value
+	tu := msg.Content[0].(*types.ContentBlockMemberToolUse).Value
+	raw, err := tu.Input.MarshalSmithyDocument()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := assessment.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := assessment.Validate(a, doc); err != nil {
+		t.Fatal(err)
+	}
+	if int(aws.ToInt32(out.Usage.InputTokens)) <= bedrocksim.EstimateTokens(framed(doc)) {
+		t.Errorf("input tokens %d do not count the earlier turns", aws.ToInt32(out.Usage.InputTokens))
 	}
 }

@@ -121,3 +121,18 @@ func TestLatencyModel(t *testing.T) {
 		t.Fatalf("took %v, want about 100 ms (1 s time to first token x speed 0.1)", took)
 	}
 }
+
+func TestLatencyFollowsTokensPerSecond(t *testing.T) {
+	_, ts := startSim(t, bedrocksim.Config{Speed: 1, Models: []bedrocksim.Model{{ID: "m", TimeToFirstTokenMs: 1, TokensPerSecond: 200}}})
+	c := client(ts.URL, testKey, testSecret)
+	start := time.Now()
+	out, err := converse(c, "m", "Explain quarterly budget forecasting", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	want := time.Duration(float64(aws.ToInt32(out.Usage.OutputTokens)) / 200 * float64(time.Second))
+	if took < want*8/10 || took > want+time.Second {
+		t.Fatalf("%d output tokens took %v, want about %v at 200 tokens/s", aws.ToInt32(out.Usage.OutputTokens), took, want)
+	}
+}
