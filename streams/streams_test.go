@@ -234,6 +234,7 @@ func TestRunnerGivesUpAfterMaxDeliver(t *testing.T) {
 	if c := calls.Load(); c != 3 {
 		t.Fatalf("handled %d times, want MaxDeliver=3", c)
 	}
+	testenv.Eventually(t, 5*time.Second, "the given-up event dead-lettered", func() bool { return deadLetters(js) == 1 })
 }
 
 func TestRunnerHeartbeatsKeepLongWorkFromRedelivery(t *testing.T) {
