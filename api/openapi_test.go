@@ -3,10 +3,17 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aiprism/prism/api"
+	"github.com/aiprism/prism/persist/store"
+	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/testenv"
+	"github.com/rs/zerolog"
 )
 
 // TestOpenAPIMatchesTheRoutes checks the published description against
@@ -97,5 +104,33 @@ func TestHealth(t *testing.T) {
 	}
 	if r := e.get("/metrics", ""); !strings.Contains(string(r.body), "prism_http_requests_total") {
 		t.Fatalf("metrics lack the HTTP counter:\n%.500s", r.body)
+	}
+}
+
+// TestReadyzNamesTheFailingCheck: with NATS gone, /readyz answers 503 and
+// says which dependency failed while the others are fine.
+func TestReadyzNamesTheFailingCheck(t *testing.T) {
+	e := newEnv(t)
+	_, nc, js := testenv.NATS(t)
+	nc.Close()
+	srv := api.New(api.Config{Auth: api.AuthToken}, api.Deps{
+		NC: nc, JS: js, Pool: e.pool, Documents: store.New(e.pool), Blobs: e.blobs,
+		Registry: obs.NewRegistry(), Log: zerolog.Nop(),
+	})
+	resp, err := srv.App().Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ready struct {
+		Status string
+		Checks map[string]string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ready); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || ready.Status != "not ready" ||
+		!strings.HasPrefix(ready.Checks["nats"], "fail") || ready.Checks["postgres"] != "ok" || ready.Checks["s3"] != "ok" {
+		t.Fatalf("readyz with NATS down: %d %+v", resp.StatusCode, ready)
 	}
 }
