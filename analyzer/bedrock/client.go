@@ -83,6 +83,7 @@ type Class int
 const (
 	ClassNone      Class = iota
 	ClassThrottled       // 429: the model is busy; cool down, try another
+	ClassNotReady        // the model is not ready to serve (429 ModelNotReady): cool down, try another; not a quota signal
 	ClassTransient       // 5xx, timeouts, network: retry later
 	ClassPermanent       // validation, access: retrying cannot help
 )
@@ -101,8 +102,10 @@ func Classify(err error) Class {
 		quota    *types.ServiceQuotaExceededException
 	)
 	switch {
-	case errors.As(err, &throttle), errors.As(err, &notReady):
+	case errors.As(err, &throttle):
 		return ClassThrottled
+	case errors.As(err, &notReady):
+		return ClassNotReady
 	case errors.As(err, &valid), errors.As(err, &denied), errors.As(err, &notFound):
 		return ClassPermanent
 	case errors.As(err, &quota):

@@ -69,6 +69,13 @@ func chainOf(specs []spec) router.Chain {
 
 // replica is one analyzer process: its own NATS connection and client.
 func (w *world) replica(chain router.Chain, maxWait time.Duration) *router.Router {
+	r, _ := w.replicaWith(chain, router.Options{MaxWait: maxWait}, nil)
+	return r
+}
+
+// replicaWith is replica with options and metrics; it also returns the
+// replica's view of the shared state.
+func (w *world) replicaWith(chain router.Chain, opts router.Options, metrics *router.Metrics) (*router.Router, *router.Shared) {
 	w.t.Helper()
 	nc, err := w.nats.Connect()
 	if err != nil {
@@ -84,11 +91,12 @@ func (w *world) replica(chain router.Chain, maxWait time.Duration) *router.Route
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	r, err := router.New(chain, shared, client, router.Options{MaxWait: maxWait, Clock: w.clock}, nil)
+	opts.Clock = w.clock
+	r, err := router.New(chain, shared, client, opts, metrics)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return r
+	return r, shared
 }
 
 func chatRequest(interactive bool) router.Request {

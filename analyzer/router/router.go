@@ -159,9 +159,13 @@ func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
 				r.metrics.fallback(m.ID)
 			}
 			return &Result{Output: out, Model: m, Attempts: attempts, InputTokens: in, OutputTokens: outTok, CostUSD: cost}, nil
-		case bedrock.ClassThrottled:
+		case bedrock.ClassThrottled, bedrock.ClassNotReady:
 			// Bedrock consumed nothing; the cooldown keeps every replica off it.
-			if err := r.shared.Settle(ctx, res, 0, Throttled, bedrock.RetryHint(err)); err != nil {
+			o := Throttled
+			if class == bedrock.ClassNotReady {
+				o = NotReady
+			}
+			if err := r.shared.Settle(ctx, res, 0, o, bedrock.RetryHint(err)); err != nil {
 				return nil, fmt.Errorf("settle %s: %w", m.ID, err)
 			}
 		case bedrock.ClassPermanent:
@@ -233,6 +237,8 @@ func outcomeName(c bedrock.Class) string {
 		return "ok"
 	case bedrock.ClassThrottled:
 		return "throttled"
+	case bedrock.ClassNotReady:
+		return "not_ready"
 	case bedrock.ClassPermanent:
 		return "rejected"
 	default:

@@ -23,9 +23,11 @@ const Window = 61
 
 // bin is one second of usage.
 type bin struct {
-	Sec int64 `json:"s"` // unix seconds
-	Req int   `json:"r"` // requests reserved
-	Tok int   `json:"t"` // quota tokens reserved (net of refunds)
+	Sec int64 `json:"s"`           // unix seconds
+	Req int   `json:"r"`           // requests reserved
+	Tok int   `json:"t"`           // quota tokens reserved (net of refunds)
+	Ok  int   `json:"o,omitempty"` // calls reserved this second that succeeded
+	Err int   `json:"e,omitempty"` // calls reserved this second that failed with 5xx/timeouts
 }
 
 // modelState is one model's shared state, one KV key per model, so a single
@@ -42,10 +44,14 @@ type modelState struct {
 	Scale        float64 `json:"scale"`
 	LastDecrease int64   `json:"last_decrease,omitempty"`
 
-	// Circuit breaker over server errors and timeouts.
-	Fails     int   `json:"fails,omitempty"`
+	// Circuit breaker over the rate of server errors and timeouts in the
+	// last breakerWindow (counted in the bins, from Since on): open, it
+	// refuses every call until OpenUntil, then lets one half-open probe
+	// through; the probe's success closes it, its failure reopens it.
+	Open      bool  `json:"open,omitempty"`
 	OpenUntil int64 `json:"open_until,omitempty"`
 	ProbeTill int64 `json:"probe_till,omitempty"` // a half-open probe is out until then
+	Since     int64 `json:"since,omitempty"`      // unix seconds: errors before the last close are forgotten
 
 	// InteractiveWait: an interactive request is waiting for this model
 	// until then; batch requests leave capacity to it meanwhile.
@@ -54,7 +60,9 @@ type modelState struct {
 
 // Breaker and adaptation settings.
 const (
-	breakerThreshold = 5                // consecutive server errors that open it
+	breakerWindow    = 30               // seconds of calls the error rate is taken over
+	breakerMinErrors = 5                // fewer errors than this never open it
+	breakerErrorRate = 0.5              // share of failed calls in the window that opens it
 	breakerOpenFor   = 30 * time.Second // before a half-open probe
 	probeLease       = 60 * time.Second // how long one probe may take
 	minScale         = 0.05
@@ -244,20 +252,29 @@ func (s *Shared) update(ctx context.Context, m Model, fn func(st *modelState, no
 
 // load reads the model's state into sl.
 func (s *Shared) load(ctx context.Context, key string, sl *slot) error {
+	st, rev, err := s.read(ctx, key)
+	if err != nil {
+		return err
+	}
+	sl.st, sl.rev, sl.known = st, rev, true
+	return nil
+}
+
+// read returns the model's state in the bucket and its revision (0 when
+// there is none yet).
+func (s *Shared) read(ctx context.Context, key string) (modelState, uint64, error) {
 	entry, err := s.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		sl.st, sl.rev = freshState(), 0
+		return freshState(), 0, nil
 	case err != nil:
-		return err
-	default:
-		sl.rev = entry.Revision()
-		if err := json.Unmarshal(entry.Value(), &sl.st); err != nil || sl.st.Scale <= 0 {
-			sl.st = freshState() // unreadable state: start over rather than wedge the model
-		}
+		return modelState{}, 0, err
 	}
-	sl.known = true
-	return nil
+	var st modelState
+	if err := json.Unmarshal(entry.Value(), &st); err != nil || st.Scale <= 0 {
+		st = freshState() // unreadable state: start over rather than wedge the model
+	}
+	return st, entry.Revision(), nil
 }
 
 // Reservation is capacity taken from a model for one call.
@@ -296,7 +313,7 @@ func (s *Shared) Reserve(ctx context.Context, m Model, tokens int, interactive b
 			return refuse("cooling", st.CoolUntil)
 		}
 		probe := false
-		if st.Fails >= breakerThreshold {
+		if st.Open {
 			if st.OpenUntil > now {
 				return refuse("open", st.OpenUntil)
 			}
@@ -343,6 +360,7 @@ type Outcome int
 const (
 	Succeeded   Outcome = iota
 	Throttled           // 429: cooldown, and the limit adapts down
+	NotReady            // the model is not ready: cooldown only, the limit stands
 	ServerError         // 5xx, timeout: counts towards the breaker
 	ClientError         // the request was wrong; the model is fine
 )
@@ -366,7 +384,7 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 		// A throttled call was not accepted by Bedrock: it leaves the window,
 		// which then counts what the model really took.
 		refundReq := 0
-		if outcome == Throttled {
+		if outcome == Throttled || outcome == NotReady {
 			refundReq = 1
 		}
 		st.refund(r.Sec, refundReq, r.Tokens-used)
@@ -375,10 +393,16 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 		}
 		switch outcome {
 		case Succeeded, ClientError:
+			st.mark(r.Sec, 1, 0)
+			if r.Probe {
+				// The model answered: close, and judge it afresh from now.
+				st.Open, st.OpenUntil, st.Since = false, 0, now/int64(time.Second)
+			}
 			st.succeeded(m, now, 1)
+		case NotReady:
+			st.cool(now, m.Cooldown(), retryHint)
 		case Throttled:
-			until := now + int64(max(m.Cooldown(), retryHint))
-			st.CoolUntil = max(st.CoolUntil, until) // extend-only
+			st.cool(now, m.Cooldown(), retryHint)
 			// Multiplicative decrease, once per cooldown: a burst of 429s
 			// from one overload is one signal, not many. The window says
 			// how many requests the model really took in the last minute,
@@ -391,21 +415,50 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 				st.LastDecrease = now
 			}
 		case ServerError:
-			st.Fails++
-			if st.Fails >= breakerThreshold {
-				st.OpenUntil = now + int64(breakerOpenFor)
+			st.mark(r.Sec, 0, 1)
+			if r.Probe || (!st.Open && st.failing(now)) {
+				st.Open, st.OpenUntil = true, now+int64(breakerOpenFor)
 			}
 		}
 		return true
 	})
 }
 
-// succeeded records n successful calls: the breaker closes, and the limit
-// creeps back up (additive increase) while it is what holds us back and
-// not within a minute of the last decrease: +5% of the limit per minute of
-// full use.
+// cool keeps every replica off the model for its cooldown or the service's
+// retry hint, whichever is longer; a cooldown is only ever extended.
+func (st *modelState) cool(now int64, cooldown, hint time.Duration) {
+	st.CoolUntil = max(st.CoolUntil, now+int64(max(cooldown, hint)))
+}
+
+// mark counts settled calls in second sec, if it is still in the window.
+func (st *modelState) mark(sec int64, ok, errs int) {
+	for i := range st.Bins {
+		if st.Bins[i].Sec == sec {
+			st.Bins[i].Ok += ok
+			st.Bins[i].Err += errs
+			return
+		}
+	}
+}
+
+// failing reports whether the calls of the breaker's window fail at a rate
+// that opens it: enough errors to mean something, and too large a share.
+func (st *modelState) failing(now int64) bool {
+	from := max(now/int64(time.Second)-breakerWindow+1, st.Since)
+	ok, errs := 0, 0
+	for _, b := range st.Bins {
+		if b.Sec >= from {
+			ok += b.Ok
+			errs += b.Err
+		}
+	}
+	return errs >= breakerMinErrors && float64(errs) >= breakerErrorRate*float64(ok+errs)
+}
+
+// succeeded records n successful calls: the limit creeps back up
+// (additive increase) while it is what holds us back and not within a
+// minute of the last decrease: +5% of the limit per minute of full use.
 func (st *modelState) succeeded(m Model, now int64, n int) {
-	st.Fails, st.OpenUntil = 0, 0
 	limReq, _ := st.limits(m)
 	usedReq, _ := st.used()
 	if now-st.LastDecrease > int64(time.Minute) && float64(usedReq) >= 0.9*float64(limReq) {
@@ -420,6 +473,7 @@ func (sl *slot) applyPending(st *modelState, m Model, now int64) bool {
 	}
 	for _, r := range sl.pending {
 		st.refund(r.sec, 0, r.tok)
+		st.mark(r.sec, 1, 0)
 	}
 	st.succeeded(m, now, sl.wins)
 	return true
@@ -433,15 +487,18 @@ type Snapshot struct {
 	BreakerOpen      bool
 }
 
-// Snapshot reads m's state without changing it.
+// Snapshot reads m's state as every replica sees it, without changing it.
+// This process's successes not yet written are not in it: their unused
+// tokens show as taken until its next write.
 func (s *Shared) Snapshot(ctx context.Context, m Model) (Snapshot, error) {
-	var snap Snapshot
-	err := s.update(ctx, m, func(st *modelState, now int64) bool {
-		limReq, limTok := st.limits(m)
-		usedReq, usedTok := st.used()
-		snap = Snapshot{Requests: limReq - usedReq, Tokens: limTok - usedTok, Scale: st.Scale,
-			CoolingFor: time.Duration(max(st.CoolUntil-now, 0)), BreakerOpen: st.Fails >= breakerThreshold && st.OpenUntil > now}
-		return false
-	})
-	return snap, err
+	st, _, err := s.read(ctx, stateKey(m.ID))
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read state of %s: %w", m.ID, err)
+	}
+	now := s.clock.Now().UnixNano()
+	st.prune(now)
+	limReq, limTok := st.limits(m)
+	usedReq, usedTok := st.used()
+	return Snapshot{Requests: limReq - usedReq, Tokens: limTok - usedTok, Scale: st.Scale,
+		CoolingFor: time.Duration(max(st.CoolUntil-now, 0)), BreakerOpen: st.Open}, nil
 }

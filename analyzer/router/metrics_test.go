@@ -1,0 +1,120 @@
+package router_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aiprism/prism/analyzer/bedrocksim"
+	"github.com/aiprism/prism/analyzer/router"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// A model that answers ModelNotReadyException is cooled and routed around
+// (through the real client against the simulator), the attempt trail
+// says so, and the router's metrics tell the same story when scraped.
+func TestNotReadyFallsBackAndMetricsTellIt(t *testing.T) {
+	specs := []spec{
+		{id: "model-a", simRPM: 100, routerRPM: 100, cooldownSec: 20},
+		{id: "model-b", simRPM: 100, routerRPM: 100, cooldownSec: 20},
+	}
+	w := newWorld(t, 1, specs)
+	if err := w.sim.SetFaults("model-a", bedrocksim.Faults{NotReady: 1}); err != nil {
+		t.Fatal(err)
+	}
+	chain := chainOf(specs)
+	for i := range chain {
+		chain[i].PricePer1kInput, chain[i].PricePer1kOutput = 0.003, 0.015
+	}
+	reg := prometheus.NewRegistry()
+	r, shared := w.replicaWith(chain, router.Options{MaxWait: time.Second}, router.NewMetrics(reg))
+	reg.MustRegister(router.NewStateCollector(shared, chain))
+
+	res, err := r.Converse(context.Background(), chatRequest(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Model.ID != "model-b" || len(res.Attempts) != 2 {
+		t.Fatalf("served by %s after %+v, want model-b on the second attempt", res.Model.ID, res.Attempts)
+	}
+	if a := res.Attempts[0]; a.Model != "model-a" || a.Outcome != "not_ready" || !strings.Contains(a.Error, "ModelNotReadyException") {
+		t.Fatalf("first attempt %+v, want model-a not_ready naming ModelNotReadyException", a)
+	}
+	// The next request skips the cooling model without calling it.
+	if res, err := r.Converse(context.Background(), chatRequest(false)); err != nil || len(res.Attempts) != 1 || res.Model.ID != "model-b" {
+		t.Fatalf("second request: %v %+v", err, res)
+	}
+
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name   string
+		labels map[string]string
+		check  func(float64) bool
+		expect string
+	}{
+		{"prism_model_invocations_total", map[string]string{"model": "model-a", "outcome": "not_ready"}, eq(1), "1"},
+		{"prism_model_invocations_total", map[string]string{"model": "model-b", "outcome": "ok"}, eq(2), "2"},
+		{"prism_model_fallbacks_total", map[string]string{"model": "model-b"}, eq(2), "2"},
+		// Cooling refusals: the first request's second hop, and the second request.
+		{"prism_model_capacity_refusals_total", map[string]string{"model": "model-a", "reason": "cooling"}, eq(2), "2"},
+		{"prism_model_latency_seconds", map[string]string{"model": "model-b"}, eq(2), "2 observations"},
+		{"prism_model_input_tokens_total", map[string]string{"model": "model-b"}, positive, "> 0"},
+		{"prism_model_output_tokens_total", map[string]string{"model": "model-b"}, positive, "> 0"},
+		{"prism_model_cost_usd_total", map[string]string{"model": "model-b"}, positive, "> 0"},
+		{"prism_model_cooldown_seconds", map[string]string{"model": "model-a"}, func(v float64) bool { return v > 15 && v <= 20 }, "in (15, 20]"},
+		{"prism_model_cooldown_seconds", map[string]string{"model": "model-b"}, eq(0), "0"},
+		{"prism_model_window_requests_available", map[string]string{"model": "model-a"}, eq(100), "100 (the not-ready call is refunded)"},
+		{"prism_model_limit_scale", map[string]string{"model": "model-a"}, eq(1), "1"},
+		{"prism_model_breaker_open", map[string]string{"model": "model-a"}, eq(0), "0"},
+	}
+	for _, c := range want {
+		v, ok := metricValue(fams, c.name, c.labels)
+		if !ok || !c.check(v) {
+			t.Errorf("%s%v = %v (found %v), want %s", c.name, c.labels, v, ok, c.expect)
+		}
+	}
+	// model-b's window: 2 calls reserved; its unused tokens come back with
+	// this replica's next write, so only the request count is exact here.
+	if v, _ := metricValue(fams, "prism_model_window_requests_available", map[string]string{"model": "model-b"}); v != 98 {
+		t.Errorf("model-b requests available %v, want 98", v)
+	}
+}
+
+func eq(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
+func positive(v float64) bool            { return v > 0 }
+
+// metricValue finds one series: a counter's or gauge's value, or a
+// histogram's observation count.
+func metricValue(fams []*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount()), true
+			}
+		}
+	}
+	return 0, false
+}
