@@ -210,7 +210,7 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 		out.OutputTokens += p.OutputTokens
 		out.CostUSD += p.CostUSD
 	}
-	if err := s.cache.Put(ctx, "doc", sha, prompt.Version, out); err != nil {
+	if err := s.cache.Put(ctx, "doc", sha, prompt.Version, out.Model, out); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("result not cached")
 	}
 	return out, nil
@@ -230,7 +230,7 @@ func (s *Stage) assessCached(ctx context.Context, text, kind string) (call, erro
 	if err != nil {
 		return c, err
 	}
-	if err := s.cache.Put(ctx, kind, sha, prompt.Version, c); err != nil {
+	if err := s.cache.Put(ctx, kind, sha, prompt.Version, c.Model, c); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("chunk result not cached")
 	}
 	return c, nil

@@ -3,6 +3,7 @@ package analyzer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,14 +13,17 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Cache remembers model answers by the sha256 of the text and the prompt
-// version, with the model that gave the answer stored in the entry, so a
-// redelivered event, a re-upload of the same content or a retried chunk
-// never pays for the same call twice. One key per text keeps a lookup to
-// one read, whichever model answered. It lives in a JetStream KV bucket on
-// file storage: it survives restarts and is shared by every replica.
+// Cache remembers model answers by (sha256 of the text, prompt version,
+// model), so a redelivered event, a re-upload of the same content or a
+// retried chunk never pays for the same call twice. A lookup takes the
+// newest answer any model of the chain gave for the text and prompt, in
+// one read (a direct get of the last message under the key's wildcard),
+// not one read per model. It lives in a JetStream KV bucket on file
+// storage: it survives restarts and is shared by every replica.
 type Cache struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	stream jetstream.Stream // the bucket's stream, for the wildcard lookup
+	bucket string
 }
 
 // OpenCache creates or binds the result cache bucket.
@@ -36,11 +40,22 @@ func OpenCache(ctx context.Context, js jetstream.JetStream, bucket string, repli
 	if err != nil {
 		return nil, fmt.Errorf("open result cache %s: %w", bucket, err)
 	}
-	return &Cache{kv: kv}, nil
+	stream, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, fmt.Errorf("open result cache %s: %w", bucket, err)
+	}
+	return &Cache{kv: kv, stream: stream, bucket: bucket}, nil
 }
 
-func cacheKey(kind, textSHA, promptVersion string) string {
-	return kind + "." + textSHA + "." + promptVersion
+// modelEnc makes a model id (which holds ':' and '.') one KV key token.
+var modelEnc = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// cacheKey is the entry of one model's answer; model "*" is every model's.
+func cacheKey(kind, textSHA, promptVersion, model string) string {
+	if model != "*" {
+		model = modelEnc.EncodeToString([]byte(model))
+	}
+	return kind + "." + textSHA + "." + promptVersion + "." + model
 }
 
 // TextSHA256 is the cache's name for a text.
@@ -49,26 +64,27 @@ func TextSHA256(text string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Get looks up a cached answer into v.
+// Get looks up the newest cached answer for the text and prompt version,
+// whichever model gave it, into v.
 func (c *Cache) Get(ctx context.Context, kind, textSHA, promptVersion string, v any) (bool, error) {
 	if c == nil {
 		return false, nil
 	}
-	e, err := c.kv.Get(ctx, cacheKey(kind, textSHA, promptVersion))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	msg, err := c.stream.GetLastMsgForSubject(ctx, "$KV."+c.bucket+"."+cacheKey(kind, textSHA, promptVersion, "*"))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("read result cache: %w", err)
 	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
-		return false, nil // an unreadable entry is a miss, not a failure
+	if msg.Header.Get("KV-Operation") != "" || json.Unmarshal(msg.Data, v) != nil {
+		return false, nil // deleted, or unreadable: a miss, not a failure
 	}
 	return true, nil
 }
 
-// Put stores an answer; v carries the model that gave it.
-func (c *Cache) Put(ctx context.Context, kind, textSHA, promptVersion string, v any) error {
+// Put stores model's answer v.
+func (c *Cache) Put(ctx context.Context, kind, textSHA, promptVersion, model string, v any) error {
 	if c == nil {
 		return nil
 	}
@@ -76,7 +92,7 @@ func (c *Cache) Put(ctx context.Context, kind, textSHA, promptVersion string, v 
 	if err != nil {
 		return fmt.Errorf("encode cached result: %w", err)
 	}
-	if _, err := c.kv.Put(ctx, cacheKey(kind, textSHA, promptVersion), raw); err != nil {
+	if _, err := c.kv.Put(ctx, cacheKey(kind, textSHA, promptVersion, model), raw); err != nil {
 		return fmt.Errorf("write result cache: %w", err)
 	}
 	return nil
