@@ -36,13 +36,15 @@ type Objects interface {
 // Router is the model router as the stage uses it.
 type Router interface {
 	Converse(ctx context.Context, req router.Request) (*router.Result, error)
-	Chain() router.Chain
+	Preferred(ctx context.Context, fits func(router.Model) bool) (router.Model, error)
 }
 
 // StageConfig bounds what one analysis may ask for.
 type StageConfig struct {
 	MaxOutputTokens int // per call
-	ChunkBytes      int // texts longer than this are analyzed in chunks
+	// ChunkBytes caps a chunk; below the cap, a chunk is as large as the
+	// chosen model's context window allows (see chunkBytes).
+	ChunkBytes int
 	MaxChars        int // longest text read from the store
 }
 
@@ -163,7 +165,15 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 		return cached, nil
 	}
 
-	chunks := Split(text, s.cfg.ChunkBytes)
+	// Chunks are sized for the model the router would choose now; a chunk
+	// then never goes to a model whose window it does not fit (the router
+	// skips those), and a smaller-window model serves once it is the one
+	// chosen at the start of an analysis.
+	chosen, err := s.router.Preferred(ctx, func(m router.Model) bool { return s.room(m) >= minChunkBytes })
+	if err != nil {
+		return streams.AnalyzedData{}, routeError(err, nil)
+	}
+	chunks := Split(text, s.chunkBytes(chosen))
 	var parts []call
 	for i, chunk := range chunks {
 		assess := s.assessCached // a chunk done before a redelivery is not paid again
@@ -382,6 +392,30 @@ func (s *Stage) request(msgs []types.Message, maxOut int) router.Request {
 			}
 		},
 	}
+}
+
+// minChunkBytes: a model whose window leaves less room than this for the
+// document is not worth chunking for.
+const minChunkBytes = 2000
+
+// room is how much document text one call may carry on model m: its
+// context window less the system prompt, the tool schema, the framing and
+// a repair turn, and less the largest output the answer may grow to (a
+// cut-off answer is retried with up to four times the output budget), at
+// EstimateTokens' 4 bytes a token.
+func (s *Stage) room(m router.Model) int {
+	overhead := router.EstimateTokens(prompt.System) + schemaTokens + 1000
+	output := min(4*s.cfg.MaxOutputTokens, m.MaxOutputTokens)
+	return max((m.ContextTokens-overhead-output)*4, 0)
+}
+
+// chunkBytes is the chunk size for model m: its room, within the
+// configured cap (long calls reserve much quota and take long).
+func (s *Stage) chunkBytes(m router.Model) int {
+	if s.cfg.ChunkBytes > 0 {
+		return min(s.room(m), s.cfg.ChunkBytes)
+	}
+	return s.room(m)
 }
 
 // schemaTokens estimates the tool definition's share of the input.

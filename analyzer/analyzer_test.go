@@ -3,6 +3,7 @@ package analyzer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -30,14 +31,22 @@ const riskyContract = `SUPPLY AGREEMENT
 `
 
 type fixture struct {
-	js    jetstream.JetStream
-	store *blob.Store
-	sim   *bedrocksim.Server
-	stage *analyzer.Stage
-	pub   *streams.Publisher
+	js     jetstream.JetStream
+	store  *blob.Store
+	sim    *bedrocksim.Server
+	stage  *analyzer.Stage
+	pub    *streams.Publisher
+	shared *router.Shared
 }
 
 func newFixture(t *testing.T, cfg analyzer.StageConfig) *fixture {
+	t.Helper()
+	return newFixtureOn(t, cfg, router.DefaultChain(), nil)
+}
+
+// newFixtureOn is newFixture with a chain and the simulator's models (nil:
+// its catalogue).
+func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain, models []bedrocksim.Model) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
@@ -45,7 +54,7 @@ func newFixture(t *testing.T, cfg analyzer.StageConfig) *fixture {
 		t.Fatal(err)
 	}
 	store := testenv.S3(t)
-	sim, err := bedrocksim.New(bedrocksim.Config{Speed: 0, AccessKey: "AKTEST", SecretKey: "secret", Seed: 1}, zerolog.Nop())
+	sim, err := bedrocksim.New(bedrocksim.Config{Models: models, Speed: 0, AccessKey: "AKTEST", SecretKey: "secret", Seed: 1}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +68,7 @@ func newFixture(t *testing.T, cfg analyzer.StageConfig) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := router.New(router.DefaultChain(), shared, client, router.Options{MaxWait: 100 * time.Millisecond}, nil)
+	r, err := router.New(chain, shared, client, router.Options{MaxWait: 100 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +84,7 @@ func newFixture(t *testing.T, cfg analyzer.StageConfig) *fixture {
 		cfg.ChunkBytes = 400_000
 	}
 	cfg.MaxChars = 2_000_000
-	return &fixture{js: js, store: store, sim: sim, stage: analyzer.NewStage(store, r, cache, pub, cfg, nil), pub: pub}
+	return &fixture{js: js, store: store, sim: sim, stage: analyzer.NewStage(store, r, cache, pub, cfg, nil), pub: pub, shared: shared}
 }
 
 // extracted stores text and returns the extracted event the stage consumes.
@@ -222,6 +231,75 @@ func TestLongDocumentIsAnalyzedInChunksAndMerged(t *testing.T) {
 	// map calls, one per chunk, plus the reduce call
 	if len(d.Attempts) != chunks+1 {
 		t.Fatalf("attempt trail has %d entries for %d chunks + reduce", len(d.Attempts), chunks)
+	}
+}
+
+// Chunks are sized for the model the router would choose: a long document
+// goes in several chunks, each within the window, to a small-window primary
+// that is serving, and in one call to the large-window fallback while the
+// primary cools. The simulator rejects any input larger than the model's
+// window, so a chunk that did not fit would fail the document.
+func TestChunksFitTheChosenModelsWindow(t *testing.T) {
+	small := router.Model{ID: "small-window", RequestsPerMinute: 1000, TokensPerMinute: 10_000_000, CooldownSeconds: 60,
+		ContextTokens: 8000, MaxOutputTokens: 4096, OutputBurndown: 1}
+	large := small
+	large.ID, large.ContextTokens = "large-window", 200_000
+	f := newFixtureOn(t, analyzer.StageConfig{MaxOutputTokens: 1024}, router.Chain{small, large}, []bedrocksim.Model{
+		{ID: small.ID, RequestsPerMinute: 1000, TokensPerMinute: 10_000_000, ContextWindow: small.ContextTokens, MaxOutputTokens: small.MaxOutputTokens},
+		{ID: large.ID, RequestsPerMinute: 1000, TokensPerMinute: 10_000_000, ContextWindow: large.ContextTokens, MaxOutputTokens: large.MaxOutputTokens},
+	})
+	long := func(n int) string {
+		var b strings.Builder
+		b.WriteString(riskyContract + "\n\n")
+		for i := range 600 {
+			fmt.Fprintf(&b, "Section %d.%d describes the delivery schedule in neutral terms.\n\n", n, i)
+		}
+		return b.String() + "9. Penalty. A late payment penalty of 5% per week applies to every overdue invoice.\n"
+	}
+	analyze := func(doc, text string) (chunks int, models map[string]int) {
+		t.Helper()
+		if err := f.stage.Handle(context.Background(), f.extracted(t, doc, text)); err != nil {
+			t.Fatal(err)
+		}
+		d, a := f.analyzed(t, doc)
+		if err := assessment.Validate(a, text); err != nil {
+			t.Fatalf("assessment not grounded: %v", err)
+		}
+		for _, p := range progressSteps(t, f.js, doc) {
+			if p.Step == "chunk" {
+				chunks++
+			}
+		}
+		models = map[string]int{}
+		for _, at := range d.Attempts {
+			models[at.Model+" "+at.Outcome]++
+		}
+		return chunks, models
+	}
+
+	text := long(1)
+	chunks, models := analyze("small", text)
+	if want := len(text)/(small.ContextTokens*4) + 1; chunks < want {
+		t.Fatalf("%d chunks of a %d-byte text for a %d-token window, want at least %d", chunks, len(text), small.ContextTokens, want)
+	}
+	// Every call (a chunk may take a second turn: a cut-off answer's retry)
+	// on the small model, none rejected as too long.
+	if models[small.ID+" ok"] < chunks+1 || len(models) != 1 {
+		t.Fatalf("attempts %v, want %d chunks and the reduce call, all on %s", models, chunks, small.ID)
+	}
+
+	// The primary cools: the large window is chosen, and the same length
+	// goes in one call.
+	res, _, err := f.shared.Reserve(context.Background(), small, 10, false)
+	if err != nil || res == nil {
+		t.Fatal(err)
+	}
+	if err := f.shared.Settle(context.Background(), res, 0, router.Throttled, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	chunks, models = analyze("large", long(2))
+	if chunks != 0 || models[large.ID+" ok"] != 1 || len(models) != 1 {
+		t.Fatalf("while the small model cools: %d chunks, attempts %v; want one call to %s", chunks, models, large.ID)
 	}
 }
 

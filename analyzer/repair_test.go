@@ -22,7 +22,9 @@ type scripted struct {
 	seen    [][]types.Message
 }
 
-func (s *scripted) Chain() router.Chain { return router.DefaultChain()[:1] }
+func (s *scripted) Preferred(context.Context, func(router.Model) bool) (router.Model, error) {
+	return router.DefaultChain()[0], nil
+}
 
 func (s *scripted) Converse(ctx context.Context, req router.Request) (*router.Result, error) {
 	m := router.DefaultChain()[0]

@@ -61,6 +61,35 @@ func New(chain Chain, shared *Shared, client Converser, opts Options, metrics *M
 // Chain returns the router's models, best first.
 func (r *Router) Chain() Chain { return r.chain }
 
+// Preferred returns the model the router would choose now, capacity
+// aside: the first model of the chain that accepts says fits and that is
+// neither cooling nor behind an open breaker (a window refills within a
+// minute; a cooldown or an outage may last). When every such model is
+// resting it returns the first that fits, and ErrTooLarge when none fits.
+// It only reads the shared state.
+func (r *Router) Preferred(ctx context.Context, fits func(Model) bool) (Model, error) {
+	var first *Model
+	for i, m := range r.chain {
+		if !fits(m) {
+			continue
+		}
+		if first == nil {
+			first = &r.chain[i]
+		}
+		snap, err := r.shared.Snapshot(ctx, m)
+		if err != nil {
+			return Model{}, err
+		}
+		if snap.CoolingFor == 0 && !snap.BreakerOpen {
+			return m, nil
+		}
+	}
+	if first == nil {
+		return Model{}, ErrTooLarge
+	}
+	return *first, nil
+}
+
 // Request is one model call to route.
 type Request struct {
 	Interactive     bool // the chatbot: served before batch analysis when both wait
