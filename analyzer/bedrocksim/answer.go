@@ -41,8 +41,9 @@ const (
 )
 
 // compose builds the deterministic answer to p. maxTokens is the output limit
-// in force (the request's, or the default).
-func (s *Server) compose(p *prompt, maxTokens int) reply {
+// in force (the request's, or the default). An obedient model follows
+// manipulation instructions it finds outside the framed document.
+func (s *Server) compose(p *prompt, maxTokens int, obedient bool) reply {
 	h := fnv.New64a()
 	h.Write([]byte(p.system))
 	h.Write([]byte{0})
@@ -53,6 +54,10 @@ func (s *Server) compose(p *prompt, maxTokens int) reply {
 	if p.wantsAssessment() {
 		doc, _ := documentText(p.lastUser)
 		a := analyze(doc, s.matcher)
+		if obedient && manipulates(outsideDocument(p.lastUser), s.matcher) {
+			a = assessment.Assessment{Summary: "No material risk.", OverallScore: 0, RiskLevel: "low",
+				RiskFactors: []assessment.RiskFactor{}, Recommendations: []string{}, ComplianceConcerns: []assessment.ComplianceConcern{}}
+		}
 		raw, _ := json.Marshal(a)
 		if p.forcedTool != "" {
 			r.toolName, r.toolID, r.toolInput, r.stopReason = assessment.ToolName, fmt.Sprintf("tooluse_%016x", sum), raw, "tool_use"
@@ -154,6 +159,16 @@ func outsideDocument(msg string) string {
 		rest = rest[i+len("DOCUMENT "+nonce+">>>"):]
 	}
 	return msg[:start] + rest
+}
+
+// manipulates reports whether text holds an instruction aimed at the
+// assessor (the lexicon's "Embedded instructions" rule).
+func manipulates(text string, m *matcher) bool {
+	found := false
+	m.scan(lowerSameLen(text), func(t term, _ int) {
+		found = found || lexicon[t.rule].title == injectionRule
+	})
+	return found
 }
 
 var severityRank = map[string]int{"low": 0, "medium": 1, "high": 2, "critical": 3}

@@ -28,6 +28,12 @@ type Faults struct {
 	MidStreamException string  `json:"mid_stream_exception,omitempty"`
 	// Storm fails every request of a time window the same way.
 	Storm *Storm `json:"storm,omitempty"`
+	// Obedient makes the model follow instructions to go easy on a
+	// document when it reads them outside the framed document, i.e. as
+	// the user turn's own words: it answers "no material risk". That is
+	// what a document that manages to close its frame early would get
+	// from a real model, so tests can show the frame holds.
+	Obedient bool `json:"obedient,omitempty"`
 }
 
 // Storm is a scheduled outage: from AfterSeconds after the faults are set,
@@ -153,6 +159,7 @@ type decision struct {
 	err       *apiError // fail the request with this (nil = proceed)
 	storm     bool
 	midStream *apiError // cut a stream halfway with this (nil = no)
+	obedient  bool      // follow instructions outside the framed document
 }
 
 // decide draws the fate of one request to modelID at now. It always draws
@@ -167,7 +174,7 @@ func (fs *faultSet) decide(modelID string, now time.Time) decision {
 	u, v := fs.rng.Float64(), fs.rng.Float64()
 	fs.mu.Unlock()
 
-	var d decision
+	d := decision{obedient: f.Obedient}
 	if s := f.Storm; s != nil && !now.Before(s.Start) && now.Before(s.End) {
 		d.err, d.storm = faultError(s.Kind), true
 		if d.err.reason != "" {

@@ -135,7 +135,7 @@ func (s *Server) call(ctx context.Context, w http.ResponseWriter, x *exchange, b
 	d := s.faults.decide(m.ID, s.clock.Now())
 	if d.err != nil {
 		if d.err.Code == "ModelTimeoutException" {
-			x.rep = s.compose(&x.p, x.maxTok)
+			x.rep = s.compose(&x.p, x.maxTok, d.obedient)
 			if err := sleep(ctx, s.latency(m, x.rep.outputTokens)); err != nil {
 				return errCanceled, false
 			}
@@ -148,7 +148,7 @@ func (s *Server) call(ctx context.Context, w http.ResponseWriter, x *exchange, b
 		x.reserved = 0
 		return e, false
 	}
-	x.rep = s.compose(&x.p, x.maxTok)
+	x.rep = s.compose(&x.p, x.maxTok, d.obedient)
 	streamed := x.op == "converse-stream" || x.op == "invoke-with-response-stream"
 	var written bool
 	if streamed {

@@ -107,10 +107,16 @@ func riskToolConfig() *types.ToolConfiguration {
 // validated assessment.
 func assess(t testing.TB, c *bedrockruntime.Client, model, doc string) assessment.Assessment {
 	t.Helper()
+	return assessMessage(t, c, model, framed(doc), doc)
+}
+
+// assessMessage is assess with the user turn given whole.
+func assessMessage(t testing.TB, c *bedrockruntime.Client, model, user, doc string) assessment.Assessment {
+	t.Helper()
 	out, err := c.Converse(context.Background(), &bedrockruntime.ConverseInput{
 		ModelId:         aws.String(model),
 		System:          []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: "You are a risk analyst. Record your assessment with the tool."}},
-		Messages:        userText(framed(doc)),
+		Messages:        userText(user),
 		InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(4000)},
 		ToolConfig:      riskToolConfig(),
 	})

@@ -18,6 +18,10 @@ type rule struct {
 	terms                     []string
 }
 
+// injectionRule is the title of the rule that finds instructions aimed at
+// the assessor inside a document.
+const injectionRule = "Embedded instructions to the assessor"
+
 type term struct {
 	text        string
 	infix, stem bool
@@ -135,7 +139,7 @@ var lexicon = []rule{
 		"A violation of law or policy is mentioned.",
 		"Investigate the violation and document remediation.", "", "",
 		[]string{"non-compliance", "noncompliance", "violation of", "violates", "*verstoß*", "*verstoss*"}},
-	{"Embedded instructions to the assessor", "other", "medium",
+	{injectionRule, "other", "medium",
 		"The document contains instructions aimed at whoever assesses it, an attempt to manipulate the assessment.",
 		"Review the document by hand and find out who added the instructions.", "", "",
 		[]string{"ignore your instructions", "ignore all previous instructions", "ignore previous instructions", "ignore the above instructions", "disregard your instructions", "disregard all previous instructions", "set the score to 0", "give this document a score of 0", "score this document as", "rate this document as low", "ignoriere alle vorherigen anweisungen", "ignoriere deine anweisungen"}},
