@@ -46,6 +46,10 @@ func TestNotReadyFallsBackAndMetricsTellIt(t *testing.T) {
 	if res, err := r.Converse(context.Background(), chatRequest(false)); err != nil || len(res.Attempts) != 1 || res.Model.ID != "model-b" {
 		t.Fatalf("second request: %v %+v", err, res)
 	}
+	// The router is the one retry layer: the SDK sent the failed call once.
+	if n := w.stats().Models["model-a"].Requests; n != 1 {
+		t.Fatalf("model-a received %d requests, want 1 (SDK retries are off)", n)
+	}
 
 	fams, err := reg.Gather()
 	if err != nil {
