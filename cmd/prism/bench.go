@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"time"
 
 	"github.com/aiprism/prism/cmd/prism/internal/bench"
@@ -23,7 +21,7 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs.SetOutput(stderr)
 	var o bench.Options
 	fs.BoolVar(&o.Quick, "quick", false, "small sizes (make bench)")
-	fs.StringVar(&o.CorpusDir, "corpus", "../shared/corpus", "documents to upload (text-based files are used)")
+	fs.StringVar(&o.CorpusDir, "corpus", "../shared/corpus", "documents to upload (text, HTML, PDF, DOCX and XLSX files under 256 KiB)")
 	fs.IntVar(&o.Documents, "docs", 0, "documents in the pipeline scenario")
 	fs.IntVar(&o.Users, "users", 0, "simulated users, each following its document over SSE")
 	fs.IntVar(&o.APIClients, "clients", 0, "concurrent API clients")
@@ -35,8 +33,8 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs.BoolVar(&o.InProcess, "inprocess", false, "run every role inside the bench process instead of one process per role")
 	fs.BoolVar(&o.Capacity, "capacity", false, "also run the capacity scenario (realistic model latency and quotas, about 2 minutes)")
 	jsonOut := fs.String("json", "", "write the figures here (default bench-results/bench-<time>.json)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run")
-	memProfile := fs.String("memprofile", "", "write a heap profile at the end")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run here, and each role process's to <file>.<role>")
+	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile here before the system stops, and each role process's to <file>.<role>")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,33 +44,11 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 		return err
 	}
 	o.Log = log
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	rep, err := bench.Run(ctx, o)
 	if err != nil {
 		return err
 	}
 	rep.Print(stdout)
-	if *memProfile != "" {
-		runtime.GC()
-		f, err := os.Create(*memProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.WriteHeapProfile(f); err != nil {
-			return err
-		}
-	}
 	path := *jsonOut
 	if path == "" {
 		path = filepath.Join("bench-results", "bench-"+time.Now().UTC().Format("20060102-150405")+".json")

@@ -27,7 +27,7 @@ func logger(env config.Getenv, w io.Writer, role string) (zerolog.Logger, error)
 }
 
 // runRole runs one role alone against external NATS, PostgreSQL and S3.
-func runRole(ctx context.Context, role string, env config.Getenv, stderr io.Writer) error {
+func runRole(ctx context.Context, role string, env config.Getenv, stderr io.Writer) (err error) {
 	log, err := logger(env, stderr, role)
 	if err != nil {
 		return err
@@ -35,6 +35,11 @@ func runRole(ctx context.Context, role string, env config.Getenv, stderr io.Writ
 	if err := system.CheckConfig(env, []string{role}); err != nil {
 		return err
 	}
+	ctx, finishProfiles, err := profileRole(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, finishProfiles()) }()
 	reg := obs.NewRegistry()
 	in, err := system.Open(ctx, env, system.NeedsOf([]string{role}), reg, log, role)
 	if err != nil {

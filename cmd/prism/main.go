@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/aiprism/prism/extractor/sandbox"
-	"github.com/aiprism/prism/extractor/worker"
 	"github.com/aiprism/prism/platform/config"
 )
 
@@ -63,7 +62,7 @@ func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr i
 	case sandbox.WorkerSubcommand:
 		// The extractor's isolated child: one document in on stdin, text
 		// out on stdout, under the limits its parent set.
-		return worker.Main(ctx, os.Stdin, stdout, env)
+		return runWorker(ctx, args[1:], env, stdout)
 	case "ingest", "extractor", "analyzer", "persist", "notifier", "api":
 		return runRole(ctx, cmd, env, stderr)
 	case "help", "-h", "--help":

@@ -7,7 +7,9 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,7 +45,32 @@ type Options struct {
 	// memory are measured per role.
 	InProcess bool
 	Binary    string
-	Log       zerolog.Logger
+	// CPUProfile and MemProfile, when set, name the bench process's
+	// profiles; each role process writes its own to <path>.<role>.
+	CPUProfile string
+	MemProfile string
+	Log        zerolog.Logger
+}
+
+// First copy numbers (see unique) of the scenarios, far enough apart that
+// no two uploads of a run share a text, which the result cache would serve.
+const (
+	firstPipeline = 0
+	firstSSE      = 1_000_000 // and sseRunGap more for each further run
+	sseRunGap     = 100_000
+	firstPaced    = 2_000_000
+	firstWarmUp   = 3_000_000
+)
+
+// sseRuns are the document counts of the SSE scenario's runs: the size
+// asked for and, when that is over 1,000 streams, a run of 1,000 streams
+// first, the size the aim names beside 10,000.
+func (o Options) sseRuns() []int {
+	const aim = 1000
+	if o.SSEDocs*o.SSEPerDoc > aim && aim/o.SSEPerDoc > 0 {
+		return []int{aim / o.SSEPerDoc, o.SSEDocs}
+	}
+	return []int{o.SSEDocs}
 }
 
 // Defaults fills unset sizes, smaller when Quick.
@@ -96,12 +123,20 @@ type Report struct {
 	Ratio float64   `json:"pipeline_to_reference_ratio"`
 	API   APIResult `json:"api"`
 	// APIPaced is the same clients at a fixed total request rate.
-	APIPaced APIResult        `json:"api_paced"`
-	SSE      SSEResult        `json:"sse"`
+	APIPaced APIResult `json:"api_paced"`
+	// SSE has a result per run, fewest streams first.
+	SSE      []SSEResult      `json:"sse"`
 	Capacity *CapacityResult  `json:"capacity,omitempty"`
 	Process  ProcessResources `json:"process"`
 	// Roles is CPU and peak memory per role process (not with InProcess).
-	Roles []system.Usage `json:"roles,omitempty"`
+	Roles    []system.Usage `json:"roles,omitempty"`
+	Profiles []Profile      `json:"profiles,omitempty"`
+}
+
+// Profile is a profile file the run wrote.
+type Profile struct {
+	Path string `json:"path"`
+	What string `json:"what"`
 }
 
 // ProcessResources is what the whole in-process system used.
@@ -113,68 +148,20 @@ type ProcessResources struct {
 // Run starts the system as `prism dev` does, with the Bedrock simulator at
 // zero latency and quotas too large to matter (so the pipeline itself is
 // measured), and runs the scenarios.
-func Run(ctx context.Context, o Options) (*Report, error) {
+func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	o = o.Defaults()
-	env, cleanup, err := benchEnv(o, 0, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	if !o.InProcess {
-		env = config.Overlay(env, map[string]string{"PRISM_DEV_ROLES": "none", "PRISM_DEV_NATS_PORT": "0"})
-	}
-	dev, stop, err := startDev(ctx, env, o.Log)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	apiURL := dev.APIURL
-	var procs *roleProcesses
-	if !o.InProcess {
-		if procs, err = startRoleProcesses(ctx, o.Binary, dev, env); err != nil {
+	if o.CPUProfile != "" {
+		stopCPU, err := system.StartCPUProfile(o.CPUProfile)
+		if err != nil {
 			return nil, err
 		}
-		defer procs.stop()
-		apiURL = procs.apiURL
+		defer func() { err = errors.Join(err, stopCPU()) }()
 	}
-	c := newClient(apiURL, max(o.Users, o.APIClients, o.SSEDocs*o.SSEPerDoc))
-	rep := &Report{When: time.Now().UTC(), Cores: numCPU()}
+	rep := &Report{When: time.Now().UTC(), Cores: numCPU(), Profiles: o.profiles()}
 	rep.Host, _ = os.Hostname()
-	corpus := LoadCorpus(o.CorpusDir)
-
-	before := usage()
-	o.Log.Info().Msg("bench: reference (raw JetStream)")
-	if rep.Reference, err = Reference(ctx, dev.Infra.JS, o.RefMessages, o.Users); err != nil {
-		return nil, fmt.Errorf("reference: %w", err)
-	}
-	o.Log.Info().Msg("bench: warm-up")
-	if _, err := Pipeline(ctx, c, corpus, 2*o.Users, o.Users); err != nil {
-		return nil, fmt.Errorf("warm-up: %w", err)
-	}
-	o.Log.Info().Int("documents", o.Documents).Int("users", o.Users).Msg("bench: pipeline")
-	if rep.Pipeline, err = Pipeline(ctx, c, corpus, o.Documents, o.Users); err != nil {
-		return nil, fmt.Errorf("pipeline: %w", err)
-	}
-	rep.Ratio = rep.Pipeline.DocsPerSec / rep.Reference.MsgsPerSec
-	o.Log.Info().Float64("rate", o.PacedRate).Msg("bench: paced pipeline")
-	rep.Paced = PipelinePaced(ctx, c, corpus, o.PacedRate, o.PacedFor)
-	o.Log.Info().Int("clients", o.APIClients).Msg("bench: api")
-	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration, 0)
-	o.Log.Info().Int("clients", o.APIClients).Float64("rate", o.APIRate).Msg("bench: api paced")
-	rep.APIPaced = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration, o.APIRate)
-	o.Log.Info().Int("streams", o.SSEDocs*o.SSEPerDoc).Msg("bench: sse")
-	if rep.SSE, err = SSE(ctx, c, corpus, o.SSEDocs, o.SSEPerDoc); err != nil {
+	if err := runSystem(ctx, o, rep); err != nil {
 		return nil, err
 	}
-	if procs != nil {
-		if rep.Roles, err = procs.stop(); err != nil {
-			return nil, err
-		}
-	}
-	after := usage()
-	rep.Process = ProcessResources{CPUSeconds: after.cpu - before.cpu, PeakRSSMB: after.rssMB}
-	stop()
-
 	if o.Capacity {
 		o.Log.Info().Msg("bench: capacity")
 		cr, err := Capacity(ctx, o)
@@ -184,6 +171,109 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Capacity = &cr
 	}
 	return rep, nil
+}
+
+// profiles are the files a run writes: the bench process's and, with a
+// process per role, each role's.
+func (o Options) profiles() []Profile {
+	var out []Profile
+	for _, p := range []struct{ path, kind string }{{o.CPUProfile, "CPU"}, {o.MemProfile, "heap"}} {
+		if p.path == "" {
+			continue
+		}
+		out = append(out, Profile{Path: p.path, What: p.kind + ", bench process"})
+		if o.InProcess {
+			continue
+		}
+		for _, role := range benchRoles {
+			out = append(out, Profile{Path: p.path + "." + role, What: p.kind + ", role " + role})
+		}
+		if p.kind == "CPU" {
+			out = append(out, Profile{Path: system.WorkerProfileDir(p.path+"."+system.RoleExtractor) + "/",
+				What: "CPU, extraction workers, a file each (pprof merges them)"})
+		}
+	}
+	return out
+}
+
+// runSystem runs the scenarios but capacity on one system and records
+// what its processes used.
+func runSystem(ctx context.Context, o Options, rep *Report) error {
+	env, cleanup, err := benchEnv(o, 0, nil)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if !o.InProcess {
+		env = config.Overlay(env, map[string]string{"PRISM_DEV_ROLES": "none", "PRISM_DEV_NATS_PORT": "0"})
+	}
+	dev, stop, err := startDev(ctx, env, o.Log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	apiURL := dev.APIURL
+	var procs *roleProcesses
+	if !o.InProcess {
+		if procs, err = startRoleProcesses(ctx, o, dev, env); err != nil {
+			return err
+		}
+		defer procs.stop()
+		apiURL = procs.apiURL
+	}
+	before := usage()
+	if err := scenarios(ctx, o, dev, newClient(apiURL, max(o.Users, o.APIClients, o.SSEDocs*o.SSEPerDoc)), rep); err != nil {
+		return err
+	}
+	// The heap is of interest while the system runs; the role processes
+	// write theirs when asked to stop, before they shut down.
+	if o.MemProfile != "" {
+		if err := system.WriteHeapProfile(o.MemProfile); err != nil {
+			return err
+		}
+	}
+	if procs != nil {
+		if rep.Roles, err = procs.stop(); err != nil {
+			return err
+		}
+	}
+	after := usage()
+	rep.Process = ProcessResources{CPUSeconds: after.cpu - before.cpu, PeakRSSMB: after.rssMB}
+	return nil
+}
+
+// scenarios runs reference, pipeline, paced pipeline, API and SSE.
+func scenarios(ctx context.Context, o Options, dev *system.Dev, c *client, rep *Report) error {
+	corpus := LoadCorpus(o.CorpusDir)
+	var err error
+	o.Log.Info().Msg("bench: reference (raw JetStream)")
+	if rep.Reference, err = Reference(ctx, dev.Infra.JS, o.RefMessages, o.Users); err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	o.Log.Info().Msg("bench: warm-up")
+	if _, err := Pipeline(ctx, c, corpus, 2*o.Users, o.Users, firstWarmUp); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	o.Log.Info().Int("documents", o.Documents).Int("users", o.Users).Msg("bench: pipeline")
+	if rep.Pipeline, err = Pipeline(ctx, c, corpus, o.Documents, o.Users, firstPipeline); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	rep.Ratio = rep.Pipeline.DocsPerSec / rep.Reference.MsgsPerSec
+	o.Log.Info().Float64("rate", o.PacedRate).Msg("bench: paced pipeline")
+	rep.Paced = PipelinePaced(ctx, c, corpus, o.PacedRate, o.PacedFor)
+	o.Log.Info().Int("clients", o.APIClients).Msg("bench: api")
+	rep.API = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration, 0)
+	o.Log.Info().Int("clients", o.APIClients).Float64("rate", o.APIRate).Msg("bench: api paced")
+	rep.APIPaced = API(ctx, c, rep.Pipeline.IDs, o.APIClients, o.APIDuration, o.APIRate)
+	for i, docs := range o.sseRuns() {
+		o.Log.Info().Int("streams", docs*o.SSEPerDoc).Msg("bench: sse")
+		r, err := SSE(ctx, c, corpus, docs, o.SSEPerDoc, firstSSE+i*sseRunGap)
+		if err != nil {
+			return err
+		}
+		rep.SSE = append(rep.SSE, r)
+	}
+	return nil
 }
 
 // benchEnv is the environment of a benchmark system: a fresh data
@@ -278,7 +368,8 @@ type roleProcesses struct {
 // benchRoles are the processes started: every role once.
 var benchRoles = []string{system.RolePersist, system.RoleExtractor, system.RoleAnalyzer, system.RoleNotifier, system.RoleAPI}
 
-func startRoleProcesses(ctx context.Context, bin string, dev *system.Dev, env config.Getenv) (*roleProcesses, error) {
+func startRoleProcesses(ctx context.Context, o Options, dev *system.Dev, env config.Getenv) (*roleProcesses, error) {
+	bin := o.Binary
 	if bin == "" {
 		var err error
 		if bin, err = os.Executable(); err != nil {
@@ -294,7 +385,7 @@ func startRoleProcesses(ctx context.Context, bin string, dev *system.Dev, env co
 	}
 	rp := &roleProcesses{}
 	for _, role := range benchRoles {
-		p, err := system.StartProcess(bin, role, roleEnv)
+		p, err := system.StartProcess(bin, role, o.roleProfileEnv(roleEnv, role))
 		if err != nil {
 			rp.stop()
 			return nil, err
@@ -312,6 +403,18 @@ func startRoleProcesses(ctx context.Context, bin string, dev *system.Dev, env co
 		}
 	}
 	return rp, nil
+}
+
+// roleProfileEnv is env plus the profile files of role, if any are asked for.
+func (o Options) roleProfileEnv(env map[string]string, role string) map[string]string {
+	out := maps.Clone(env)
+	if o.CPUProfile != "" {
+		out[system.EnvCPUProfile] = o.CPUProfile + "." + role
+	}
+	if o.MemProfile != "" {
+		out[system.EnvMemProfile] = o.MemProfile + "." + role
+	}
+	return out
 }
 
 func (rp *roleProcesses) stop() ([]system.Usage, error) {

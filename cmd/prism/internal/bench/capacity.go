@@ -51,7 +51,7 @@ func Capacity(ctx context.Context, o Options) (CapacityResult, error) {
 	docs := len(chain) * rpm * 3 / 2
 	c := newClient(dev.APIURL, 200)
 	start := time.Now()
-	res, err := Pipeline(ctx, c, LoadCorpus(o.CorpusDir), docs, 200)
+	res, err := Pipeline(ctx, c, LoadCorpus(o.CorpusDir), docs, 200, firstPipeline)
 	if err != nil {
 		return CapacityResult{}, err
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,12 +26,14 @@ type PipelineResult struct {
 	ModelTime  Summary            `json:"model_time"`
 	Overhead   Summary            `json:"overhead"` // end to end minus model time
 	Stages     map[string]Summary `json:"stages"`
+	Formats    map[string]int     `json:"formats"` // uploads per file type
 	IDs        []string           `json:"-"`
 }
 
 // Pipeline has users upload documents and follow each one's SSE stream to
-// its assessment, n documents in all, each user one document at a time.
-func Pipeline(ctx context.Context, c *client, docs []Doc, n, users int) (PipelineResult, error) {
+// its assessment, n documents in all (copies first+1 to first+n), each
+// user one document at a time.
+func Pipeline(ctx context.Context, c *client, docs []Doc, n, users, first int) (PipelineResult, error) {
 	rec := newRecorder()
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -44,7 +49,7 @@ func Pipeline(ctx context.Context, c *client, docs []Doc, n, users int) (Pipelin
 				if i > n {
 					return
 				}
-				id, ok := one(ctx, c, docs, i, rec)
+				id, ok := one(ctx, c, docs, first+i, rec)
 				if !ok {
 					continue
 				}
@@ -80,7 +85,7 @@ func PipelinePaced(ctx context.Context, c *client, docs []Doc, rate float64, dur
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if id, ok := one(ctx, c, docs, 2_000_000+i, rec); ok {
+			if id, ok := one(ctx, c, docs, firstPaced+i, rec); ok {
 				mu.Lock()
 				ids = append(ids, id)
 				mu.Unlock()
@@ -99,10 +104,19 @@ type recorder struct {
 	stages               map[string]*Latencies
 	failed               atomic.Int64
 	firstErr             atomic.Value
+	mu                   sync.Mutex
+	formats              map[string]int
 }
 
 func newRecorder() *recorder {
-	return &recorder{stages: map[string]*Latencies{"ingest": {}, "extract": {}, "analyze": {}, "deliver": {}}}
+	return &recorder{stages: map[string]*Latencies{"ingest": {}, "extract": {}, "analyze": {}, "deliver": {}}, formats: map[string]int{}}
+}
+
+// uploading counts an upload by its file type.
+func (r *recorder) uploading(name string) {
+	r.mu.Lock()
+	r.formats[strings.TrimPrefix(filepath.Ext(name), ".")]++
+	r.mu.Unlock()
 }
 
 func (r *recorder) fail(err error) {
@@ -114,6 +128,9 @@ func (r *recorder) result(n, users int, took time.Duration, ids []string) Pipeli
 	secs := took.Seconds()
 	res := PipelineResult{Documents: n, Users: users, Seconds: secs, DocsPerSec: float64(len(ids)) / secs, Failed: int(r.failed.Load()),
 		EndToEnd: r.e2e.Summary(), ModelTime: r.model.Summary(), Overhead: r.overhead.Summary(), Stages: map[string]Summary{}, IDs: ids}
+	r.mu.Lock()
+	res.Formats = maps.Clone(r.formats)
+	r.mu.Unlock()
 	for k, v := range r.stages {
 		res.Stages[k] = v.Summary()
 	}
@@ -126,8 +143,14 @@ func (r *recorder) result(n, users int, took time.Duration, ids []string) Pipeli
 // one uploads document number i and follows it to its assessment.
 func one(ctx context.Context, c *client, docs []Doc, i int, rec *recorder) (string, bool) {
 	doc := docs[i%len(docs)]
+	content, err := unique(doc, i)
+	if err != nil {
+		rec.fail(err)
+		return "", false
+	}
+	rec.uploading(doc.Name)
 	t0 := time.Now()
-	id, err := c.upload(ctx, doc.Name, unique(doc, i))
+	id, err := c.upload(ctx, doc.Name, content)
 	if err != nil {
 		rec.fail(err)
 		return "", false

@@ -3,8 +3,11 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -30,6 +33,7 @@ func (r *Report) Print(w io.Writer) {
 	row("", "", "")
 	row("reference: raw JetStream", fmt.Sprintf("%.0f msgs/s", r.Reference.MsgsPerSec), fmt.Sprintf("publish→ack %s (%d msgs, %d publishers, file storage, fsync always)", lat(r.Reference.Latency), r.Reference.Messages, r.Reference.Publishers))
 	row("pipeline: documents", fmt.Sprintf("%.1f docs/s", p.DocsPerSec), fmt.Sprintf("%d docs by %d users, %d failed, %.1f s", p.Documents, p.Users, p.Failed, p.Seconds))
+	row("  upload mix", mix(p.Formats), "uploads per file type")
 	if p.FirstError != "" {
 		row("  first failure", p.FirstError, "")
 	}
@@ -57,7 +61,9 @@ func (r *Report) Print(w io.Writer) {
 	row("api: filtered list", lat(r.API.List), "status=analyzed, limit 20")
 	row("api paced: GET document", lat(r.APIPaced.GetDoc), fmt.Sprintf("%d clients paced to %.0f req/s in all, %d errors", r.APIPaced.Clients, r.APIPaced.Rate, r.APIPaced.Errors))
 	row("api paced: filtered list", lat(r.APIPaced.List), "latency from when each request was due")
-	row("sse delivery", lat(r.SSE.Delivery), fmt.Sprintf("%d streams open at once on %d documents, %d events, %d incomplete", r.SSE.Concurrent, r.SSE.Documents, r.SSE.Events, r.SSE.Incomplete))
+	for _, s := range r.SSE {
+		row("sse delivery", lat(s.Delivery), fmt.Sprintf("%d streams open at once on %d documents, %d events, %d incomplete", s.Concurrent, s.Documents, s.Events, s.Incomplete))
+	}
 	if len(r.Roles) > 0 {
 		row("bench process", fmt.Sprintf("%.1f CPU s", r.Process.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (embedded NATS, S3, simulator, load clients; PostgreSQL not counted)", r.Process.PeakRSSMB))
 		for _, u := range r.Roles {
@@ -70,7 +76,26 @@ func (r *Report) Print(w io.Writer) {
 		row("capacity: utilization", fmt.Sprintf("%.1f%%", 100*c.Utilization), fmt.Sprintf("peak 60 s window %d of quota %d (%d models x %d rpm), %d over quota", c.PeakWindow, c.Quota, c.Models, c.RPMPerModel, c.OverQuota))
 		row("capacity: drain", fmt.Sprintf("%.1f s", c.DrainSeconds), fmt.Sprintf("%d documents, %d failed, %d throttles, end-to-end p99 %.0f ms", c.Documents, c.Failed, c.Throttles, c.EndToEndP99MS))
 	}
+	for _, p := range r.Profiles {
+		row("profile", p.Path, p.What)
+	}
 	_ = tw.Flush()
+}
+
+// mix lists counts by key, largest first.
+func mix(counts map[string]int) string {
+	keys := slices.Collect(maps.Keys(counts))
+	sort.Slice(keys, func(i, j int) bool {
+		if counts[keys[i]] != counts[keys[j]] {
+			return counts[keys[i]] > counts[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 var stageOrder = map[string]int{"ingest": 0, "extract": 1, "analyze": 2, "deliver": 3}

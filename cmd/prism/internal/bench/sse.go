@@ -23,43 +23,19 @@ type SSEResult struct {
 }
 
 // SSE measures live delivery to many streams open at once. It takes docs
-// documents through the pipeline, opens perDoc streams on each, resuming
-// after the document's last event (so they wait, open and idle), and once
-// every stream is open asks for each document's re-analysis: every stream
-// then receives the new run's events live and ends at its outcome.
-func SSE(ctx context.Context, c *client, corpus []Doc, docs, perDoc int) (SSEResult, error) {
+// documents through the pipeline (copies first, first+1, ...), opens
+// perDoc streams on each, resuming after the document's last event (so
+// they wait, open and idle), and once every stream is open asks for each
+// document's re-analysis: every stream then receives the new run's events
+// live and ends at its outcome.
+func SSE(ctx context.Context, c *client, corpus []Doc, docs, perDoc, first int) (SSEResult, error) {
 	res := SSEResult{Streams: docs * perDoc, Documents: docs}
-	ids := make([]string, docs)
-	last := make([]uint64, docs)
-	work := make(chan int)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	for range min(docs, 20) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range work {
-				doc := corpus[d%len(corpus)]
-				id, err := c.upload(ctx, doc.Name, unique(doc, 1_000_000+d))
-				if err == nil {
-					err = c.follow(ctx, id, func(r received) { last[d] = r.id })
-				}
-				if err != nil {
-					failed.Store(err)
-				}
-				ids[d] = id
-			}
-		}()
-	}
-	for d := range docs {
-		work <- d
-	}
-	close(work)
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+	ids, last, err := prepareSSE(ctx, c, corpus, docs, first)
+	if err != nil {
 		return res, fmt.Errorf("sse: prepare documents: %w", err)
 	}
 
+	var wg sync.WaitGroup
 	var lat Latencies
 	var events, incomplete, open atomic.Int64
 	var opened sync.WaitGroup
@@ -94,6 +70,44 @@ func SSE(ctx context.Context, c *client, corpus []Doc, docs, perDoc int) (SSERes
 	wg.Wait()
 	res.Events, res.Delivery, res.Incomplete = events.Load(), lat.Summary(), incomplete.Load()
 	return res, nil
+}
+
+// prepareSSE uploads docs documents and follows each to its outcome,
+// returning their ids and the SSE id of each one's last event.
+func prepareSSE(ctx context.Context, c *client, corpus []Doc, docs, first int) ([]string, []uint64, error) {
+	ids := make([]string, docs)
+	last := make([]uint64, docs)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range min(docs, 20) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				doc := corpus[d%len(corpus)]
+				content, err := unique(doc, first+d)
+				if err == nil {
+					ids[d], err = c.upload(ctx, doc.Name, content)
+				}
+				if err == nil {
+					err = c.follow(ctx, ids[d], func(r received) { last[d] = r.id })
+				}
+				if err != nil {
+					failed.Store(err)
+				}
+			}
+		}()
+	}
+	for d := range docs {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return nil, nil, err
+	}
+	return ids, last, nil
 }
 
 // reanalyze asks for a new run, waiting while the read model has not yet

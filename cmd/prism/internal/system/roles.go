@@ -51,6 +51,11 @@ func loadRoleConfigs(env config.Getenv, roles []string) (roleConfigs, error) {
 		switch r {
 		case RoleExtractor:
 			c.extractor = extractor.ConfigFromEnv(l)
+			if path := env(EnvCPUProfile); path != "" {
+				if err := profileWorkers(&c.extractor, path); err != nil {
+					return c, err
+				}
+			}
 		case RoleAnalyzer:
 			c.analyzer = analyzer.ConfigFromEnv(l)
 		case RolePersist:
