@@ -54,10 +54,26 @@ type env struct {
 	stop  context.CancelFunc // stops the server and the projector
 }
 
-type envOption func(*api.Config, *int64)
+// envConfig is what options change in an env.
+type envConfig struct {
+	api       api.Config
+	maxUpload int64                        // ingest's limit (the API's body limit is api.MaxUploadBytes)
+	s3        func(testing.TB) blob.Config // where the object store runs
+}
 
-func withUploadLimit(n int64) envOption { return func(_ *api.Config, max *int64) { *max = n } }
-func withExportMaxRows(n int) envOption { return func(c *api.Config, _ *int64) { c.ExportMaxRows = n } }
+type envOption func(*envConfig)
+
+func withUploadLimit(n int64) envOption { return func(c *envConfig) { c.maxUpload = n } }
+func withExportMaxRows(n int) envOption { return func(c *envConfig) { c.api.ExportMaxRows = n } }
+
+// withLargeUploads lets uploads of up to n bytes through the API and ingest.
+func withLargeUploads(n int64) envOption {
+	return func(c *envConfig) { c.api.MaxUploadBytes, c.maxUpload = n, n }
+}
+
+// withS3InOwnProcess runs the object store in a child process, so the test
+// process's heap holds only what the API itself holds.
+func withS3InOwnProcess() envOption { return func(c *envConfig) { c.s3 = testenv.S3ProcessConfig } }
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
@@ -66,7 +82,18 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
-	blobs := testenv.S3(t)
+	cfg := envConfig{
+		api: api.Config{Auth: api.AuthToken, MaxUploadBytes: 10 << 20, SSEHeartbeat: time.Second, ReadTimeout: time.Minute},
+		s3:  testenv.S3Config,
+	}
+	cfg.maxUpload = cfg.api.MaxUploadBytes
+	for _, o := range opts {
+		o(&cfg)
+	}
+	blobs, err := blob.New(ctx, cfg.s3(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	pc, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)
@@ -90,19 +117,14 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		}
 	}
 
-	cfg := api.Config{Auth: api.AuthToken, MaxUploadBytes: 10 << 20, SSEHeartbeat: time.Second, ReadTimeout: time.Minute}
-	maxUpload := cfg.MaxUploadBytes
-	for _, o := range opts {
-		o(&cfg, &maxUpload)
-	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	srv := api.New(cfg, api.Deps{
+	srv := api.New(cfg.api, api.Deps{
 		NC:        nc,
 		JS:        js,
 		Pool:      pool,
 		Documents: store.New(pool),
 		Blobs:     blobs,
-		Ingest:    ingest.NewService(blobs, streams.NewPublisher(js, api.Source), maxUpload),
+		Ingest:    ingest.NewService(blobs, streams.NewPublisher(js, api.Source), cfg.maxUpload),
 		Registry:  obs.NewRegistry(),
 		Log:       log,
 	})
@@ -291,6 +313,17 @@ func (d *doc) waitSeq(seq uint64) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// waitProjected waits until the read model has applied every event the
+// log holds for the document so far.
+func (d *doc) waitProjected() {
+	d.e.t.Helper()
+	seq, err := streams.NewLog(d.e.js).LastSeq(context.Background(), d.owner, d.id)
+	if err != nil || seq == 0 {
+		d.e.t.Fatalf("document %s: last event in the log: %d, %v", d.id, seq, err)
+	}
+	d.waitSeq(seq)
 }
 
 // historyTypes lists the types of a document's history rows.

@@ -55,15 +55,14 @@ func listFixture(t *testing.T) *env {
 		e.analyzed(alice, "Master NDA.txt", "master", 55, "medium"),
 	}
 	docs[3].emit(streams.Failed, streams.FailedData{Stage: streams.StageExtract, Reason: "broken", ReasonClass: "corrupt"})
-	e.analyzed(bob, "NDA.docx", "bob's", 90, "critical")
-	// Wait for every event, then give each document its own upload day
+	bobs := e.analyzed(bob, "NDA.docx", "bob's", 90, "critical")
+	// Wait until the read model has applied every event of every document
+	// (the failure included), then give each document its own upload day
 	// and the name it was uploaded with: ingest stores names made safe for
 	// object keys ("Lease_2024.pdf"), and the search must handle any name.
-	waitDocs(t, e, 6, func() bool {
-		var n int
-		_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM documents WHERE status IN ('analyzed', 'failed', 'uploaded')`).Scan(&n)
-		return n == 6
-	})
+	for _, d := range append(docs, bobs) {
+		d.waitProjected()
+	}
 	for i, name := range []string{"Lease 2024.pdf", "NDA_final.docx", "100% draft.txt", "dpa.txt", "Master NDA.txt"} {
 		if _, err := e.pool.Exec(context.Background(), `UPDATE documents SET uploaded_at = $1, filename = $2 WHERE id = $3`,
 			fmt.Sprintf("2025-0%d-01T00:00:00Z", i+1), name, docs[i].id); err != nil {
@@ -71,16 +70,6 @@ func listFixture(t *testing.T) *env {
 		}
 	}
 	return e
-}
-
-func waitDocs(t *testing.T, e *env, n int, done func() bool) {
-	t.Helper()
-	for i := 0; i < 2000 && !done(); i++ {
-		sleep()
-	}
-	if !done() {
-		t.Fatalf("%d documents not projected", n)
-	}
 }
 
 func TestListFiltersAndSorts(t *testing.T) {
@@ -122,14 +111,9 @@ func TestListPagesAreStableWhileDocumentsArrive(t *testing.T) {
 	want := map[string]bool{}
 	for i := range 8 {
 		name := fmt.Sprintf("doc-%d.txt", i)
-		e.newDoc(alice, name, []byte(name))
+		e.newDoc(alice, name, []byte(name)).waitProjected()
 		want[name] = true
 	}
-	waitDocs(t, e, 8, func() bool {
-		var n int
-		_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM documents`).Scan(&n)
-		return n == 8
-	})
 	seen := map[string]int{}
 	cursor, pages := "", 0
 	for {

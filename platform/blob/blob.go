@@ -29,7 +29,6 @@
 package blob
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -192,12 +191,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 		part = size/maxParts + 1
 	}
 	// The first part decides: a body that ends within it is small.
-	var buf bytes.Buffer
+	first := part
 	if size >= 0 && size < part {
-		buf.Grow(int(size))
+		first = size
 	}
-	n, err := io.CopyN(&buf, body, part)
-	if err != nil && !errors.Is(err, io.EOF) {
+	var buf partBuffer
+	n, err := buf.fill(body, first)
+	if err != nil {
 		return PutResult{}, fmt.Errorf("blob: put %s: read body: %w", key, err)
 	}
 	var etag string
@@ -205,7 +205,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 		if err := expectEOF(body); err != nil {
 			return PutResult{}, fmt.Errorf("blob: put %s: read body: %w", key, err)
 		}
-		etag, err = s.putObject(ctx, key, buf.Bytes(), h.Sum(nil), contentType)
+		etag, err = s.putObject(ctx, key, buf.reader(), h.Sum(nil), contentType)
 	} else {
 		etag, err = s.putMultipart(ctx, key, &buf, body, part, contentType)
 	}
@@ -215,12 +215,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	return PutResult{Key: key, Size: h.n, SHA256: hex.EncodeToString(h.Sum(nil)), ETag: etag}, nil
 }
 
-func (s *Store) putObject(ctx context.Context, key string, data, sum []byte, contentType string) (string, error) {
+func (s *Store) putObject(ctx context.Context, key string, body *io.SectionReader, sum []byte, contentType string) (string, error) {
 	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:               &s.bucket,
 		Key:                  &key,
-		Body:                 bytes.NewReader(data),
-		ContentLength:        aws.Int64(int64(len(data))),
+		Body:                 body,
+		ContentLength:        aws.Int64(body.Size()),
 		ContentType:          &contentType,
 		ChecksumSHA256:       aws.String(base64.StdEncoding.EncodeToString(sum)),
 		ServerSideEncryption: s.sse,
@@ -232,10 +232,10 @@ func (s *Store) putObject(ctx context.Context, key string, data, sum []byte, con
 	return unquote(out.ETag), nil
 }
 
-// putMultipart uploads first and then the rest of body in parts of size
-// part, one at a time, aborting the upload on any failure so no orphaned
-// parts accrue storage charges.
-func (s *Store) putMultipart(ctx context.Context, key string, first *bytes.Buffer, body io.Reader, part int64, contentType string) (etag string, err error) {
+// putMultipart uploads the part buf holds and then the rest of body in
+// parts of size part, one at a time through buf, aborting the upload on
+// any failure so no orphaned parts accrue storage charges.
+func (s *Store) putMultipart(ctx context.Context, key string, buf *partBuffer, body io.Reader, part int64, contentType string) (etag string, err error) {
 	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:               &s.bucket,
 		Key:                  &key,
@@ -262,8 +262,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, first *bytes.Buffe
 	}()
 
 	var parts []types.CompletedPart
-	buf := first
-	for num := int32(1); buf.Len() > 0; num++ {
+	for num := int32(1); buf.n > 0; num++ {
 		if num > maxParts {
 			return "", fmt.Errorf("body exceeds %d parts of %d bytes; pass the size to Put", maxParts, part)
 		}
@@ -272,8 +271,8 @@ func (s *Store) putMultipart(ctx context.Context, key string, first *bytes.Buffe
 			Key:               &key,
 			UploadId:          created.UploadId,
 			PartNumber:        aws.Int32(num),
-			Body:              bytes.NewReader(buf.Bytes()),
-			ContentLength:     aws.Int64(int64(buf.Len())),
+			Body:              buf.reader(),
+			ContentLength:     aws.Int64(buf.n),
 			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		})
 		if err != nil {
@@ -284,8 +283,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, first *bytes.Buffe
 			ETag:          out.ETag,
 			ChecksumCRC32: out.ChecksumCRC32,
 		})
-		buf.Reset()
-		if _, err := io.CopyN(buf, body, part); err != nil && !errors.Is(err, io.EOF) {
+		if _, err := buf.fill(body, part); err != nil {
 			return "", fmt.Errorf("read body: %w", err)
 		}
 	}

@@ -90,15 +90,7 @@ func S3Config(t testing.TB) blob.Config {
 			t.Errorf("testenv: stop S3: %v", err)
 		}
 	})
-	return blob.Config{
-		Endpoint:        srv.URL(),
-		Region:          "us-east-1",
-		Bucket:          TestBucket,
-		AccessKeyID:     "test",
-		SecretAccessKey: "test",
-		UsePathStyle:    true,
-		SSE:             blob.SSEAES256,
-	}
+	return S3ConfigAt(srv.URL())
 }
 
 // S3 returns a blob.Store on a fresh local S3 endpoint (see S3Config).
@@ -147,8 +139,12 @@ func Postgres(t testing.TB) string {
 // Main runs the tests and then stops the local PostgreSQL cluster, if one
 // was started, before exiting with the tests' status. Without it the
 // server still dies with the test binary (pglocal asks the kernel for
-// that) but its temporary directory is left behind.
+// that) but its temporary directory is left behind. In the process
+// S3ProcessConfig starts, Main serves S3 instead of running tests.
 func Main(m *testing.M) {
+	if dir, ok := os.LookupEnv(s3ChildEnv); ok {
+		os.Exit(serveS3Child(dir)) // this process is S3ProcessConfig's store
+	}
 	code := m.Run()
 	if err := stopLocalCluster(); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)

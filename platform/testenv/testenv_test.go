@@ -3,6 +3,7 @@ package testenv_test
 import (
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/testenv"
 )
 
@@ -58,6 +60,34 @@ func TestS3(t *testing.T) {
 	defer rc.Close()
 	if b, _ := io.ReadAll(rc); string(b) != "v" || info.SSE != "AES256" {
 		t.Fatalf("got %q, info %+v", b, info)
+	}
+}
+
+func TestS3ProcessServesUntilTheTestEnds(t *testing.T) {
+	var endpoint string
+	t.Run("in use", func(t *testing.T) {
+		cfg := testenv.S3ProcessConfig(t)
+		endpoint = cfg.Endpoint
+		st, err := blob.New(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Put(t.Context(), "k", strings.NewReader("v"), 1, "text/plain"); err != nil {
+			t.Fatalf("put: %v", err)
+		}
+		rc, info, err := st.Get(t.Context(), "k")
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		defer rc.Close()
+		if b, _ := io.ReadAll(rc); string(b) != "v" || info.SSE != "AES256" {
+			t.Fatalf("got %q, info %+v", b, info)
+		}
+	})
+	// The child exits with the test that started it.
+	if resp, err := http.Get(endpoint); err == nil {
+		resp.Body.Close()
+		t.Fatalf("%s still answers after its test ended", endpoint)
 	}
 }
 

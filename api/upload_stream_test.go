@@ -1,0 +1,166 @@
+package api_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestUploadStreamsToTheStore sends a 64 MiB document through POST
+// /documents with the object store in another process, so this process's
+// heap holds only what the API (and the test's own client) holds. If the
+// API buffered the body anywhere (fasthttp, the multipart reader, ingest,
+// the S3 client), the heap would grow by at least the upload's size; a
+// streaming API holds about one S3 part (8 MiB).
+func TestUploadStreamsToTheStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 64 MiB through HTTP and S3")
+	}
+	const size = 64 << 20
+	e := newEnv(t, withLargeUploads(size+1<<20), withS3InOwnProcess())
+
+	body, contentType, sum := generatedUpload(t, "large.bin", size)
+	req, err := http.NewRequest(http.MethodPost, e.url+"/api/v1/documents", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = body.Size() // as browsers send it: the path where a server might read it all first
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+tokenOf(alice))
+
+	heap := watchHeap(2 * time.Millisecond)
+	resp, err := e.http.Do(req)
+	growth := heap.stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	expect(t, response{resp, raw}, http.StatusAccepted)
+	var out struct{ ID string }
+	response{resp, raw}.json(t, &out)
+
+	t.Logf("upload of %d MiB: peak heap growth %.1f MiB", size>>20, float64(growth)/(1<<20))
+	if growth > size/4 {
+		t.Errorf("heap grew by %.1f MiB during a %d MiB upload: the body is buffered, not streamed", float64(growth)/(1<<20), size>>20)
+	}
+	(&doc{e: e, owner: alice, id: out.ID}).waitProjected() // the download reads the read model
+	if got, n := downloadSHA256(t, e, out.ID); got != sum || n != size {
+		t.Fatalf("stored original: %d bytes, sha256 %s; uploaded %d bytes, sha256 %s", n, got, size, sum)
+	}
+}
+
+// sizedReader is a request body of known length.
+type sizedReader struct {
+	io.Reader
+	size int64
+}
+
+func (r sizedReader) Size() int64 { return r.size }
+
+// generatedUpload is a multipart form with one file of size pseudo-random
+// bytes, generated as it is read so the test holds none of it, and the
+// hex SHA-256 of that file.
+func generatedUpload(t *testing.T, filename string, size int64) (sizedReader, string, string) {
+	t.Helper()
+	var head, tail bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	if _, err := mw.CreateFormFile("file", filename); err != nil {
+		t.Fatal(err)
+	}
+	prefix := head.Len()
+	if err := mw.Close(); err != nil { // writes the closing boundary after the part header
+		t.Fatal(err)
+	}
+	tail.Write(head.Bytes()[prefix:])
+	head.Truncate(prefix)
+
+	// The file's bytes are known in advance: a seeded generator read twice.
+	seed := [32]byte{'p', 'r', 'i', 's', 'm'}
+	h := sha256.New()
+	if _, err := io.CopyN(h, rand.NewChaCha8(seed), size); err != nil {
+		t.Fatal(err)
+	}
+	body := io.MultiReader(&head, io.LimitReader(rand.NewChaCha8(seed), size), &tail)
+	return sizedReader{body, int64(head.Len()) + size + int64(tail.Len())}, mw.FormDataContentType(), hex.EncodeToString(h.Sum(nil))
+}
+
+// downloadSHA256 streams the document's original and hashes it.
+func downloadSHA256(t *testing.T, e *env, id string) (string, int64) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.url+"/api/v1/documents/"+id+"/original", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tokenOf(alice))
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET original: %d", resp.StatusCode)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	if err != nil {
+		t.Fatalf("GET original: %v", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n
+}
+
+// heapWatch samples the bytes of heap objects (live and not yet swept,
+// runtime.MemStats.HeapAlloc) until stopped.
+type heapWatch struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	base uint64
+	peak uint64
+}
+
+const heapObjects = "/memory/classes/heap/objects:bytes"
+
+// watchHeap starts sampling every interval, from a freshly collected heap.
+func watchHeap(interval time.Duration) *heapWatch {
+	runtime.GC()
+	w := &heapWatch{done: make(chan struct{}), base: readHeap()}
+	w.peak = w.base
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-tick.C:
+				w.peak = max(w.peak, readHeap())
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends sampling and returns the peak growth over the starting heap.
+func (w *heapWatch) stop() uint64 {
+	close(w.done)
+	w.wg.Wait()
+	w.peak = max(w.peak, readHeap())
+	return w.peak - w.base
+}
+
+func readHeap() uint64 {
+	s := []metrics.Sample{{Name: heapObjects}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
