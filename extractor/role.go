@@ -32,6 +32,8 @@ type Config struct {
 	WorkerGOMAXPROCS int
 	// WorkersReady is how many workers wait started for their document.
 	WorkersReady int
+	// WorkerDocs is how many documents one worker serves in turn.
+	WorkerDocs int
 	// InProcessTextBytes: plain text up to this size is decoded in this
 	// process instead of a worker (EXTRACTOR_INPROCESS_TEXT_BYTES).
 	InProcessTextBytes int64
@@ -101,6 +103,9 @@ func (l Limits) extract() extract.Limits {
 //	EXTRACTOR_TMPDIR               workers' temporary files, default the system's
 //	EXTRACTOR_WORKER_GOMAXPROCS    default 1
 //	EXTRACTOR_WORKERS_READY        workers started ahead of their document, default 2
+//	EXTRACTOR_WORKER_DOCS          documents one worker serves in turn, default 32
+//	                               (1: a process per document; each document gets
+//	                               a fresh PDFium instance either way)
 func ConfigFromEnv(l *config.Loader) Config {
 	d := extract.DefaultLimits()
 	return Config{
@@ -123,6 +128,10 @@ func ConfigFromEnv(l *config.Loader) Config {
 		TmpDir:           l.String("EXTRACTOR_TMPDIR", ""),
 		WorkerGOMAXPROCS: l.Int("EXTRACTOR_WORKER_GOMAXPROCS", 1, 1, 64),
 		WorkersReady:     l.Int("EXTRACTOR_WORKERS_READY", 2, 0, 64),
+		// A worker's start (process and PDFium: ~0.2 s of CPU) costs more
+		// than most documents; a worker is retired after its quota, after
+		// any failed document and when it holds much memory.
+		WorkerDocs: l.Int("EXTRACTOR_WORKER_DOCS", 32, 1, 10_000),
 		// Plain text up to this size is decoded in process (see
 		// PlainTextInProcess); 0 sends every document to the sandbox.
 		InProcessTextBytes: l.Int64("EXTRACTOR_INPROCESS_TEXT_BYTES", 1<<20, 0, 64<<20),
@@ -140,6 +149,7 @@ func sandboxConfig(cfg Config) sandbox.Config {
 		TmpDir:       cfg.TmpDir,
 		GOMAXPROCS:   cfg.WorkerGOMAXPROCS,
 		Ready:        cfg.WorkersReady,
+		MaxDocs:      cfg.WorkerDocs,
 		Limits:       cfg.Limits.withDefaults().extract(),
 	}
 }

@@ -87,12 +87,14 @@ type Result struct {
 	Truncated  bool     `json:"truncated"`
 }
 
-// Extractor runs extractions. PDFium is started on the first PDF only.
+// Extractor runs extractions, one at a time. PDFium is started on the
+// first PDF only, and every later PDF gets a fresh instance of it.
 type Extractor struct {
 	ctx    context.Context
 	lim    Limits
 	pdfCfg pdf.EngineConfig
 	engine *pdf.Engine
+	used   bool // the PDFium instance has seen a document
 }
 
 // New returns an Extractor; ctx bounds PDFium calls.
@@ -108,20 +110,37 @@ func (x *Extractor) Close() {
 	}
 }
 
+// Reset sets the limits of the next extraction.
+func (x *Extractor) Reset(lim Limits) { x.lim = lim.WithDefaults() }
+
 // WarmPDF starts PDFium, which fills the compilation cache.
 func (x *Extractor) WarmPDF() error {
-	_, err := x.pdfEngine()
-	return err
+	if x.engine != nil {
+		return nil
+	}
+	e, err := pdf.NewEngine(x.ctx, x.pdfCfg)
+	if err != nil {
+		return err
+	}
+	x.engine = e
+	return nil
 }
 
+// pdfEngine returns PDFium ready for a document: started, and renewed if
+// an earlier document used it, so no document runs in memory another one
+// shaped.
 func (x *Extractor) pdfEngine() (*pdf.Engine, error) {
-	if x.engine == nil {
-		e, err := pdf.NewEngine(x.ctx, x.pdfCfg)
-		if err != nil {
+	if err := x.WarmPDF(); err != nil {
+		return nil, err
+	}
+	if x.used {
+		if err := x.engine.Renew(); err != nil {
+			x.engine.Close()
+			x.engine, x.used = nil, false
 			return nil, err
 		}
-		x.engine = e
 	}
+	x.used = true
 	return x.engine, nil
 }
 

@@ -62,14 +62,27 @@ func TestCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSandbox(t, func(c *Config) {
-		c.Limits.MaxChars = 8_000_000
-		if raceEnabled {
-			// The worker is this test binary, built with the race
-			// detector: the 50,000-row sheet takes many times longer.
-			c.Timeout, c.CPUTime = 10*time.Minute, 10*time.Minute
-		}
-	})
+	// Every file in a process of its own, then with workers serving up to
+	// 8 documents in turn: a hostile file must get its outcome either way,
+	// and no file may be changed by the ones before it in its worker.
+	for _, docs := range []int{1, 8} {
+		t.Run(fmt.Sprintf("docs-per-worker=%d", docs), func(t *testing.T) {
+			s := newSandbox(t, func(c *Config) {
+				c.MaxDocs = docs
+				c.Limits.MaxChars = 8_000_000
+				if raceEnabled {
+					// The worker is this test binary, built with the race
+					// detector: the 50,000-row sheet takes many times longer.
+					c.Timeout, c.CPUTime = 10*time.Minute, 10*time.Minute
+				}
+			})
+			defer s.Close()
+			runCorpus(t, s, dir, m)
+		})
+	}
+}
+
+func runCorpus(t *testing.T, s *Sandbox, dir string, m *corpus.Manifest) {
 	if err := s.Warm(context.Background()); err != nil {
 		t.Fatalf("warm PDFium: %v", err)
 	}

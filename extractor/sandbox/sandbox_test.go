@@ -124,27 +124,37 @@ func TestWorkerFailuresAreClassified(t *testing.T) {
 		{"flood", reason.OutputTooLarge, nil},
 		{"garbage", reason.WorkerCrashed, nil},
 	}
-	for _, c := range cases {
-		t.Run(c.mode, func(t *testing.T) {
-			if c.mode == "oom" && raceEnabled {
-				t.Skip("the race runtime's shadow memory does not fit a small RLIMIT_DATA")
-			}
-			t.Parallel()
-			s := newSandbox(t, func(cfg *Config) {
-				cfg.Env = append(cfg.Env, "PRISM_TEST_WORKER_MODE="+c.mode)
-				if c.mutate != nil {
-					c.mutate(cfg)
-				}
+	// A worker that would serve more documents dies the same way and is
+	// named the same: MaxDocs 3 as well as one process per document.
+	for _, docs := range []int{1, 3} {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/docs-per-worker=%d", c.mode, docs), func(t *testing.T) {
+				testWorkerFailure(t, c.mode, c.class, docs, c.mutate)
 			})
-			start := time.Now()
-			_, err := extractString(t, s, "some text")
-			var re *reason.Error
-			if !errors.As(err, &re) || re.Class != c.class {
-				t.Fatalf("err = %v (%T), want class %s", err, err, c.class)
-			}
-			t.Logf("%s -> %s: %v (%s)", c.mode, re.Class, err, time.Since(start).Round(time.Millisecond))
-		})
+		}
 	}
+}
+
+func testWorkerFailure(t *testing.T, mode, class string, docs int, mutate func(*Config)) {
+	if mode == "oom" && raceEnabled {
+		t.Skip("the race runtime's shadow memory does not fit a small RLIMIT_DATA")
+	}
+	t.Parallel()
+	s := newSandbox(t, func(cfg *Config) {
+		cfg.MaxDocs = docs
+		cfg.Env = append(cfg.Env, "PRISM_TEST_WORKER_MODE="+mode)
+		if mutate != nil {
+			mutate(cfg)
+		}
+	})
+	defer s.Close()
+	start := time.Now()
+	_, err := extractString(t, s, "some text")
+	var re *reason.Error
+	if !errors.As(err, &re) || re.Class != class {
+		t.Fatalf("err = %v (%T), want class %s", err, err, class)
+	}
+	t.Logf("%s -> %s: %v (%s)", mode, re.Class, err, time.Since(start).Round(time.Millisecond))
 }
 
 func TestCancelIsNotADocumentFailure(t *testing.T) {

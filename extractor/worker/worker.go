@@ -1,12 +1,17 @@
 // Package worker is the child side of sandboxed extraction: the
-// `prism extract-worker` subcommand runs Main, which reads one request
-// from stdin, extracts, writes one response to stdout and returns.
+// `prism extract-worker` subcommand runs Main, which reads a request from
+// stdin, extracts, writes one response to stdout, and waits for the next
+// request until stdin ends.
 //
-// Why a process per document: parsers of hostile input fail in ways Go
+// Why a separate process: parsers of hostile input fail in ways Go
 // cannot recover from (stack overflow, out of memory, a runaway loop in a
 // dependency). In a throw-away process those end this process only; the
 // parent (extractor/sandbox) applies memory, CPU and wall-clock limits
-// from outside and turns each kind of death into a clear reason.
+// from outside and turns each kind of death into a clear reason. A
+// process serves a few documents in turn (as Apache Tika's forked server
+// does) because starting PDFium costs far more than a document: it is
+// retired after its quota of documents, after any document that failed,
+// and whenever it dies or is killed.
 //
 // Protocol (all integers decimal, JSON objects on one line):
 //
@@ -15,7 +20,9 @@
 //	child -> parent:  {"ok":true,"result":{...},"text_bytes":M}\n  then M bytes of UTF-8 text
 //	                  {"ok":false,"class":"zip-bomb","error":"..."}\n
 //
-// Nothing else may write to stdout in the worker process.
+// Requests follow one another on the same pipes; the parent closes stdin
+// to end the worker. Nothing else may write to stdout in the worker
+// process.
 package worker
 
 import (
@@ -25,6 +32,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/aiprism/prism/extractor/extract"
 	"github.com/aiprism/prism/extractor/pdf"
@@ -64,29 +73,59 @@ type Response struct {
 // MaxRequestLine bounds the request header.
 const MaxRequestLine = 64 << 10
 
-// Main serves one request. It returns an error only when the protocol
-// itself fails (bad request, broken pipe); a document that cannot be
-// extracted is a normal response with ok=false.
+// Main serves requests, one at a time, until stdin ends. It returns an
+// error only when the protocol itself fails (bad request, broken pipe); a
+// document that cannot be extracted is a normal response with ok=false.
+// Each document starts clean: new limits, a fresh PDFium instance, an
+// emptied temporary directory. The parent decides how many documents one
+// process serves (sandbox.Config.MaxDocs) and ends it by closing stdin.
 func Main(ctx context.Context, stdin io.Reader, stdout io.Writer, env func(string) string) error {
-	in := bufio.NewReaderSize(stdin, 64<<10)
-	line, err := readLine(in, MaxRequestLine)
-	if err != nil {
-		return fmt.Errorf("extract-worker: read request: %w", err)
-	}
-	var req Request
-	if err := json.Unmarshal(line, &req); err != nil {
-		return fmt.Errorf("extract-worker: parse request: %w", err)
-	}
 	cfg := pdf.EngineConfig{CacheDir: env(EnvWASMCache)}
 	if v := env(EnvWASMMemory); v != "" {
 		if _, err := fmt.Sscan(v, &cfg.MaxMemoryBytes); err != nil {
 			return fmt.Errorf("extract-worker: %s=%q: %w", EnvWASMMemory, v, err)
 		}
 	}
-	x := extract.New(ctx, req.Limits, cfg)
-	defer x.Close()
-
+	in := bufio.NewReaderSize(stdin, 64<<10)
 	out := bufio.NewWriterSize(stdout, 64<<10)
+	var x *extract.Extractor
+	defer func() {
+		if x != nil {
+			x.Close()
+		}
+	}()
+	for {
+		if _, err := in.Peek(1); errors.Is(err, io.EOF) {
+			return nil // the parent is done with this worker
+		}
+		line, err := readLine(in, MaxRequestLine)
+		if err != nil {
+			return fmt.Errorf("extract-worker: read request: %w", err)
+		}
+		var req Request
+		if err := json.Unmarshal(line, &req); err != nil {
+			return fmt.Errorf("extract-worker: parse request: %w", err)
+		}
+		if x == nil {
+			x = extract.New(ctx, req.Limits, cfg)
+		} else {
+			x.Reset(req.Limits)
+		}
+		if err := serve(x, req, in, out); errors.Is(err, errOutOfStep) {
+			return nil // the parent knows: it had the answer
+		} else if err != nil {
+			return err
+		}
+		emptyDir(env("TMPDIR"))
+	}
+}
+
+// errOutOfStep: a request's document was left unread, so the input no
+// longer starts at a request.
+var errOutOfStep = errors.New("extract-worker: input out of step")
+
+// serve answers one request.
+func serve(x *extract.Extractor, req Request, in *bufio.Reader, out *bufio.Writer) error {
 	switch req.Op {
 	case OpWarm:
 		if err := x.WarmPDF(); err != nil {
@@ -99,19 +138,31 @@ func Main(ctx context.Context, stdin io.Reader, stdout io.Writer, env func(strin
 	}
 	lim := req.Limits.WithDefaults()
 	if req.Size < 0 || req.Size > lim.MaxInputBytes {
-		return respond(out, Response{Class: reason.TooLarge, Error: fmt.Sprintf("the document is %d bytes; the limit is %d", req.Size, lim.MaxInputBytes)}, "")
+		// The document is not read, so the next request cannot be found:
+		// answer, and end.
+		return errors.Join(errOutOfStep, respond(out, Response{Class: reason.TooLarge, Error: fmt.Sprintf("the document is %d bytes; the limit is %d", req.Size, lim.MaxInputBytes)}, ""))
 	}
 	raw := make([]byte, req.Size)
 	if _, err := io.ReadFull(in, raw); err != nil {
 		return fmt.Errorf("extract-worker: read document: %w", err)
 	}
 	res, err := x.Extract(raw)
-	raw = nil
 	if err != nil {
 		return respond(out, Response{Class: reason.ClassOf(err, reason.Internal), Error: err.Error()}, "")
 	}
-	text := res.Text
-	return respond(out, Response{OK: true, Result: &res, TextBytes: len(text)}, text)
+	return respond(out, Response{OK: true, Result: &res, TextBytes: len(res.Text)}, res.Text)
+}
+
+// emptyDir removes what a document left in dir (excelize spills large
+// sheets to temporary files), keeping dir.
+func emptyDir(dir string) {
+	if dir == "" {
+		return
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }
 
 func respond(w *bufio.Writer, r Response, text string) error {
