@@ -179,10 +179,13 @@ func (s *Sandbox) Close() {
 		close(s.done)
 	})
 	s.keeper.Wait()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case p := <-s.ready:
-			p.discard()
+			wg.Add(1)
+			go func() { defer wg.Done(); p.retire() }()
 		default:
 			return
 		}
@@ -220,7 +223,7 @@ func (s *Sandbox) put(p *proc) {
 		default:
 		}
 	}
-	go p.discard()
+	go p.retire()
 }
 
 func (s *Sandbox) kick() {
@@ -353,6 +356,18 @@ func (s *Sandbox) spawn() (*proc, error) {
 		return nil, fmt.Errorf("sandbox: limit worker: %w", err)
 	}
 	return p, nil
+}
+
+// retire ends an idle worker: its input ends, so it finishes as it would
+// after its last document (and writes its profile, if it keeps one);
+// killed if it does not exit promptly.
+func (p *proc) retire() {
+	p.stdin.Close()
+	select {
+	case <-p.exited:
+	case <-time.After(2 * time.Second):
+	}
+	p.discard()
 }
 
 // discard kills a worker and removes what it leaves.
@@ -488,7 +503,7 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 // should not shrink the next one's allowance.
 func (s *Sandbox) keep(p *proc) {
 	if rss, err := p.rss(); err != nil || rss > s.cfg.MemoryBytes/4 {
-		go p.discard()
+		go p.retire()
 		return
 	}
 	s.put(p)
