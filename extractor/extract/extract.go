@@ -126,19 +126,30 @@ func (x *Extractor) WarmPDF() error {
 	return nil
 }
 
+// Renew gives PDFium a fresh instance now if a document used it, so the
+// next PDF does not wait for it (a worker calls it between documents).
+func (x *Extractor) Renew() error {
+	if x.engine == nil || !x.used {
+		return nil
+	}
+	if err := x.engine.Renew(); err != nil {
+		x.engine.Close()
+		x.engine, x.used = nil, false
+		return err
+	}
+	x.used = false
+	return nil
+}
+
 // pdfEngine returns PDFium ready for a document: started, and renewed if
 // an earlier document used it, so no document runs in memory another one
 // shaped.
 func (x *Extractor) pdfEngine() (*pdf.Engine, error) {
-	if err := x.WarmPDF(); err != nil {
+	if err := x.Renew(); err != nil {
 		return nil, err
 	}
-	if x.used {
-		if err := x.engine.Renew(); err != nil {
-			x.engine.Close()
-			x.engine, x.used = nil, false
-			return nil, err
-		}
+	if err := x.WarmPDF(); err != nil {
+		return nil, err
 	}
 	x.used = true
 	return x.engine, nil

@@ -147,3 +147,51 @@ func TestReusedWorkerGetsAFreshCPUAllowance(t *testing.T) {
 			before.User+before.System, s.cfg.CPUTime, seconds(s.cfg.CPUTime)*uint64(s.cfg.MaxDocs)+1)
 	}
 }
+
+// Once a PDF has come through, new workers that will serve several
+// documents start PDFium before their first document, not when a PDF
+// arrives; before that they do not pay for it.
+func TestWorkersStartPDFiumOnceAPDFHasComeThrough(t *testing.T) {
+	dir, err := corpus.Dir()
+	if err != nil {
+		t.Skipf("corpus not available: %v", err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "vendor-contract", "*.pdf"))
+	if len(paths) == 0 {
+		t.Skip("no PDF in the corpus")
+	}
+	raw, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSandbox(t, func(c *Config) { c.Workers, c.Ready, c.MaxDocs = 1, 1, 2 })
+	defer s.Close()
+	eager := func() bool {
+		t.Helper()
+		waitFor(t, "a ready worker", func() bool { return len(s.ready) > 0 })
+		p := <-s.ready
+		defer func() { s.ready <- p }()
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Contains(env, []byte("EXTRACTOR_PDF_AT_START=1"))
+	}
+	if eager() {
+		t.Fatal("a worker starts PDFium before any PDF came through")
+	}
+	if _, _, err := s.Extract(context.Background(), bytes.NewReader(raw), int64(len(raw))); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; !eager(); i++ {
+		if i == 6 {
+			t.Fatal("new workers still start without PDFium after a PDF")
+		}
+		if _, err := extractString(t, s, "a text document\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, _, err := s.Extract(context.Background(), bytes.NewReader(raw), int64(len(raw))); err != nil || res.Pages == 0 {
+		t.Fatalf("a PDF in a worker that started PDFium early: %v", err)
+	}
+}

@@ -38,9 +38,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/aiprism/prism/extractor/detect"
 	"github.com/aiprism/prism/extractor/extract"
 	"github.com/aiprism/prism/extractor/reason"
 	"github.com/aiprism/prism/extractor/worker"
@@ -100,6 +102,10 @@ type Sandbox struct {
 
 	mu     sync.Mutex // guards closed and puts into ready
 	closed bool
+	// sawPDF: a PDF has come through. From then on, a worker that will
+	// serve several documents starts PDFium as soon as it starts, before
+	// its first document, rather than when a PDF arrives (~0.2 s).
+	sawPDF atomic.Bool
 
 	ready     chan *proc    // started or returned workers waiting for a document
 	refill    chan struct{} // asks keepReady to top ready up
@@ -461,7 +467,7 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 		if src.err == nil {
 			usage := p.since(before, start)
 			s.keep(p)
-			return result(resp, text), usage, nil
+			return s.result(resp, text), usage, nil
 		}
 	}
 
@@ -493,7 +499,7 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 		if !resp.OK {
 			return res, usage, &reason.Error{Class: nonEmpty(resp.Class, reason.Internal), Err: errors.New(resp.Error)}
 		}
-		return result(resp, text), usage, nil
+		return s.result(resp, text), usage, nil
 	}
 	return res, usage, s.classifyDeath(p.cmd.ProcessState, usage, p.stderr.String(), readErr, p.waitErr)
 }
@@ -509,10 +515,13 @@ func (s *Sandbox) keep(p *proc) {
 	s.put(p)
 }
 
-func result(resp worker.Response, text string) extract.Result {
+func (s *Sandbox) result(resp worker.Response, text string) extract.Result {
 	var res extract.Result
 	if resp.Result != nil {
 		res = *resp.Result
+	}
+	if res.Format == detect.PDF {
+		s.sawPDF.Store(true)
 	}
 	res.Text = text
 	return res
@@ -634,6 +643,9 @@ func (s *Sandbox) env(tmp string) []string {
 		"HOME=" + tmp,
 		worker.EnvWASMCache + "=" + s.cfg.WASMCacheDir,
 		worker.EnvWASMMemory + "=" + strconv.FormatInt(s.cfg.MemoryBytes/2, 10),
+	}
+	if s.cfg.MaxDocs > 1 && s.sawPDF.Load() {
+		env = append(env, worker.EnvPDFAtStart+"=1")
 	}
 	return append(env, s.cfg.Env...)
 }

@@ -46,6 +46,10 @@ const (
 	EnvWASMCache = "EXTRACTOR_WASM_CACHE_DIR"
 	// EnvWASMMemory caps PDFium's linear memory in bytes.
 	EnvWASMMemory = "EXTRACTOR_WASM_MEMORY_BYTES"
+	// EnvPDFAtStart=1 starts PDFium before the first request, while the
+	// worker waits (set by the parent for workers that serve several
+	// documents once PDFs are coming).
+	EnvPDFAtStart = "EXTRACTOR_PDF_AT_START"
 )
 
 // Ops of a request.
@@ -88,12 +92,13 @@ func Main(ctx context.Context, stdin io.Reader, stdout io.Writer, env func(strin
 	}
 	in := bufio.NewReaderSize(stdin, 64<<10)
 	out := bufio.NewWriterSize(stdout, 64<<10)
-	var x *extract.Extractor
-	defer func() {
-		if x != nil {
-			x.Close()
+	x := extract.New(ctx, extract.Limits{}, cfg)
+	defer x.Close()
+	if env(EnvPDFAtStart) == "1" {
+		if err := x.WarmPDF(); err != nil {
+			return fmt.Errorf("extract-worker: %w", err)
 		}
-	}()
+	}
 	for {
 		if _, err := in.Peek(1); errors.Is(err, io.EOF) {
 			return nil // the parent is done with this worker
@@ -106,17 +111,16 @@ func Main(ctx context.Context, stdin io.Reader, stdout io.Writer, env func(strin
 		if err := json.Unmarshal(line, &req); err != nil {
 			return fmt.Errorf("extract-worker: parse request: %w", err)
 		}
-		if x == nil {
-			x = extract.New(ctx, req.Limits, cfg)
-		} else {
-			x.Reset(req.Limits)
-		}
+		x.Reset(req.Limits)
 		if err := serve(x, req, in, out); errors.Is(err, errOutOfStep) {
 			return nil // the parent knows: it had the answer
 		} else if err != nil {
 			return err
 		}
 		emptyDir(env("TMPDIR"))
+		if err := x.Renew(); err != nil {
+			return fmt.Errorf("extract-worker: %w", err) // the parent starts another worker
+		}
 	}
 }
 
