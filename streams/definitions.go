@@ -149,7 +149,10 @@ type Consumer struct {
 	Stream     string      // empty = DOCS
 	Filters    []EventType // empty = every event
 	AckWait    time.Duration
-	MaxDeliver int
+	MaxDeliver int // deliveries before the runner gives up (0 or less: no limit)
+	// MaxAge: the runner gives up on a transient failure or a wait of an
+	// event older than this, whatever its delivery count (0: no limit).
+	MaxAge time.Duration
 	// MaxAckPending bounds the messages in flight across all processes.
 	MaxAckPending int
 	// PublishFailures: when a handler gives up on a document, publish a
@@ -162,9 +165,11 @@ type Consumer struct {
 // heartbeats, so a crashed worker's message is redelivered quickly.
 var (
 	ExtractorConsumer = Consumer{Name: "extractor", Filters: []EventType{Uploaded}, AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 1000, PublishFailures: true, Stage: StageExtract}
-	// The analyzer waits for model capacity by redelivery with delay, so it
-	// is allowed many deliveries.
-	AnalyzerConsumer = Consumer{Name: "analyzer", Filters: []EventType{Extracted}, AckWait: 60 * time.Second, MaxDeliver: 200, MaxAckPending: 5000, PublishFailures: true, Stage: StageAnalyze}
+	// The analyzer waits for model capacity by redelivery with delay, as
+	// often as it takes: a count of deliveries would fail a document for
+	// waiting in a long queue. It gives up by age instead: after a day of
+	// waits or retries, the document fails with the reason.
+	AnalyzerConsumer = Consumer{Name: "analyzer", Filters: []EventType{Extracted}, AckWait: 60 * time.Second, MaxDeliver: -1, MaxAge: 24 * time.Hour, MaxAckPending: 5000, PublishFailures: true, Stage: StageAnalyze}
 	PersistConsumer  = Consumer{Name: "persist", AckWait: 30 * time.Second, MaxDeliver: 20, MaxAckPending: 10000, Stage: StagePersist}
 	IntakeConsumer   = Consumer{Name: "ingest", Stream: IntakeStream, AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 1000, Stage: StageIngest}
 	NotifierConsumer = Consumer{Name: "notifier", Filters: []EventType{Analyzed, Failed}, AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 1000, Stage: StageNotify}

@@ -79,7 +79,7 @@ func (m *RunnerMetrics) outcome(consumer, outcome string) {
 //   - success: acknowledged synchronously (DoubleAck) after the handler's
 //     effect is durable;
 //   - transient error: NakWithDelay with backoff (or the delay a RetryError
-//     asks for), until MaxDeliver;
+//     asks for), until MaxDeliver deliveries or MaxAge since the event;
 //   - permanent error, or the last delivery of a transient one: for stages,
 //     a document.failed event with the reason, then TermWithReason; the
 //     terminated advisory lands in the DLQ stream;
@@ -286,7 +286,9 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 
 	permanent, class, after := classify(herr)
 	last := r.c.MaxDeliver > 0 && md.NumDelivered >= uint64(r.c.MaxDeliver)
-	if !permanent && !last {
+	age := time.Since(md.Timestamp)
+	tooOld := r.c.MaxAge > 0 && age >= r.c.MaxAge
+	if !permanent && !last && !tooOld {
 		delay := after
 		outcome := "wait"
 		if delay <= 0 {
@@ -299,7 +301,12 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	reason := herr.Error()
-	if !permanent {
+	switch {
+	case permanent:
+	case tooOld:
+		class = "gave-up"
+		reason = fmt.Sprintf("gave up after %s and %d attempts: %s", age.Round(time.Second), md.NumDelivered, reason)
+	default:
 		class = "gave-up"
 		reason = fmt.Sprintf("gave up after %d attempts: %s", md.NumDelivered, reason)
 	}

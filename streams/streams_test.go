@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,6 +236,31 @@ func TestRunnerGivesUpAfterMaxDeliver(t *testing.T) {
 		t.Fatalf("handled %d times, want MaxDeliver=3", c)
 	}
 	testenv.Eventually(t, 5*time.Second, "the given-up event dead-lettered", func() bool { return deadLetters(js) == 1 })
+}
+
+// Waiting (a RetryError with a delay, as the analyzer's "every model is
+// busy") is not failing: with MaxDeliver unlimited, an event is delivered
+// as often as it must wait, and given up only when older than MaxAge.
+func TestRunnerGivesUpWaitingByAgeNotByCount(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	var calls atomic.Int32
+	h := func(ctx context.Context, ev *streams.Event) error {
+		calls.Add(1)
+		return streams.RetryAfter(20*time.Millisecond, errors.New("every model is busy"))
+	}
+	c := testConsumer()
+	c.MaxDeliver, c.MaxAge = -1, 2*time.Second
+	runInBackground(t, js, c, h, 1)
+	publishUploaded(t, pub, "doc1")
+	var failed []streams.FailedData
+	testenv.Eventually(t, 10*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
+	if f := failed[0]; f.ReasonClass != "gave-up" || !strings.Contains(f.Reason, "every model is busy") || f.Attempts < 10 {
+		t.Fatalf("failed event = %+v, want gave-up after many waits", f)
+	}
+	if n := calls.Load(); n < 10 {
+		t.Fatalf("delivered %d times in 2 s of 20 ms waits", n)
+	}
 }
 
 func TestRunnerHeartbeatsKeepLongWorkFromRedelivery(t *testing.T) {
