@@ -45,7 +45,7 @@ type StageConfig struct {
 	// ChunkBytes caps a chunk; below the cap, a chunk is as large as the
 	// chosen model's context window allows (see chunkBytes).
 	ChunkBytes int
-	MaxChars        int // longest text read from the store
+	MaxChars   int // longest text read from the store
 }
 
 // Stage is the analyzer's event handler.
@@ -95,7 +95,9 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	if errors.As(err, &busy) {
 		// Waiting is not failing: the status says so, and the event comes
 		// back when the earliest model has capacity again.
-		_ = s.progress(ctx, m, "queued"+attempt, streams.ProgressData{Step: "queued", Status: "queued", Message: "waiting for model capacity"})
+		if perr := s.progress(ctx, m, "queued"+attempt, streams.ProgressData{Step: "queued", Status: "queued", Message: "waiting for model capacity"}); perr != nil {
+			zerolog.Ctx(ctx).Warn().Err(perr).Msg("queued status not published")
+		}
 		return streams.RetryAfter(busy.RetryAfter, err)
 	}
 	if err != nil {
@@ -161,7 +163,10 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 	if ok, err := s.cache.Get(ctx, "doc", sha, prompt.Version, &cached); err != nil {
 		return cached, err
 	} else if ok {
+		// Nothing was spent on this run: the original run's figures stay
+		// with the original run.
 		cached.Cached, cached.CostUSD, cached.Attempts = true, 0, nil
+		cached.InputTokens, cached.OutputTokens = 0, 0
 		return cached, nil
 	}
 
@@ -186,10 +191,12 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 		}
 		parts = append(parts, c)
 		if len(chunks) > 1 {
-			_ = s.progress(ctx, m, "chunk-"+strconv.Itoa(i+1), streams.ProgressData{
+			if err := s.progress(ctx, m, "chunk-"+strconv.Itoa(i+1), streams.ProgressData{
 				Step: "chunk", Status: "analyzing", Done: i + 1, Total: len(chunks),
 				Message: fmt.Sprintf("analyzed part %d of %d", i+1, len(chunks)),
-			})
+			}); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("chunk progress not published")
+			}
 		}
 	}
 	final := parts[0]
@@ -233,7 +240,7 @@ func (s *Stage) assessCached(ctx context.Context, text, kind string) (call, erro
 	if ok, err := s.cache.Get(ctx, kind, sha, prompt.Version, &c); err != nil {
 		return c, err
 	} else if ok {
-		c.Attempts, c.CostUSD = nil, 0
+		c.Attempts, c.CostUSD, c.InputTokens, c.OutputTokens = nil, 0, 0, 0
 		return c, nil
 	}
 	c, err := s.assess(ctx, text, text)
@@ -301,7 +308,8 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 	msgs := []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: user}}}}
 	budget := s.cfg.MaxOutputTokens
 	var total call
-	for turn := 0; turn < 3; turn++ {
+	repaired := false
+	for turn := 0; turn < 4; turn++ {
 		res, err := s.router.Converse(ctx, s.request(msgs, budget))
 		if res != nil {
 			total.Attempts = append(total.Attempts, res.Attempts...)
@@ -332,9 +340,10 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 			total.Assessment = a
 			return total, nil
 		}
-		if turn > 0 {
+		if repaired {
 			return total, streams.Permanent("invalid-assessment", fmt.Errorf("after one repair attempt: %w", err))
 		}
+		repaired = true
 		// One repair turn: show the model its answer and what is wrong.
 		msgs = append(msgs,
 			types.Message{Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{&types.ContentBlockMemberToolUse{Value: block}}},

@@ -7,7 +7,8 @@ import (
 
 // Split cuts text into chunks of at most maxBytes, preferring paragraph
 // breaks, then line breaks, then sentence ends, then spaces, so a finding's
-// evidence is rarely cut in two. Chunks are exact substrings of text.
+// evidence is rarely cut in two. Chunks are exact substrings of text and
+// together are all of it, but for a trailing remainder of only whitespace.
 func Split(text string, maxBytes int) []string {
 	if maxBytes <= 0 || len(text) <= maxBytes {
 		return []string{text}

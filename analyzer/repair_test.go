@@ -31,8 +31,12 @@ func (s *scripted) Converse(ctx context.Context, req router.Request) (*router.Re
 	in := req.Build(m, req.MaxOutputTokens)
 	s.seen = append(s.seen, in.Messages)
 	answer := s.answers[min(len(s.seen), len(s.answers))-1]
+	stop := types.StopReasonToolUse
+	if answer == nil { // a nil answer plays one cut off at max_tokens
+		stop, answer = types.StopReasonMaxTokens, map[string]any{}
+	}
 	return &router.Result{Model: m, Output: &bedrockruntime.ConverseOutput{
-		StopReason: types.StopReasonToolUse,
+		StopReason: stop,
 		Output: &types.ConverseOutputMemberMessage{Value: types.Message{Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{
 			&types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{ToolUseId: aws.String("t1"), Name: aws.String(assessment.ToolName), Input: document.NewLazyDocument(answer)}},
 		}}},
@@ -77,5 +81,19 @@ func TestAnswerStillInvalidAfterRepairFailsTheDocument(t *testing.T) {
 	var perm *streams.PermanentError
 	if !errors.As(err, &perm) || perm.Class != "invalid-assessment" || len(model.seen) != 2 {
 		t.Fatalf("want invalid-assessment after exactly one repair, got %v after %d calls", err, len(model.seen))
+	}
+}
+
+// An answer cut off at max_tokens is retried with more room, and the
+// retried answer still gets its one repair turn if it is invalid.
+func TestRepairAfterACutOffAnswer(t *testing.T) {
+	f := newFixture(t, analyzer.StageConfig{})
+	model := &scripted{answers: []map[string]any{nil, answer("not in the document"), answer("unlimited liability for all direct and indirect damages")}}
+	stage := analyzer.NewStage(f.store, model, nil, f.pub, analyzer.StageConfig{MaxOutputTokens: 1024, ChunkBytes: 400_000, MaxChars: 1 << 20}, nil)
+	if err := stage.Handle(context.Background(), f.extracted(t, "doc1", riskyContract)); err != nil {
+		t.Fatalf("after a cut-off and a repair: %v (%d calls)", err, len(model.seen))
+	}
+	if len(model.seen) != 3 {
+		t.Fatalf("%d calls, want the cut-off one, its retry and one repair", len(model.seen))
 	}
 }

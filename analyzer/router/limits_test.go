@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -253,5 +254,73 @@ func TestNotReadyCoolsWithoutLoweringTheLimit(t *testing.T) {
 	settle(t, rs[0], mustReserve(t, rs[0], m, 10), 0, router.Throttled)
 	if snap, _ := rs[1].Snapshot(context.Background(), m); snap.Scale >= 1 {
 		t.Fatal("a throttle left the limit as configured")
+	}
+}
+
+// After a throttle lowers the limit, it stays down for a minute, then
+// creeps back up (additive increase: +5% of the limit per minute of full
+// use) while it is what holds the model back, up to the configured limit.
+func TestLoweredLimitCreepsBackWhileItBinds(t *testing.T) {
+	clock := newManualClock()
+	s := replicas(t, 1, clock)[0]
+	m := model(100, 10_000_000)
+	for range 95 {
+		settle(t, s, mustReserve(t, s, m, 10), 10, router.Succeeded)
+	}
+	settle(t, s, mustReserve(t, s, m, 10), 0, router.Throttled)
+	scale := func() float64 {
+		t.Helper()
+		snap, err := s.Snapshot(context.Background(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.Scale
+	}
+	lowered := scale()
+	if lowered >= 1 {
+		t.Fatal("the throttle did not lower the limit")
+	}
+	// Full use, second by second: as many calls as the limit lets through.
+	use := func(d time.Duration) {
+		t.Helper()
+		for end := clock.Now().Add(d); clock.Now().Before(end); clock.advance(time.Second) {
+			for range 3 {
+				if res, _ := reserve(t, s, m, 10); res != nil {
+					settle(t, s, res, 10, router.Succeeded)
+				}
+			}
+		}
+	}
+	use(50 * time.Second)
+	if got := scale(); got != lowered {
+		t.Fatalf("the limit moved from %.3f to %.3f within a minute of the throttle", lowered, got)
+	}
+	use(3 * time.Minute)
+	if got := scale(); got <= lowered+0.05 || got > 1 {
+		t.Fatalf("after 3 minutes of full use the limit is at %.3f of the configured one (lowered to %.3f)", got, lowered)
+	}
+}
+
+// A request whose tokens exceed a model's whole per-minute quota can never
+// be served by it: too large, not busy.
+func TestRequestOverAMinutesTokenQuotaIsTooLarge(t *testing.T) {
+	_, _, js := testenv.NATS(t)
+	shared, err := router.OpenShared(context.Background(), js, "over-quota", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := router.DefaultChain()
+	for i := range chain {
+		chain[i].TokensPerMinute = 50_000
+	}
+	r, err := router.New(chain, shared, instant{}, router.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := chatRequest(false)
+	req.MaxOutputTokens = 20_000 // capped at 4,096 or 8,192 on the older models
+	req.InputTokens = 48_000 // over 50,000 with any model's output budget
+	if _, err := r.Converse(context.Background(), req); !errors.Is(err, router.ErrTooLarge) {
+		t.Fatalf("want ErrTooLarge, got %v", err)
 	}
 }

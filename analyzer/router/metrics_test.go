@@ -74,6 +74,7 @@ func TestNotReadyFallsBackAndMetricsTellIt(t *testing.T) {
 		{"prism_model_cooldown_seconds", map[string]string{"model": "model-b"}, eq(0), "0"},
 		{"prism_model_window_requests_available", map[string]string{"model": "model-a"}, eq(100), "100 (the not-ready call is refunded)"},
 		{"prism_model_limit_scale", map[string]string{"model": "model-a"}, eq(1), "1"},
+		{"prism_model_window_tokens_available", map[string]string{"model": "model-a"}, eq(100_000_000), "the whole quota (refunded)"},
 		{"prism_model_breaker_open", map[string]string{"model": "model-a"}, eq(0), "0"},
 	}
 	for _, c := range want {

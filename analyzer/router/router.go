@@ -10,6 +10,7 @@ import (
 	"github.com/aiprism/prism/streams"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/rs/zerolog"
 )
 
 // Converser is the Bedrock operation the router drives.
@@ -123,8 +124,9 @@ func (e *BusyError) Error() string {
 	return fmt.Sprintf("every model is busy; capacity expected in %s", e.RetryAfter.Round(time.Millisecond))
 }
 
-// ErrTooLarge: the request fits no model's context window.
-var ErrTooLarge = errors.New("the request is larger than every model's context window")
+// ErrTooLarge: the request fits no model's context window or per-minute
+// token quota.
+var ErrTooLarge = errors.New("the request is larger than every model's context window or token quota")
 
 // PermanentError: the model rejected the request itself (validation,
 // access); another model or a retry will not help.
@@ -184,7 +186,7 @@ func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
 			}
 			cost := m.Cost(in, outTok)
 			r.metrics.tokens(m.ID, in, outTok, cost)
-			if len(attempts) > 1 || m.ID != r.chain[0].ID {
+			if m.ID != r.first(req).ID {
 				r.metrics.fallback(m.ID)
 			}
 			return &Result{Output: out, Model: m, Attempts: attempts, InputTokens: in, OutputTokens: outTok, CostUSD: cost}, nil
@@ -198,11 +200,17 @@ func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
 				return nil, fmt.Errorf("settle %s: %w", m.ID, err)
 			}
 		case bedrock.ClassPermanent:
-			_ = r.settle(ctx, res, 0, ClientError)
+			if serr := r.settle(ctx, res, 0, ClientError); serr != nil {
+				zerolog.Ctx(ctx).Warn().Err(serr).Msg("settle after a rejected request")
+			}
 			return nil, &PermanentError{Err: fmt.Errorf("model %s rejected the request: %w", m.ID, err), Attempts: attempts}
 		default:
 			if ctx.Err() != nil {
-				_ = r.settle(context.WithoutCancel(ctx), res, res.Tokens, ServerError)
+				// Our deadline or shutdown, not the model's fault: no
+				// mark against its breaker.
+				if serr := r.settle(context.WithoutCancel(ctx), res, res.Tokens, Abandoned); serr != nil {
+					zerolog.Ctx(ctx).Warn().Err(serr).Msg("settle after deadline")
+				}
 				return nil, fmt.Errorf("request deadline passed after %d attempts: %w", len(attempts), err)
 			}
 			if err := r.settle(ctx, res, res.Tokens, ServerError); err != nil {
@@ -221,6 +229,16 @@ func (r *Router) settle(ctx context.Context, res *Reservation, used int, o Outco
 	return nil
 }
 
+// first is the model the request would get with capacity everywhere.
+func (r *Router) first(req Request) Model {
+	for _, m := range r.chain {
+		if req.Models == nil || req.Models(m) {
+			return m
+		}
+	}
+	return r.chain[0]
+}
+
 // reserveBest reserves capacity on the first model of the chain that has
 // it, or reports how long until one will.
 func (r *Router) reserveBest(ctx context.Context, req Request) (*Reservation, time.Duration, error) {
@@ -231,8 +249,8 @@ func (r *Router) reserveBest(ctx context.Context, req Request) (*Reservation, ti
 			continue
 		}
 		maxOut := min(req.MaxOutputTokens, m.MaxOutputTokens)
-		if req.InputTokens+maxOut > m.ContextTokens {
-			continue
+		if req.InputTokens+maxOut > m.ContextTokens || m.QuotaTokens(req.InputTokens, maxOut) > m.TokensPerMinute {
+			continue // never fits this model: its window, or a minute of its token quota
 		}
 		fits = true
 		res, ref, err := r.shared.Reserve(ctx, m, m.QuotaTokens(req.InputTokens, maxOut), req.Interactive)

@@ -40,7 +40,8 @@ type modelState struct {
 
 	// Scale is the adaptive share of the configured limits in use (0.05-1):
 	// multiplied down when the model throttles although we had capacity,
-	// added back on every success.
+	// added back with successes while the limit is what holds us back (see
+	// succeeded).
 	Scale        float64 `json:"scale"`
 	LastDecrease int64   `json:"last_decrease,omitempty"`
 
@@ -361,6 +362,7 @@ const (
 	Succeeded   Outcome = iota
 	Throttled           // 429: cooldown, and the limit adapts down
 	NotReady            // the model is not ready: cooldown only, the limit stands
+	Abandoned           // we gave up on the call (deadline, shutdown): no mark against the model
 	ServerError         // 5xx, timeout: counts towards the breaker
 	ClientError         // the request was wrong; the model is fine
 )
@@ -484,7 +486,7 @@ type Snapshot struct {
 	Requests, Tokens int // still available in the window
 	Scale            float64
 	CoolingFor       time.Duration
-	BreakerOpen      bool
+	BreakerOpen      bool // refusing calls now (open, or its half-open probe is out)
 }
 
 // Snapshot reads m's state as every replica sees it, without changing it.
@@ -500,5 +502,5 @@ func (s *Shared) Snapshot(ctx context.Context, m Model) (Snapshot, error) {
 	limReq, limTok := st.limits(m)
 	usedReq, usedTok := st.used()
 	return Snapshot{Requests: limReq - usedReq, Tokens: limTok - usedTok, Scale: st.Scale,
-		CoolingFor: time.Duration(max(st.CoolUntil-now, 0)), BreakerOpen: st.Open}, nil
+		CoolingFor: time.Duration(max(st.CoolUntil-now, 0)), BreakerOpen: st.Open && (st.OpenUntil > now || st.ProbeTill > now)}, nil
 }
