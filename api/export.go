@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/persist/store"
+	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
@@ -214,7 +215,7 @@ func (s *Server) exportToStore(c *fiber.Ctx) error {
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
 
 	f := exportFormats[r.format]
-	key := "exports/" + r.owner + "/" + r.at.Format("20060102T150405Z") + "-" + r.id + "." + f.ext
+	key := blob.ExportKey(r.owner, r.id, f.ext, r.at)
 	pr, pw := io.Pipe()
 	written := make(chan error, 1)
 	var rows int64

@@ -127,7 +127,7 @@ func TestListPagesAreStableWhileDocumentsArrive(t *testing.T) {
 		}
 		// New uploads between page requests: newer than every listed one,
 		// they belong before the first page and must not shift the rest.
-		e.newDoc(alice, fmt.Sprintf("new-%d.txt", pages), []byte("new"))
+		e.newDoc(alice, fmt.Sprintf("new-%d.txt", pages), []byte("new")).waitProjected()
 		if p.NextCursor == "" {
 			break
 		}

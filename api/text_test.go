@@ -74,6 +74,9 @@ func TestTextWholeByteRangeAndCharacterWindow(t *testing.T) {
 		}
 		sleep() // 409 not-ready until the projector has seen the upload
 	}
+	if deadline == 1000 {
+		t.Fatal("the document without text never answered 404 no-text")
+	}
 	if count(e.historyTypes(d.id), "audit.viewed") != 1 {
 		t.Fatalf("history %v: want one coalesced audit.viewed", e.historyTypes(d.id))
 	}

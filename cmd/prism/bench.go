@@ -56,7 +56,10 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	raw, _ := json.MarshalIndent(rep, "", "  ")
+	raw, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bench figures: %w", err)
+	}
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		return err
 	}

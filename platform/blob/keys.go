@@ -47,6 +47,16 @@ func TextKey(owner, documentID, version string) string {
 		safeSegment(version, "unknown", maxSegmentBytes) + ".txt"
 }
 
+// ExportKey returns the object key of an export written on request:
+//
+//	exports/<owner>/<YYYYMMDDTHHMMSSZ>-<export-id>.<ext>
+//
+// sanitized as in Key.
+func ExportKey(owner, exportID, ext string, t time.Time) string {
+	return "exports/" + safeSegment(owner, "unknown", maxSegmentBytes) + "/" +
+		t.UTC().Format("20060102T150405Z") + "-" + safeSegment(exportID, "unknown", maxSegmentBytes) + "." + ext
+}
+
 // SafeFilename reduces a client-supplied filename to one safe key segment:
 //   - only the last element of a / or \ separated path is kept;
 //   - control and invisible formatting characters (e.g. right-to-left

@@ -237,8 +237,14 @@ func runSystem(ctx context.Context, o Options, rep *Report) error {
 			return err
 		}
 	}
+	// The role processes are reaped children: their CPU is in ours, and
+	// reported on their own rows.
 	after := usage()
-	rep.Process = ProcessResources{CPUSeconds: after.cpu - before.cpu, PeakRSSMB: after.rssMB}
+	cpu := after.cpu - before.cpu
+	for _, r := range rep.Roles {
+		cpu -= r.CPUSeconds
+	}
+	rep.Process = ProcessResources{CPUSeconds: cpu, PeakRSSMB: after.rssMB}
 	return nil
 }
 
@@ -344,6 +350,8 @@ func startDev(ctx context.Context, env config.Getenv, log zerolog.Logger) (*syst
 
 type resources struct{ cpu, rssMB float64 }
 
+// usage is this process's CPU, with its reaped children's (the role
+// processes, or with -inprocess the extraction workers), and its peak RSS.
 func usage() resources {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

@@ -13,16 +13,21 @@ import (
 // realistic latency, every model at its quota, more documents than the
 // chain can take in a minute.
 type CapacityResult struct {
-	Models        int     `json:"models"`
-	RPMPerModel   int     `json:"rpm_per_model"`
-	Documents     int     `json:"documents"`
-	Failed        int     `json:"failed"`
-	DrainSeconds  float64 `json:"drain_seconds"`
-	Throttles     int64   `json:"throttles"`
-	PeakWindow    int64   `json:"peak_requests_60s"`  // summed over models
-	Quota         int     `json:"quota_requests_60s"` // summed over models
-	Utilization   float64 `json:"utilization"`        // peak 60 s window / quota
-	OverQuota     int     `json:"models_over_quota"`  // models whose peak window exceeded the quota
+	Models       int     `json:"models"`
+	RPMPerModel  int     `json:"rpm_per_model"`
+	Documents    int     `json:"documents"`
+	Failed       int     `json:"failed"`
+	DrainSeconds float64 `json:"drain_seconds"`
+	Throttles    int64   `json:"throttles"`
+	PeakWindow   int64   `json:"peak_requests_60s"`  // summed over models
+	Quota        int     `json:"quota_requests_60s"` // summed over models
+	Utilization  float64 `json:"utilization"`        // the models' peak 60 s windows (not necessarily the same minute) / quota
+	// Sustained: calls served over the whole drain / what the quota allows
+	// in that time. The drain includes the ramp and the last calls, so
+	// this errs low where Utilization may err high.
+	Sustained     float64 `json:"sustained_utilization"`
+	Served        int64   `json:"served_requests"`
+	OverQuota     int     `json:"models_over_quota"` // models whose peak window exceeded the quota
 	EndToEndP99MS float64 `json:"end_to_end_p99_ms"`
 }
 
@@ -59,6 +64,7 @@ func Capacity(ctx context.Context, o Options) (CapacityResult, error) {
 		DrainSeconds: time.Since(start).Seconds(), Quota: rpm * len(chain), EndToEndP99MS: res.EndToEnd.P99}
 	for _, m := range dev.Sim.Stats().Models {
 		out.PeakWindow += m.PeakRequestsPer60s
+		out.Served += m.Successes
 		for _, n := range m.Throttles {
 			out.Throttles += n
 		}
@@ -67,5 +73,6 @@ func Capacity(ctx context.Context, o Options) (CapacityResult, error) {
 		}
 	}
 	out.Utilization = float64(out.PeakWindow) / float64(out.Quota)
+	out.Sustained = float64(out.Served) / (float64(out.Quota) * out.DrainSeconds / 60)
 	return out, nil
 }

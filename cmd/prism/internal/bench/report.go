@@ -74,6 +74,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	if c := r.Capacity; c != nil {
 		row("capacity: utilization", fmt.Sprintf("%.1f%%", 100*c.Utilization), fmt.Sprintf("peak 60 s window %d of quota %d (%d models x %d rpm), %d over quota", c.PeakWindow, c.Quota, c.Models, c.RPMPerModel, c.OverQuota))
+		row("  sustained", fmt.Sprintf("%.1f%%", 100*c.Sustained), fmt.Sprintf("%d calls served in the %.1f s drain, of %.0f the quota allows", c.Served, c.DrainSeconds, float64(c.Quota)*c.DrainSeconds/60))
 		row("capacity: drain", fmt.Sprintf("%.1f s", c.DrainSeconds), fmt.Sprintf("%d documents, %d failed, %d throttles, end-to-end p99 %.0f ms", c.Documents, c.Failed, c.Throttles, c.EndToEndP99MS))
 	}
 	for _, p := range r.Profiles {
