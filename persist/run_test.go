@@ -93,3 +93,68 @@ func assertNoDeadLetters(t *testing.T, js jetstream.JetStream) {
 		t.Fatalf("%d dead letters", info.State.Msgs)
 	}
 }
+
+// An event is acknowledged only once the transaction that projects it has
+// committed: while every COMMIT fails (a deferred trigger refuses it, as a
+// lost connection or a full disk would at that moment), nothing is acked
+// and nothing is in the read model; once commits succeed again, every
+// event is projected from the redeliveries and acknowledged.
+func TestEventsAreAckedOnlyAfterTheirCommit(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	_, _, js := testenv.NATS(t)
+	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$`,
+		`CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON document_events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := persist.New(pool, zerolog.New(zerolog.NewTestWriter(t)))
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(runCtx, js, persist.WithBackoff(func(uint64) time.Duration { return 200 * time.Millisecond }))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	pub := streams.NewPublisher(js, "/test")
+	evs := pipeline(t)
+	for _, ev := range evs {
+		if err := pub.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := js.Consumer(ctx, streams.DocsStream, streams.PersistConsumer.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "failed commits redelivered", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumRedelivered > 0
+	})
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.AckFloor.Stream != 0 || count(t, pool, "SELECT count(*) FROM document_events") != 0 {
+		t.Fatalf("with every commit failing: ack floor %d, %d events in the read model; want 0 and 0",
+			info.AckFloor.Stream, count(t, pool, "SELECT count(*) FROM document_events"))
+	}
+
+	if _, err := pool.Exec(ctx, `DROP TRIGGER refuse_commit ON document_events`); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "every event projected after commits succeed", func() bool {
+		return count(t, pool, "SELECT count(*) FROM document_events") == len(evs)
+	})
+	testenv.Eventually(t, 10*time.Second, "every event acknowledged", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.AckFloor.Stream == uint64(len(evs)) && info.NumAckPending == 0
+	})
+	assertNoDeadLetters(t, js)
+}
