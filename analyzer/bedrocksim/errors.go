@@ -3,6 +3,7 @@ package bedrocksim
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // apiError is an error as Bedrock puts it on the wire: an HTTP status, the
@@ -20,6 +21,8 @@ type apiError struct {
 	// plain omits the coral namespace suffix, as AWS's front door does for
 	// authentication errors.
 	plain bool
+	// retryAfter, when set, is sent as a Retry-After header (seconds).
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -83,6 +86,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 		h.Set("X-Amzn-ErrorType", e.Code)
 	} else {
 		h.Set("X-Amzn-ErrorType", e.Code+coralSuffix)
+	}
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
 	w.WriteHeader(e.Status)
 	body, _ := json.Marshal(struct {

@@ -34,6 +34,9 @@ type Faults struct {
 	// what a document that manages to close its frame early would get
 	// from a real model, so tests can show the frame holds.
 	Obedient bool `json:"obedient,omitempty"`
+	// RetryAfterSeconds adds a Retry-After header to this model's injected
+	// throttles (Bedrock sends one rarely; clients should honour it).
+	RetryAfterSeconds int `json:"retry_after_seconds,omitempty"`
 }
 
 // Storm is a scheduled outage: from AfterSeconds after the faults are set,
@@ -65,6 +68,9 @@ func (f Faults) validate() error {
 	}
 	if sum > 1 {
 		return fmt.Errorf("fault probabilities add up to %v, more than 1", sum)
+	}
+	if f.RetryAfterSeconds < 0 {
+		return fmt.Errorf("retry_after_seconds %d is negative", f.RetryAfterSeconds)
 	}
 	if f.MidStreamException != "" && !slices.Contains(streamExceptionTypes, f.MidStreamException) {
 		return fmt.Errorf("mid_stream_exception %q is not one of %v", f.MidStreamException, streamExceptionTypes)
@@ -188,6 +194,9 @@ func (fs *faultSet) decide(modelID string, now time.Time) decision {
 	}{{f.Throttle, "throttle"}, {f.NotReady, "not_ready"}, {f.Unavailable, "unavailable"}, {f.Internal, "internal"}, {f.Timeout, "timeout"}} {
 		if u < c.p {
 			d.err = faultError(c.kind)
+			if c.kind == "throttle" {
+				d.err.retryAfter = f.RetryAfterSeconds
+			}
 			return d
 		}
 		u -= c.p

@@ -123,3 +123,34 @@ func metricValue(fams []*dto.MetricFamily, name string, labels map[string]string
 	}
 	return 0, false
 }
+
+// A throttle that carries Retry-After (through the real client and the
+// simulator) cools the model for the hint when it is longer than the
+// configured cooldown, and the throttle is counted.
+func TestThrottleRetryAfterSetsTheCooldown(t *testing.T) {
+	specs := []spec{
+		{id: "model-a", simRPM: 100, routerRPM: 100, cooldownSec: 20},
+		{id: "model-b", simRPM: 100, routerRPM: 100, cooldownSec: 20},
+	}
+	w := newWorld(t, 1, specs)
+	if err := w.sim.SetFaults("model-a", bedrocksim.Faults{Throttle: 1, RetryAfterSeconds: 90}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	r, shared := w.replicaWith(chainOf(specs), router.Options{MaxWait: time.Second}, router.NewMetrics(reg))
+	res, err := r.Converse(context.Background(), chatRequest(false))
+	if err != nil || res.Model.ID != "model-b" || res.Attempts[0].Outcome != "throttled" {
+		t.Fatalf("%v %+v: want a throttle on model-a, then model-b", err, res)
+	}
+	snap, err := shared.Snapshot(context.Background(), chainOf(specs)[0])
+	if err != nil || snap.CoolingFor < 85*time.Second || snap.CoolingFor > 90*time.Second {
+		t.Fatalf("model-a cools for %v (%v), want the 90 s Retry-After, not its 20 s cooldown", snap.CoolingFor, err)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := metricValue(fams, "prism_model_invocations_total", map[string]string{"model": "model-a", "outcome": "throttled"}); v != 1 {
+		t.Fatalf("throttles counted %v, want 1", v)
+	}
+}
