@@ -39,6 +39,14 @@ type spec struct {
 	simRPM      int
 	routerRPM   int
 	cooldownSec float64
+	tpm         int // tokens/min, the simulator's and the router's (0: unbounded)
+}
+
+func (s spec) tokensPerMinute() int {
+	if s.tpm > 0 {
+		return s.tpm
+	}
+	return 100_000_000
 }
 
 func newWorld(t *testing.T, factor float64, specs []spec) *world {
@@ -46,7 +54,7 @@ func newWorld(t *testing.T, factor float64, specs []spec) *world {
 	clock := router.ScaledClock{Start: time.Now(), Factor: factor}
 	var models []bedrocksim.Model
 	for _, s := range specs {
-		models = append(models, bedrocksim.Model{ID: s.id, RequestsPerMinute: s.simRPM, TokensPerMinute: 100_000_000, ContextWindow: 200_000, MaxOutputTokens: 4096})
+		models = append(models, bedrocksim.Model{ID: s.id, RequestsPerMinute: s.simRPM, TokensPerMinute: s.tokensPerMinute(), ContextWindow: 200_000, MaxOutputTokens: 4096})
 	}
 	sim, err := bedrocksim.New(bedrocksim.Config{Models: models, Speed: 0, AccessKey: "AKTEST", SecretKey: "secret", Seed: 1, Clock: clock}, zerolog.Nop())
 	if err != nil {
@@ -61,7 +69,7 @@ func newWorld(t *testing.T, factor float64, specs []spec) *world {
 func chainOf(specs []spec) router.Chain {
 	var c router.Chain
 	for _, s := range specs {
-		c = append(c, router.Model{ID: s.id, Name: s.id, RequestsPerMinute: s.routerRPM, TokensPerMinute: 100_000_000,
+		c = append(c, router.Model{ID: s.id, Name: s.id, RequestsPerMinute: s.routerRPM, TokensPerMinute: s.tokensPerMinute(),
 			CooldownSeconds: s.cooldownSec, ContextTokens: 200_000, MaxOutputTokens: 4096, OutputBurndown: 1})
 	}
 	return c

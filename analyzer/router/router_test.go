@@ -84,6 +84,43 @@ func TestScenarioOneReplicaSaturatedStaysWithinQuota(t *testing.T) {
 	checkWithinQuota(t, w, specs, took, 0.97)
 }
 
+// Token quotas bind before request quotas: three replicas saturating
+// models limited to 8,000 tokens/min (about a hundred of these calls, with
+// room for a thousand requests) stay within every model's token quota, with
+// no throttle, and the tokens reserved but not used come back, so the
+// quota is used (at least 90%).
+func TestScenarioTokenQuotasHoldAcrossReplicas(t *testing.T) {
+	scenario(t)
+	specs := threeModels(1000, 1000)
+	for i := range specs {
+		specs[i].tpm = 8000
+	}
+	w := newWorld(t, 20, specs)
+	chain := chainOf(specs)
+	routers := []*router.Router{w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second)}
+	ta, took := runFor(w, routers, 12, 2*time.Minute)
+	if ta.failed.Load() != 0 {
+		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
+	}
+	st := w.stats()
+	var tokens, capacity float64
+	for _, s := range specs {
+		m := st.Models[s.id]
+		if n := sum(m.Throttles); n != 0 {
+			t.Errorf("%s throttled %d times: %s", s.id, n, describe(st))
+		}
+		if m.PeakTokensPer60s > int64(s.tpm) {
+			t.Errorf("%s peak 60 s window %d tokens > quota %d", s.id, m.PeakTokensPer60s, s.tpm)
+		}
+		tokens += float64(m.InputTokens + m.OutputTokens)
+		capacity += float64(s.tpm) * took.Minutes()
+	}
+	t.Logf("%.0f of %.0f tokens of quota used in %s: %.1f%%%s", tokens, capacity, took, 100*tokens/capacity, describe(st))
+	if tokens/capacity < 0.9 {
+		t.Errorf("token utilization %.1f%% < 90%%: unused reservations are not given back", 100*tokens/capacity)
+	}
+}
+
 func TestScenarioThreeReplicasShareTheQuota(t *testing.T) {
 	scenario(t)
 	specs := threeModels(120, 120)
