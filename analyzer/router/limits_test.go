@@ -319,7 +319,7 @@ func TestRequestOverAMinutesTokenQuotaIsTooLarge(t *testing.T) {
 	}
 	req := chatRequest(false)
 	req.MaxOutputTokens = 20_000 // capped at 4,096 or 8,192 on the older models
-	req.InputTokens = 48_000 // over 50,000 with any model's output budget
+	req.InputTokens = 48_000     // over 50,000 with any model's output budget
 	if _, err := r.Converse(context.Background(), req); !errors.Is(err, router.ErrTooLarge) {
 		t.Fatalf("want ErrTooLarge, got %v", err)
 	}
