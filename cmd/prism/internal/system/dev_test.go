@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"github.com/aiprism/prism/extractor/sandbox"
 	"github.com/aiprism/prism/extractor/worker"
@@ -430,5 +432,44 @@ func TestReadmeWalkthrough(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("walkthrough output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// Every model answers 503 for a while: documents uploaded meanwhile wait,
+// their status says they are queued for model capacity, and all are
+// analyzed once the models serve again (after the breakers' open period);
+// none fails.
+func TestDocumentsWaitOutAModelOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a breaker's open period")
+	}
+	dev := startDev(t, t.TempDir(), testenv.Postgres(t))
+	if err := dev.Sim.SetFaults("*", bedrocksim.Faults{Storm: &bedrocksim.Storm{Kind: "unavailable", Seconds: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, upload(t, dev.APIURL, fmt.Sprintf("contract-%d.txt", i), fmt.Sprintf("%s\nCopy %d.\n", contract, i)))
+	}
+	events := followSSE(t, dev.APIURL, ids[0], "")
+	queued := false
+	for _, e := range events {
+		var p streams.ProgressData
+		if e.event == string(streams.Progress) && json.Unmarshal(e.data.Data, &p) == nil && p.Status == "queued" {
+			queued = true
+		}
+	}
+	if !queued || events[len(events)-1].event != string(streams.Analyzed) {
+		t.Fatalf("events of a document uploaded during the outage: queued %v, last %q; want queued, then analyzed", queued, events[len(events)-1].event)
+	}
+	for _, id := range ids {
+		waitStored(t, dev.APIURL, id)
+	}
+	var unavailable int64
+	for _, m := range dev.Sim.Stats().Models {
+		unavailable += m.Errors["ServiceUnavailableException"]
+	}
+	if unavailable == 0 {
+		t.Fatal("the outage never hit a call")
 	}
 }
