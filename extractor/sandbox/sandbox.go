@@ -441,10 +441,12 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 	// and ends the worker's input so it does not wait for the rest.
 	src := &sourceReader{r: doc}
 	fed := make(chan struct{})
+	var gone error // the worker was gone before the request reached it
 	go func() {
 		defer close(fed)
 		hdr, _ := json.Marshal(req)
 		_, err := p.stdin.Write(append(hdr, '\n'))
+		gone = err
 		if err == nil && doc != nil {
 			if _, err = io.CopyN(p.stdin, src, req.Size); err != nil && src.err == nil && errors.Is(err, io.EOF) {
 				src.err = io.ErrUnexpectedEOF
@@ -486,6 +488,11 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 	<-fed
 	if src.err != nil && killedFor(&mu, &killed) != "canceled" {
 		return res, usage, fmt.Errorf("sandbox: read document: %w", src.err)
+	}
+	if gone != nil && readErr != nil && killedFor(&mu, &killed) == "" {
+		// A waiting worker that died (its input closed) never saw the
+		// document: not the document's failure.
+		return res, usage, fmt.Errorf("sandbox: worker %d was gone before the document reached it: %w", p.pid, gone)
 	}
 	switch killedFor(&mu, &killed) {
 	case "canceled":

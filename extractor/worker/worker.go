@@ -118,9 +118,9 @@ func Main(ctx context.Context, stdin io.Reader, stdout io.Writer, env func(strin
 			return err
 		}
 		emptyDir(env("TMPDIR"))
-		if err := x.Renew(); err != nil {
-			return fmt.Errorf("extract-worker: %w", err) // the parent starts another worker
-		}
+		// A failure here is not the next document's: PDFium then starts
+		// afresh with the next PDF, which reports its own failure if any.
+		_ = x.Renew()
 	}
 }
 
