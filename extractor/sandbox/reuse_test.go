@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aiprism/prism/extractor/internal/corpus"
 	"github.com/aiprism/prism/extractor/reason"
@@ -193,5 +194,22 @@ func TestWorkersStartPDFiumOnceAPDFHasComeThrough(t *testing.T) {
 	}
 	if res, _, err := s.Extract(context.Background(), bytes.NewReader(raw), int64(len(raw))); err != nil || res.Pages == 0 {
 		t.Fatalf("a PDF in a worker that started PDFium early: %v", err)
+	}
+}
+
+// A waiting worker that can no longer take a request (its input is gone
+// before the document is written) is an infrastructure failure, retried
+// later, never the document's.
+func TestWorkerGoneBeforeTheDocumentIsNotTheDocumentsFailure(t *testing.T) {
+	s := newSandbox(t, func(c *Config) {
+		c.Ready = 1
+		c.Env = append(c.Env, "PRISM_TEST_WORKER_MODE=deaf")
+	})
+	defer s.Close()
+	waitFor(t, "a ready worker", func() bool { return len(s.ready) == 1 })
+	time.Sleep(300 * time.Millisecond) // it has closed its input by now
+	_, _, err := s.Extract(context.Background(), strings.NewReader("a document\n"), 11)
+	if err == nil || reason.ClassOf(err, "") != "" || !strings.Contains(err.Error(), "gone before the document reached it") {
+		t.Fatalf("err = %v, want an unclassified infrastructure error", err)
 	}
 }

@@ -56,6 +56,10 @@ func testWorker() int {
 	case "garbage":
 		fmt.Fprintln(os.Stdout, "this is not the protocol")
 		return 0
+	case "deaf": // stops reading at once, as a worker dying while it waits
+		os.Stdin.Close()
+		time.Sleep(2 * time.Second)
+		return 0
 	}
 	if err := worker.Main(context.Background(), os.Stdin, os.Stdout, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, err)
