@@ -79,17 +79,9 @@ func benchPool(b *testing.B) *pgxpool.Pool {
 func BenchmarkProjectorThroughput(b *testing.B) {
 	ctx := context.Background()
 	pool := benchPool(b)
-	_, _, js := testenv.NATS(b)
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
-		b.Fatal(err)
-	}
+	js := docsStreams(b)
 	evs := benchEvents(b, 2000)
-	pub := streams.NewPublisher(js, "/bench")
-	for _, ev := range evs {
-		if err := pub.Publish(ctx, ev); err != nil {
-			b.Fatal(err)
-		}
-	}
+	publishAll(b, js, evs)
 	cons, err := streams.PersistConsumer.Ensure(ctx, js)
 	if err != nil {
 		b.Fatal(err)

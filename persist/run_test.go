@@ -9,22 +9,30 @@ import (
 	"github.com/aiprism/prism/persist"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
-func TestRunProjectsTheStream(t *testing.T) {
-	ctx := context.Background()
-	pool := newDB(t)
-	_, _, js := testenv.NATS(t)
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
-		t.Fatal(err)
+// docsStreams returns JetStream on an embedded server with the DOCS
+// topology in place.
+func docsStreams(tb testing.TB) jetstream.JetStream {
+	tb.Helper()
+	_, _, js := testenv.NATS(tb)
+	if err := streams.EnsureStreams(context.Background(), js, streams.DefaultTopology()); err != nil {
+		tb.Fatal(err)
 	}
+	return js
+}
 
+// runProjector runs the persist role on pool until the test ends; Run must
+// then return without error within 10 s.
+func runProjector(t *testing.T, pool *pgxpool.Pool, js jetstream.JetStream, opts ...persist.RunOption) {
+	t.Helper()
 	p := persist.New(pool, zerolog.New(zerolog.NewTestWriter(t)))
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx, js, persist.WithConcurrency(4)) }()
+	go func() { done <- p.Run(runCtx, js, opts...) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -36,15 +44,26 @@ func TestRunProjectsTheStream(t *testing.T) {
 			t.Error("Run did not return after cancel")
 		}
 	})
+}
 
-	// Publish the pipeline's events as the stages would.
+// publishAll publishes evs to the stream as the stages would.
+func publishAll(tb testing.TB, js jetstream.JetStream, evs []*streams.Event) {
+	tb.Helper()
 	pub := streams.NewPublisher(js, "/test")
-	evs := pipeline(t)
 	for _, ev := range evs {
-		if err := pub.Publish(ctx, ev); err != nil {
-			t.Fatal(err)
+		if err := pub.Publish(context.Background(), ev); err != nil {
+			tb.Fatal(err)
 		}
 	}
+}
+
+func TestRunProjectsTheStream(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	js := docsStreams(t)
+	runProjector(t, pool, js, persist.WithConcurrency(4))
+	evs := pipeline(t)
+	publishAll(t, js, evs)
 	testenv.Eventually(t, 10*time.Second, "every event projected", func() bool {
 		return count(t, pool, "SELECT count(*) FROM document_events") == len(evs)
 	})
@@ -102,10 +121,7 @@ func assertNoDeadLetters(t *testing.T, js jetstream.JetStream) {
 func TestEventsAreAckedOnlyAfterTheirCommit(t *testing.T) {
 	ctx := context.Background()
 	pool := newDB(t)
-	_, _, js := testenv.NATS(t)
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
-		t.Fatal(err)
-	}
+	js := docsStreams(t)
 	for _, sql := range []string{
 		`CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$`,
 		`CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON document_events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()`,
@@ -114,21 +130,9 @@ func TestEventsAreAckedOnlyAfterTheirCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := persist.New(pool, zerolog.New(zerolog.NewTestWriter(t)))
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- p.Run(runCtx, js, persist.WithBackoff(func(uint64) time.Duration { return 200 * time.Millisecond }))
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-
-	pub := streams.NewPublisher(js, "/test")
+	runProjector(t, pool, js, persist.WithBackoff(func(uint64) time.Duration { return 200 * time.Millisecond }))
 	evs := pipeline(t)
-	for _, ev := range evs {
-		if err := pub.Publish(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishAll(t, js, evs)
 	cons, err := js.Consumer(ctx, streams.DocsStream, streams.PersistConsumer.Name)
 	if err != nil {
 		t.Fatal(err)

@@ -30,28 +30,65 @@ func threeModels(simRPM, routerRPM int) []spec {
 	}
 }
 
+// quotaKind is what a scenario checks a quota of: requests or tokens.
+type quotaKind struct {
+	name  string
+	quota func(spec) int                    // per minute
+	peak  func(bedrocksim.ModelStats) int64 // busiest 60 s window
+	used  func(bedrocksim.ModelStats) int64 // over the run
+}
+
+var (
+	requestQuota = quotaKind{"requests", func(s spec) int { return s.simRPM },
+		func(m bedrocksim.ModelStats) int64 { return m.PeakRequestsPer60s },
+		func(m bedrocksim.ModelStats) int64 { return m.Successes }}
+	tokenQuota = quotaKind{"tokens", func(s spec) int { return s.tokensPerMinute() },
+		func(m bedrocksim.ModelStats) int64 { return m.PeakTokensPer60s },
+		func(m bedrocksim.ModelStats) int64 { return m.InputTokens + m.OutputTokens }}
+)
+
 // checkWithinQuota asserts zero throttles, every model's peak 60 s window at
-// or under its quota, and the aggregate utilization over the run.
-func checkWithinQuota(t *testing.T, w *world, specs []spec, virtual time.Duration, minUtil float64) {
+// or under its quota of kind, and the aggregate utilization over the run.
+func checkWithinQuota(t *testing.T, w *world, specs []spec, kind quotaKind, virtual time.Duration, minUtil float64) {
 	t.Helper()
 	st := w.stats()
-	var ok, capacity float64
+	var used, capacity float64
 	for _, s := range specs {
 		m := st.Models[s.id]
 		if n := sum(m.Throttles); n != 0 {
 			t.Errorf("%s throttled %d times: %s", s.id, n, describe(st))
 		}
-		if m.PeakRequestsPer60s > int64(s.simRPM) {
-			t.Errorf("%s peak 60 s window %d > quota %d", s.id, m.PeakRequestsPer60s, s.simRPM)
+		if peak := kind.peak(m); peak > int64(kind.quota(s)) {
+			t.Errorf("%s peak 60 s window %d %s > quota %d", s.id, peak, kind.name, kind.quota(s))
 		}
-		ok += float64(m.Successes)
-		capacity += float64(s.simRPM) * virtual.Minutes()
+		used += float64(kind.used(m))
+		capacity += float64(kind.quota(s)) * virtual.Minutes()
 	}
-	util := ok / capacity
-	t.Logf("served %.0f of %.0f requests of quota in %s of quota time: utilization %.1f%%%s", ok, capacity, virtual, 100*util, describe(st))
+	util := used / capacity
+	t.Logf("used %.0f of %.0f %s of quota in %s of quota time: utilization %.1f%%%s", used, capacity, kind.name, virtual, 100*util, describe(st))
 	if util < minUtil {
-		t.Errorf("utilization %.1f%% < %.0f%%", 100*util, 100*minUtil)
+		t.Errorf("%s utilization %.1f%% < %.0f%%", kind.name, 100*util, 100*minUtil)
 	}
+}
+
+// saturated runs routers saturated for a virtual duration, fails the test
+// if any request failed, and returns the virtual time it took.
+func saturated(t *testing.T, w *world, routers []*router.Router, virtual time.Duration) time.Duration {
+	t.Helper()
+	ta, took := runFor(w, routers, 12, virtual)
+	if ta.failed.Load() != 0 {
+		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
+	}
+	return took
+}
+
+// replicas returns n routers over chain, each its own analyzer process.
+func (w *world) replicas(n int, chain router.Chain) []*router.Router {
+	var rs []*router.Router
+	for range n {
+		rs = append(rs, w.replica(chain, 5*time.Second))
+	}
+	return rs
 }
 
 func sum(m map[string]int64) int64 {
@@ -76,12 +113,8 @@ func TestScenarioOneReplicaSaturatedStaysWithinQuota(t *testing.T) {
 	scenario(t)
 	specs := threeModels(120, 120)
 	w := newWorld(t, 20, specs)
-	r := w.replica(chainOf(specs), 5*time.Second)
-	ta, took := runFor(w, []*router.Router{r}, 12, 2*time.Minute)
-	if ta.failed.Load() != 0 {
-		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
-	}
-	checkWithinQuota(t, w, specs, took, 0.97)
+	took := saturated(t, w, w.replicas(1, chainOf(specs)), 2*time.Minute)
+	checkWithinQuota(t, w, specs, requestQuota, took, 0.97)
 }
 
 // Token quotas bind before request quotas: three replicas saturating
@@ -96,42 +129,16 @@ func TestScenarioTokenQuotasHoldAcrossReplicas(t *testing.T) {
 		specs[i].tpm = 8000
 	}
 	w := newWorld(t, 20, specs)
-	chain := chainOf(specs)
-	routers := []*router.Router{w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second)}
-	ta, took := runFor(w, routers, 12, 2*time.Minute)
-	if ta.failed.Load() != 0 {
-		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
-	}
-	st := w.stats()
-	var tokens, capacity float64
-	for _, s := range specs {
-		m := st.Models[s.id]
-		if n := sum(m.Throttles); n != 0 {
-			t.Errorf("%s throttled %d times: %s", s.id, n, describe(st))
-		}
-		if m.PeakTokensPer60s > int64(s.tpm) {
-			t.Errorf("%s peak 60 s window %d tokens > quota %d", s.id, m.PeakTokensPer60s, s.tpm)
-		}
-		tokens += float64(m.InputTokens + m.OutputTokens)
-		capacity += float64(s.tpm) * took.Minutes()
-	}
-	t.Logf("%.0f of %.0f tokens of quota used in %s: %.1f%%%s", tokens, capacity, took, 100*tokens/capacity, describe(st))
-	if tokens/capacity < 0.9 {
-		t.Errorf("token utilization %.1f%% < 90%%: unused reservations are not given back", 100*tokens/capacity)
-	}
+	took := saturated(t, w, w.replicas(3, chainOf(specs)), 2*time.Minute)
+	checkWithinQuota(t, w, specs, tokenQuota, took, 0.90)
 }
 
 func TestScenarioThreeReplicasShareTheQuota(t *testing.T) {
 	scenario(t)
 	specs := threeModels(120, 120)
 	w := newWorld(t, 20, specs)
-	chain := chainOf(specs)
-	routers := []*router.Router{w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second), w.replica(chain, 5*time.Second)}
-	ta, took := runFor(w, routers, 12, 2*time.Minute)
-	if ta.failed.Load() != 0 {
-		t.Fatalf("%d requests failed: %v", ta.failed.Load(), ta.firstErr)
-	}
-	checkWithinQuota(t, w, specs, took, 0.97)
+	took := saturated(t, w, w.replicas(3, chainOf(specs)), 2*time.Minute)
+	checkWithinQuota(t, w, specs, requestQuota, took, 0.97)
 }
 
 // The original system's story: 600 analysis requests in three bursts of 200
