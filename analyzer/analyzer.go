@@ -37,6 +37,7 @@ type Objects interface {
 type Router interface {
 	Converse(ctx context.Context, req router.Request) (*router.Result, error)
 	Preferred(ctx context.Context, fits func(router.Model) bool) (router.Model, error)
+	Chain() router.Chain
 }
 
 // StageConfig bounds what one analysis may ask for.
@@ -56,6 +57,10 @@ type Stage struct {
 	pub     *streams.Publisher
 	cfg     StageConfig
 	log     *streams.Log // to see whether a redelivered event's work is done; nil = always work
+	// smallest and largest chunk size over the chain's models (0: no model
+	// has room for a chunk): a text no longer than smallest, or a chain
+	// whose models all cut alike, needs no look at the shared state.
+	smallest, largest int
 }
 
 // NewStage returns the analysis stage. cache may be nil.
@@ -63,6 +68,15 @@ func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, c
 	s := &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg}
 	if js != nil {
 		s.log = streams.NewLog(js)
+	}
+	for _, m := range r.Chain() {
+		if s.fits(m) {
+			size := s.chunkBytes(m)
+			if s.smallest == 0 || size < s.smallest {
+				s.smallest = size
+			}
+			s.largest = max(s.largest, size)
+		}
 	}
 	return s
 }
@@ -158,27 +172,45 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 	if strings.TrimSpace(text) == "" {
 		return streams.AnalyzedData{}, streams.Permanentf("empty-text", "the document has no text to analyze")
 	}
-	sha := TextSHA256(text)
-	var cached streams.AnalyzedData
-	if ok, err := s.cache.Get(ctx, "doc", sha, prompt.Version, &cached); err != nil {
-		return cached, err
-	} else if ok {
+	return cached(ctx, s.cache, "doc", text, func(d *streams.AnalyzedData) {
 		// Nothing was spent on this run: the original run's figures stay
 		// with the original run.
-		cached.Cached, cached.CostUSD, cached.Attempts = true, 0, nil
-		cached.InputTokens, cached.OutputTokens = 0, 0
-		return cached, nil
-	}
+		d.Cached, d.CostUSD, d.Attempts, d.InputTokens, d.OutputTokens = true, 0, nil, 0, 0
+	}, func() (streams.AnalyzedData, string, error) {
+		out, err := s.analyzeAnew(ctx, m, text)
+		return out, out.Model, err
+	})
+}
 
-	// Chunks are sized for the model the router would choose now; a chunk
-	// then never goes to a model whose window it does not fit (the router
-	// skips those), and a smaller-window model serves once it is the one
-	// chosen at the start of an analysis.
-	chosen, err := s.router.Preferred(ctx, func(m router.Model) bool { return s.room(m) >= minChunkBytes })
+// cached returns the cached answer of kind for text, with what it cost
+// cleared by spent, or computes one with fn and caches it under the model
+// fn reports: a redelivery or a re-upload never pays twice.
+func cached[T any](ctx context.Context, c *Cache, kind, text string, spent func(*T), fn func() (T, string, error)) (T, error) {
+	sha := TextSHA256(text)
+	var v T
+	if ok, err := c.Get(ctx, kind, sha, prompt.Version, &v); err != nil {
+		return v, err
+	} else if ok {
+		spent(&v)
+		return v, nil
+	}
+	v, model, err := fn()
+	if err != nil {
+		return v, err
+	}
+	if err := c.Put(ctx, kind, sha, prompt.Version, model, v); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("kind", kind).Msg("result not cached")
+	}
+	return v, nil
+}
+
+// analyzeAnew is analyze without the cache.
+func (s *Stage) analyzeAnew(ctx context.Context, m streams.Meta, text string) (streams.AnalyzedData, error) {
+	size, err := s.chunkSize(ctx, len(text))
 	if err != nil {
 		return streams.AnalyzedData{}, routeError(err, nil)
 	}
-	chunks := Split(text, s.chunkBytes(chosen))
+	chunks := Split(text, size)
 	var parts []call
 	for i, chunk := range chunks {
 		assess := s.assessCached // a chunk done before a redelivery is not paid again
@@ -227,30 +259,33 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 		out.OutputTokens += p.OutputTokens
 		out.CostUSD += p.CostUSD
 	}
-	if err := s.cache.Put(ctx, "doc", sha, prompt.Version, out.Model, out); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("result not cached")
-	}
 	return out, nil
+}
+
+// chunkSize is how long a chunk of a text of n bytes may be: sized for the
+// model the router would choose now, so a chunk never goes to a model
+// whose window it does not fit (the router skips those), and a
+// smaller-window model serves once it is the one chosen at the start of an
+// analysis. The shared state is read only when the choice matters.
+func (s *Stage) chunkSize(ctx context.Context, n int) (int, error) {
+	if s.smallest > 0 && (n <= s.smallest || s.smallest == s.largest) {
+		return s.largest, nil
+	}
+	chosen, err := s.router.Preferred(ctx, s.fits)
+	if err != nil {
+		return 0, err
+	}
+	return s.chunkBytes(chosen), nil
 }
 
 // assessCached assesses one text, reusing a cached answer for it.
 func (s *Stage) assessCached(ctx context.Context, text, kind string) (call, error) {
-	sha := TextSHA256(text)
-	var c call
-	if ok, err := s.cache.Get(ctx, kind, sha, prompt.Version, &c); err != nil {
-		return c, err
-	} else if ok {
+	return cached(ctx, s.cache, kind, text, func(c *call) {
 		c.Attempts, c.CostUSD, c.InputTokens, c.OutputTokens = nil, 0, 0, 0
-		return c, nil
-	}
-	c, err := s.assess(ctx, text, text)
-	if err != nil {
-		return c, err
-	}
-	if err := s.cache.Put(ctx, kind, sha, prompt.Version, c.Model, c); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("chunk result not cached")
-	}
-	return c, nil
+	}, func() (call, string, error) {
+		c, err := s.assess(ctx, text, text)
+		return c, c.Model, err
+	})
 }
 
 // reduce makes one final call over the merged findings of all chunks: the
@@ -301,15 +336,16 @@ func mergeFactors(parts []call) []assessment.RiskFactor {
 
 // assess makes a forced-tool call over docText and checks the answer's
 // evidence against groundText. A cut-off answer (max_tokens) is incomplete,
-// never an answer: it is retried once with twice the budget. An answer that
-// fails validation gets one repair turn with the problems listed.
+// never an answer: it is retried with twice the budget, up to
+// maxBudgetGrowth times the configured one. An answer that fails
+// validation gets one repair turn with the problems listed.
 func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, error) {
 	user := prompt.User("", docText, prompt.Nonce())
 	msgs := []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: user}}}}
 	budget := s.cfg.MaxOutputTokens
 	var total call
 	repaired := false
-	for turn := 0; turn < 4; turn++ {
+	for {
 		res, err := s.router.Converse(ctx, s.request(msgs, budget))
 		if res != nil {
 			total.Attempts = append(total.Attempts, res.Attempts...)
@@ -322,7 +358,7 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 			return total, routeError(err, total.Attempts)
 		}
 		if res.Output.StopReason == types.StopReasonMaxTokens {
-			if budget >= 4*s.cfg.MaxOutputTokens {
+			if budget >= maxBudgetGrowth*s.cfg.MaxOutputTokens {
 				return total, streams.Permanentf("incomplete-output", "the model's answer was cut off at %d output tokens", budget)
 			}
 			budget *= 2
@@ -356,7 +392,6 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 			}}}},
 		)
 	}
-	return total, streams.Permanentf("incomplete-output", "no complete assessment after retries")
 }
 
 func routeError(err error, attempts []streams.Attempt) error {
@@ -371,7 +406,7 @@ func routeError(err error, attempts []streams.Attempt) error {
 }
 
 func (s *Stage) request(msgs []types.Message, maxOut int) router.Request {
-	input := router.EstimateTokens(prompt.System) + schemaTokens
+	input := promptTokens
 	for _, m := range msgs {
 		for _, c := range m.Content {
 			if t, ok := c.(*types.ContentBlockMemberText); ok {
@@ -407,14 +442,20 @@ func (s *Stage) request(msgs []types.Message, maxOut int) router.Request {
 // document is not worth chunking for.
 const minChunkBytes = 2000
 
+// maxBudgetGrowth bounds how far a cut-off answer's output budget grows.
+const maxBudgetGrowth = 4
+
+// fits reports whether m has room for a chunk at all.
+func (s *Stage) fits(m router.Model) bool { return s.room(m) >= minChunkBytes }
+
 // room is how much document text one call may carry on model m: its
 // context window less the system prompt, the tool schema, the framing and
 // a repair turn, and less the largest output the answer may grow to (a
 // cut-off answer is retried with up to four times the output budget), at
 // EstimateTokens' 4 bytes a token.
 func (s *Stage) room(m router.Model) int {
-	overhead := router.EstimateTokens(prompt.System) + schemaTokens + 1000
-	output := min(4*s.cfg.MaxOutputTokens, m.MaxOutputTokens)
+	overhead := promptTokens + 1000
+	output := min(maxBudgetGrowth*s.cfg.MaxOutputTokens, m.MaxOutputTokens)
 	return max((m.ContextTokens-overhead-output)*4, 0)
 }
 
@@ -427,8 +468,9 @@ func (s *Stage) chunkBytes(m router.Model) int {
 	return s.room(m)
 }
 
-// schemaTokens estimates the tool definition's share of the input.
-var schemaTokens = func() int {
+// promptTokens estimates what every request carries besides the
+// document: the system prompt and the tool definition.
+var promptTokens = router.EstimateTokens(prompt.System) + func() int {
 	raw, _ := json.Marshal(assessment.InputSchema())
 	return router.EstimateTokens(string(raw))
 }()

@@ -3,13 +3,13 @@ package analyzer
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/aiprism/prism/analyzer/router"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,7 +23,6 @@ import (
 type Cache struct {
 	kv     jetstream.KeyValue
 	stream jetstream.Stream // the bucket's stream, for the wildcard lookup
-	bucket string
 }
 
 // OpenCache creates or binds the result cache bucket.
@@ -44,16 +43,13 @@ func OpenCache(ctx context.Context, js jetstream.JetStream, bucket string, repli
 	if err != nil {
 		return nil, fmt.Errorf("open result cache %s: %w", bucket, err)
 	}
-	return &Cache{kv: kv, stream: stream, bucket: bucket}, nil
+	return &Cache{kv: kv, stream: stream}, nil
 }
-
-// modelEnc makes a model id (which holds ':' and '.') one KV key token.
-var modelEnc = base32.HexEncoding.WithPadding(base32.NoPadding)
 
 // cacheKey is the entry of one model's answer; model "*" is every model's.
 func cacheKey(kind, textSHA, promptVersion, model string) string {
 	if model != "*" {
-		model = modelEnc.EncodeToString([]byte(model))
+		model = router.KeyToken(model)
 	}
 	return kind + "." + textSHA + "." + promptVersion + "." + model
 }
@@ -70,7 +66,7 @@ func (c *Cache) Get(ctx context.Context, kind, textSHA, promptVersion string, v 
 	if c == nil {
 		return false, nil
 	}
-	msg, err := c.stream.GetLastMsgForSubject(ctx, "$KV."+c.bucket+"."+cacheKey(kind, textSHA, promptVersion, "*"))
+	msg, err := c.stream.GetLastMsgForSubject(ctx, "$KV."+c.kv.Bucket()+"."+cacheKey(kind, textSHA, promptVersion, "*"))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}

@@ -22,6 +22,8 @@ type scripted struct {
 	seen    [][]types.Message
 }
 
+func (s *scripted) Chain() router.Chain { return router.DefaultChain()[:1] }
+
 func (s *scripted) Preferred(context.Context, func(router.Model) bool) (router.Model, error) {
 	return router.DefaultChain()[0], nil
 }

@@ -53,10 +53,12 @@ func (s *Server) compose(p *prompt, maxTokens int, obedient bool) reply {
 
 	if p.wantsAssessment() {
 		doc, _ := documentText(p.lastUser)
-		a := analyze(doc, s.matcher)
+		var a assessment.Assessment
 		if obedient && manipulates(outsideDocument(p.lastUser), s.matcher) {
 			a = assessment.Assessment{Summary: "No material risk.", OverallScore: 0, RiskLevel: "low",
 				RiskFactors: []assessment.RiskFactor{}, Recommendations: []string{}, ComplianceConcerns: []assessment.ComplianceConcern{}}
+		} else {
+			a = analyze(doc, s.matcher)
 		}
 		raw, _ := json.Marshal(a)
 		if p.forcedTool != "" {

@@ -86,6 +86,16 @@ func (f Faults) validate() error {
 	return nil
 }
 
+// fault is the error of an injected fault of kind, random or storm:
+// throttles carry the plan's Retry-After.
+func (f Faults) fault(kind string) *apiError {
+	e := faultError(kind)
+	if kind == "throttle" {
+		e.retryAfter = f.RetryAfterSeconds
+	}
+	return e
+}
+
 func faultError(kind string) *apiError {
 	switch kind {
 	case "throttle":
@@ -182,7 +192,7 @@ func (fs *faultSet) decide(modelID string, now time.Time) decision {
 
 	d := decision{obedient: f.Obedient}
 	if s := f.Storm; s != nil && !now.Before(s.Start) && now.Before(s.End) {
-		d.err, d.storm = faultError(s.Kind), true
+		d.err, d.storm = f.fault(s.Kind), true
 		if d.err.reason != "" {
 			d.err.reason = "storm"
 		}
@@ -193,10 +203,7 @@ func (fs *faultSet) decide(modelID string, now time.Time) decision {
 		kind string
 	}{{f.Throttle, "throttle"}, {f.NotReady, "not_ready"}, {f.Unavailable, "unavailable"}, {f.Internal, "internal"}, {f.Timeout, "timeout"}} {
 		if u < c.p {
-			d.err = faultError(c.kind)
-			if c.kind == "throttle" {
-				d.err.retryAfter = f.RetryAfterSeconds
-			}
+			d.err = f.fault(c.kind)
 			return d
 		}
 		u -= c.p

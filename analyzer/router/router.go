@@ -69,13 +69,13 @@ func (r *Router) Chain() Chain { return r.chain }
 // resting it returns the first that fits, and ErrTooLarge when none fits.
 // It only reads the shared state.
 func (r *Router) Preferred(ctx context.Context, fits func(Model) bool) (Model, error) {
-	var first *Model
-	for i, m := range r.chain {
+	first, ok := r.firstWhere(fits)
+	if !ok {
+		return Model{}, ErrTooLarge
+	}
+	for _, m := range r.chain {
 		if !fits(m) {
 			continue
-		}
-		if first == nil {
-			first = &r.chain[i]
 		}
 		snap, err := r.shared.Snapshot(ctx, m)
 		if err != nil {
@@ -85,10 +85,7 @@ func (r *Router) Preferred(ctx context.Context, fits func(Model) bool) (Model, e
 			return m, nil
 		}
 	}
-	if first == nil {
-		return Model{}, ErrTooLarge
-	}
-	return *first, nil
+	return first, nil
 }
 
 // Request is one model call to route.
@@ -231,12 +228,20 @@ func (r *Router) settle(ctx context.Context, res *Reservation, used int, o Outco
 
 // first is the model the request would get with capacity everywhere.
 func (r *Router) first(req Request) Model {
-	for _, m := range r.chain {
-		if req.Models == nil || req.Models(m) {
-			return m
-		}
+	if m, ok := r.firstWhere(req.Models); ok {
+		return m
 	}
 	return r.chain[0]
+}
+
+// firstWhere is the best model of the chain that accepts (nil: any).
+func (r *Router) firstWhere(accepts func(Model) bool) (Model, bool) {
+	for _, m := range r.chain {
+		if accepts == nil || accepts(m) {
+			return m, true
+		}
+	}
+	return Model{}, false
 }
 
 // reserveBest reserves capacity on the first model of the chain that has
@@ -249,11 +254,12 @@ func (r *Router) reserveBest(ctx context.Context, req Request) (*Reservation, ti
 			continue
 		}
 		maxOut := min(req.MaxOutputTokens, m.MaxOutputTokens)
-		if req.InputTokens+maxOut > m.ContextTokens || m.QuotaTokens(req.InputTokens, maxOut) > m.TokensPerMinute {
+		quota := m.QuotaTokens(req.InputTokens, maxOut)
+		if req.InputTokens+maxOut > m.ContextTokens || quota > m.TokensPerMinute {
 			continue // never fits this model: its window, or a minute of its token quota
 		}
 		fits = true
-		res, ref, err := r.shared.Reserve(ctx, m, m.QuotaTokens(req.InputTokens, maxOut), req.Interactive)
+		res, ref, err := r.shared.Reserve(ctx, m, quota, req.Interactive)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -46,10 +46,10 @@ type modelState struct {
 	LastDecrease int64   `json:"last_decrease,omitempty"`
 
 	// Circuit breaker over the rate of server errors and timeouts in the
-	// last breakerWindow (counted in the bins, from Since on): open, it
-	// refuses every call until OpenUntil, then lets one half-open probe
-	// through; the probe's success closes it, its failure reopens it.
-	Open      bool  `json:"open,omitempty"`
+	// last breakerWindow (counted in the bins, from Since on): open (while
+	// OpenUntil is set), it refuses every call until OpenUntil, then lets
+	// one half-open probe through; the probe's success closes it, its
+	// failure reopens it.
 	OpenUntil int64 `json:"open_until,omitempty"`
 	ProbeTill int64 `json:"probe_till,omitempty"` // a half-open probe is out until then
 	Since     int64 `json:"since,omitempty"`      // unix seconds: errors before the last close are forgotten
@@ -121,13 +121,20 @@ func (s *modelState) add(now int64, req, tok int) int64 {
 // refund gives back requests and tokens reserved in second sec, if it is
 // still in the window.
 func (s *modelState) refund(sec int64, req, tok int) {
+	if b := s.binAt(sec); b != nil {
+		b.Req = max(0, b.Req-req)
+		b.Tok = max(0, b.Tok-tok)
+	}
+}
+
+// binAt is second sec's bin, nil once it has left the window.
+func (s *modelState) binAt(sec int64) *bin {
 	for i := range s.Bins {
 		if s.Bins[i].Sec == sec {
-			s.Bins[i].Req = max(0, s.Bins[i].Req-req)
-			s.Bins[i].Tok = max(0, s.Bins[i].Tok-tok)
-			return
+			return &s.Bins[i]
 		}
 	}
+	return nil
 }
 
 func freshState() modelState { return modelState{Scale: 1} }
@@ -191,8 +198,11 @@ func OpenShared(ctx context.Context, js jetstream.JetStream, bucket string, repl
 
 var keyEnc = base32.HexEncoding.WithPadding(base32.NoPadding)
 
-// stateKey encodes a model id (which holds ':' and '.') as a KV key.
-func stateKey(id string) string { return "m." + keyEnc.EncodeToString([]byte(id)) }
+// KeyToken encodes a model id (which holds ':' and '.') as one KV key token.
+func KeyToken(id string) string { return keyEnc.EncodeToString([]byte(id)) }
+
+// stateKey is a model's key in the limiter bucket.
+func stateKey(id string) string { return "m." + KeyToken(id) }
 
 // update applies fn to the model's state with compare-and-set, retrying on
 // conflicts. fn reports whether to write. A decision not to write (a
@@ -314,7 +324,7 @@ func (s *Shared) Reserve(ctx context.Context, m Model, tokens int, interactive b
 			return refuse("cooling", st.CoolUntil)
 		}
 		probe := false
-		if st.Open {
+		if st.OpenUntil != 0 {
 			if st.OpenUntil > now {
 				return refuse("open", st.OpenUntil)
 			}
@@ -382,6 +392,9 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 		sl.mu.Unlock()
 		return nil
 	}
+	if outcome == Abandoned && !r.Probe {
+		return nil // nothing to give back (the call may have used it all), nothing to record
+	}
 	return s.update(ctx, m, func(st *modelState, now int64) bool {
 		// A throttled call was not accepted by Bedrock: it leaves the window,
 		// which then counts what the model really took.
@@ -398,13 +411,14 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 			st.mark(r.Sec, 1, 0)
 			if r.Probe {
 				// The model answered: close, and judge it afresh from now.
-				st.Open, st.OpenUntil, st.Since = false, 0, now/int64(time.Second)
+				st.OpenUntil, st.Since = 0, now/int64(time.Second)
 			}
 			st.succeeded(m, now, 1)
-		case NotReady:
+		case Throttled, NotReady:
 			st.cool(now, m.Cooldown(), retryHint)
-		case Throttled:
-			st.cool(now, m.Cooldown(), retryHint)
+			if outcome == NotReady {
+				break // not a quota signal: the limit stands
+			}
 			// Multiplicative decrease, once per cooldown: a burst of 429s
 			// from one overload is one signal, not many. The window says
 			// how many requests the model really took in the last minute,
@@ -418,8 +432,8 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 			}
 		case ServerError:
 			st.mark(r.Sec, 0, 1)
-			if r.Probe || (!st.Open && st.failing(now)) {
-				st.Open, st.OpenUntil = true, now+int64(breakerOpenFor)
+			if r.Probe || (st.OpenUntil == 0 && st.failing(now)) {
+				st.OpenUntil = now + int64(breakerOpenFor)
 			}
 		}
 		return true
@@ -434,12 +448,9 @@ func (st *modelState) cool(now int64, cooldown, hint time.Duration) {
 
 // mark counts settled calls in second sec, if it is still in the window.
 func (st *modelState) mark(sec int64, ok, errs int) {
-	for i := range st.Bins {
-		if st.Bins[i].Sec == sec {
-			st.Bins[i].Ok += ok
-			st.Bins[i].Err += errs
-			return
-		}
+	if b := st.binAt(sec); b != nil {
+		b.Ok += ok
+		b.Err += errs
 	}
 }
 
@@ -502,5 +513,5 @@ func (s *Shared) Snapshot(ctx context.Context, m Model) (Snapshot, error) {
 	limReq, limTok := st.limits(m)
 	usedReq, usedTok := st.used()
 	return Snapshot{Requests: limReq - usedReq, Tokens: limTok - usedTok, Scale: st.Scale,
-		CoolingFor: time.Duration(max(st.CoolUntil-now, 0)), BreakerOpen: st.Open && (st.OpenUntil > now || st.ProbeTill > now)}, nil
+		CoolingFor: time.Duration(max(st.CoolUntil-now, 0)), BreakerOpen: st.OpenUntil > now || (st.OpenUntil != 0 && st.ProbeTill > now)}, nil
 }
