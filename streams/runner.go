@@ -301,14 +301,13 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	reason := herr.Error()
-	switch {
-	case permanent:
-	case tooOld:
+	if !permanent {
 		class = "gave-up"
-		reason = fmt.Sprintf("gave up after %s and %d attempts: %s", age.Round(time.Second), md.NumDelivered, reason)
-	default:
-		class = "gave-up"
-		reason = fmt.Sprintf("gave up after %d attempts: %s", md.NumDelivered, reason)
+		after := ""
+		if tooOld {
+			after = age.Round(time.Second).String() + " and "
+		}
+		reason = fmt.Sprintf("gave up after %s%d attempts: %s", after, md.NumDelivered, reason)
 	}
 	if r.c.PublishFailures && d.meta != nil {
 		_, err := r.opts.Publisher.Emit(ctx, *d.meta, Failed, "", FailedData{

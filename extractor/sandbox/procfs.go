@@ -31,7 +31,7 @@ func (s *Sandbox) begin(p *proc) (Usage, error) {
 	if err != nil {
 		return Usage{}, fmt.Errorf("sandbox: worker %d: %w", p.pid, err)
 	}
-	hard := seconds(s.cfg.CPUTime)*uint64(s.cfg.MaxDocs) + 1
+	hard := s.cpuHard()
 	soft := min(seconds(user+system+s.cfg.CPUTime), hard)
 	if err := unix.Prlimit(p.pid, unix.RLIMIT_CPU, &unix.Rlimit{Cur: soft, Max: hard}, nil); err != nil {
 		return Usage{}, fmt.Errorf("sandbox: worker %d: cpu limit: %w", p.pid, err)
@@ -40,20 +40,19 @@ func (s *Sandbox) begin(p *proc) (Usage, error) {
 	return Usage{User: user, System: system}, nil
 }
 
-// since is what the worker used since before, for a worker still alive.
-func (p *proc) since(before Usage, start time.Time) Usage {
+// since is what the worker used since before, for a worker still alive,
+// and its resident memory now (-1 when unreadable).
+func (p *proc) since(before Usage, start time.Time) (Usage, int64) {
 	u := Usage{PID: p.pid, Wall: time.Since(start)}
 	if user, system, err := p.cpu(); err == nil {
 		u.User, u.System = user-before.User, system-before.System
 	}
-	if peak, err := p.status("VmHWM:"); err == nil {
-		u.MaxRSS = peak
+	rss := int64(-1)
+	if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid)); err == nil {
+		u.MaxRSS, rss = statusBytes(raw, "VmHWM:"), statusBytes(raw, "VmRSS:")
 	}
-	return u
+	return u, rss
 }
-
-// rss is the worker's resident memory now.
-func (p *proc) rss() (int64, error) { return p.status("VmRSS:") }
 
 // cpu reads the worker's user and system CPU time.
 func (p *proc) cpu() (user, system time.Duration, err error) {
@@ -79,26 +78,28 @@ func (p *proc) cpu() (user, system time.Duration, err error) {
 	return time.Duration(utime) * tick, time.Duration(stime) * tick, nil
 }
 
-// status reads a "Key:  N kB" line of /proc/<pid>/status, in bytes.
-func (p *proc) status(key string) (int64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
-	if err != nil {
-		return 0, err
-	}
+// statusBytes is a "Key:  N kB" line of /proc/<pid>/status in bytes, -1
+// when missing or unreadable.
+func statusBytes(raw []byte, key string) int64 {
 	i := bytes.Index(raw, []byte(key))
 	if i < 0 {
-		return 0, fmt.Errorf("no %s in /proc/%d/status", key, p.pid)
+		return -1
 	}
 	fields := bytes.Fields(raw[i+len(key):])
 	if len(fields) == 0 {
-		return 0, fmt.Errorf("unreadable %s in /proc/%d/status", key, p.pid)
+		return -1
 	}
 	kb, err := strconv.ParseInt(string(fields[0]), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("unreadable %s in /proc/%d/status", key, p.pid)
+		return -1
 	}
-	return kb << 10, nil
+	return kb << 10
 }
+
+// cpuHard is the hard RLIMIT_CPU of a worker, in seconds: every document
+// it may serve (only the soft limit can be raised later without
+// privileges).
+func (s *Sandbox) cpuHard() uint64 { return seconds(s.cfg.CPUTime)*uint64(s.cfg.MaxDocs) + 1 }
 
 // seconds rounds d up to whole seconds, as rlimits count.
 func seconds(d time.Duration) uint64 { return uint64((d + time.Second - 1) / time.Second) }

@@ -4,27 +4,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aiprism/prism/platform/testenv"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func exited(p *proc) bool {
-	select {
-	case <-p.exited:
-		return true
-	default:
-		return false
-	}
-}
 
 // TestReadyWorkers: workers are started ahead of their documents, a ready
 // worker that died while waiting is replaced without failing a document,
@@ -32,7 +14,7 @@ func exited(p *proc) bool {
 func TestReadyWorkers(t *testing.T) {
 	s := newSandbox(t, func(c *Config) { c.Ready = 2 })
 	defer s.Close()
-	waitFor(t, "two ready workers", func() bool { return len(s.ready) == 2 })
+	testenv.Eventually(t, 20*time.Second, "two ready workers", func() bool { return len(s.ready) == 2 })
 
 	dead, next := <-s.ready, <-s.ready
 	syscall.Kill(dead.pid, syscall.SIGKILL) // as the OOM killer would
@@ -44,7 +26,7 @@ func TestReadyWorkers(t *testing.T) {
 	if err != nil || text != "first document\n" {
 		t.Fatalf("with a dead ready worker: %q, %v", text, err)
 	}
-	if !exited(next) {
+	if !next.hasExited() {
 		t.Fatal("the document did not run in the ready worker")
 	}
 	for i := range 3 {
@@ -52,14 +34,14 @@ func TestReadyWorkers(t *testing.T) {
 			t.Fatalf("document %d: %v", i, err)
 		}
 	}
-	waitFor(t, "the pool topped up", func() bool { return len(s.ready) == 2 })
+	testenv.Eventually(t, 20*time.Second, "the pool topped up", func() bool { return len(s.ready) == 2 })
 
 	waiting := []*proc{<-s.ready, <-s.ready}
 	s.ready <- waiting[0]
 	s.ready <- waiting[1]
 	s.Close()
 	for _, p := range waiting {
-		if !exited(p) {
+		if !p.hasExited() {
 			t.Fatalf("worker %d still running after Close", p.pid)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/aiprism/prism/extractor/internal/corpus"
 	"github.com/aiprism/prism/extractor/reason"
+	"github.com/aiprism/prism/platform/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // A worker serves MaxDocs documents in turn, each answered with its own
@@ -43,7 +45,7 @@ func TestWorkerServesSeveralDocumentsInTurn(t *testing.T) {
 	}
 	s.Close()
 	for _, p := range workers {
-		if !exited(p) {
+		if !p.hasExited() {
 			t.Fatalf("worker %d still running after Close", p.pid)
 		}
 	}
@@ -132,20 +134,14 @@ func TestReusedWorkerGetsAFreshCPUAllowance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lim [2]uint64
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", u.PID))
-	if err != nil {
+	var lim unix.Rlimit
+	if err := unix.Prlimit(u.PID, unix.RLIMIT_CPU, nil, &lim); err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "Max cpu time") {
-			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, "Max cpu time")), &lim[0], &lim[1])
-		}
-	}
 	wantSoft := seconds(before.User + before.System + s.cfg.CPUTime)
-	if lim[0] != wantSoft || lim[1] != seconds(s.cfg.CPUTime)*uint64(s.cfg.MaxDocs)+1 {
-		t.Fatalf("cpu limit soft %d hard %d; want soft %d (used %v + allowance %v), hard %d", lim[0], lim[1], wantSoft,
-			before.User+before.System, s.cfg.CPUTime, seconds(s.cfg.CPUTime)*uint64(s.cfg.MaxDocs)+1)
+	if lim.Cur != wantSoft || lim.Max != s.cpuHard() {
+		t.Fatalf("cpu limit soft %d hard %d; want soft %d (used %v + allowance %v), hard %d", lim.Cur, lim.Max, wantSoft,
+			before.User+before.System, s.cfg.CPUTime, s.cpuHard())
 	}
 }
 
@@ -153,23 +149,12 @@ func TestReusedWorkerGetsAFreshCPUAllowance(t *testing.T) {
 // documents start PDFium before their first document, not when a PDF
 // arrives; before that they do not pay for it.
 func TestWorkersStartPDFiumOnceAPDFHasComeThrough(t *testing.T) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "vendor-contract", "*.pdf"))
-	if len(paths) == 0 {
-		t.Skip("no PDF in the corpus")
-	}
-	raw, err := os.ReadFile(paths[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := corpus.ReadFile(t, "vendor-contract/vendor-contract.chromium.pdf")
 	s := newSandbox(t, func(c *Config) { c.Workers, c.Ready, c.MaxDocs = 1, 1, 2 })
 	defer s.Close()
 	eager := func() bool {
 		t.Helper()
-		waitFor(t, "a ready worker", func() bool { return len(s.ready) > 0 })
+		testenv.Eventually(t, 20*time.Second, "a ready worker", func() bool { return len(s.ready) > 0 })
 		p := <-s.ready
 		defer func() { s.ready <- p }()
 		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid))
@@ -206,7 +191,7 @@ func TestWorkerGoneBeforeTheDocumentIsNotTheDocumentsFailure(t *testing.T) {
 		c.Env = append(c.Env, "PRISM_TEST_WORKER_MODE=deaf")
 	})
 	defer s.Close()
-	waitFor(t, "a ready worker", func() bool { return len(s.ready) == 1 })
+	testenv.Eventually(t, 20*time.Second, "a ready worker", func() bool { return len(s.ready) == 1 })
 	time.Sleep(300 * time.Millisecond) // it has closed its input by now
 	_, _, err := s.Extract(context.Background(), strings.NewReader("a document\n"), 11)
 	if err == nil || reason.ClassOf(err, "") != "" || !strings.Contains(err.Error(), "gone before the document reached it") {

@@ -100,8 +100,7 @@ type Sandbox struct {
 	sem  chan struct{}
 	warm sync.Once
 
-	mu     sync.Mutex // guards closed and puts into ready
-	closed bool
+	mu sync.Mutex // orders puts into ready against Close
 	// sawPDF: a PDF has come through. From then on, a worker that will
 	// serve several documents starts PDFium as soon as it starts, before
 	// its first document, rather than when a PDF arrives (~0.2 s).
@@ -109,7 +108,7 @@ type Sandbox struct {
 
 	ready     chan *proc    // started or returned workers waiting for a document
 	refill    chan struct{} // asks keepReady to top ready up
-	done      chan struct{} // closed by Close
+	done      chan struct{} // closed by Close, under mu
 	closeOnce sync.Once
 	keeper    sync.WaitGroup
 }
@@ -180,9 +179,8 @@ func New(cfg Config) (*Sandbox, error) {
 func (s *Sandbox) Close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
 		close(s.done)
+		s.mu.Unlock()
 	})
 	s.keeper.Wait()
 	var wg sync.WaitGroup
@@ -222,7 +220,7 @@ func (s *Sandbox) keepReady() {
 func (s *Sandbox) put(p *proc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closed {
+	if !isClosed(s.done) {
 		select {
 		case s.ready <- p:
 			return
@@ -248,13 +246,11 @@ func (s *Sandbox) take() (*proc, error) {
 	for {
 		select {
 		case p := <-s.ready:
-			select {
-			case <-p.exited:
+			if p.hasExited() {
 				p.discard() // died while waiting (killed from outside): never blame a document
 				continue
-			default:
-				return p, nil
 			}
+			return p, nil
 		default:
 			return s.spawn()
 		}
@@ -376,11 +372,21 @@ func (p *proc) retire() {
 	p.discard()
 }
 
+// hasExited reports whether the worker has ended and been reaped.
+func (p *proc) hasExited() bool { return isClosed(p.exited) }
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // discard kills a worker and removes what it leaves.
 func (p *proc) discard() {
-	select {
-	case <-p.exited: // reaped: its pid may belong to someone else now
-	default:
+	if !p.hasExited() { // once reaped, its pid may belong to someone else
 		kill(p.pid)
 	}
 	<-p.exited
@@ -411,6 +417,7 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 	}
 	p.served++
 	last := p.served >= s.cfg.MaxDocs // its stdin closes after this document
+	req.Last = last
 	before, err := s.begin(p)
 	if err != nil {
 		p.discard()
@@ -467,8 +474,8 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 		// for the next one.
 		<-fed
 		if src.err == nil {
-			usage := p.since(before, start)
-			s.keep(p)
+			usage, rss := p.since(before, start)
+			s.keep(p, rss)
 			return s.result(resp, text), usage, nil
 		}
 	}
@@ -477,7 +484,7 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 	if readErr == nil && !last {
 		// An answer, but the worker is done: it failed a document (or the
 		// source did). Measure it, then end it.
-		usage = p.since(before, start)
+		usage, _ = p.since(before, start)
 		p.discard()
 	} else {
 		io.Copy(io.Discard, p.out) // until it exits (or is killed)
@@ -514,8 +521,8 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 // keep puts a worker that served a document well back to wait for the
 // next, unless it has grown: a document that left it holding much memory
 // should not shrink the next one's allowance.
-func (s *Sandbox) keep(p *proc) {
-	if rss, err := p.rss(); err != nil || rss > s.cfg.MemoryBytes/4 {
+func (s *Sandbox) keep(p *proc, rss int64) {
+	if rss < 0 || rss > s.cfg.MemoryBytes/4 {
 		go p.retire()
 		return
 	}
@@ -614,9 +621,8 @@ func (s *Sandbox) classifyDeath(ps *os.ProcessState, u Usage, stderr string, rea
 
 // limit applies the resource limits to a started child.
 func (s *Sandbox) limit(pid int) error {
-	// The hard CPU limit covers every document the worker may serve (only
-	// the soft one can be raised later without privileges); begin moves
-	// the soft one before each document.
+	// The soft CPU limit is one document's; begin moves it before each
+	// later document, under cpuHard.
 	cpu := seconds(s.cfg.CPUTime)
 	for _, l := range []struct {
 		res  int
@@ -625,7 +631,7 @@ func (s *Sandbox) limit(pid int) error {
 	}{
 		{unix.RLIMIT_DATA, uint64(s.cfg.MemoryBytes), uint64(s.cfg.MemoryBytes)},
 		{unix.RLIMIT_AS, uint64(s.cfg.AddressSpaceBytes), uint64(s.cfg.AddressSpaceBytes)},
-		{unix.RLIMIT_CPU, cpu, cpu*uint64(s.cfg.MaxDocs) + 1},
+		{unix.RLIMIT_CPU, cpu, s.cpuHard()},
 		{unix.RLIMIT_CORE, 0, 0},
 		{unix.RLIMIT_NOFILE, 256, 256},
 		// Temporary files (excelize's spilled sheets) stay within the

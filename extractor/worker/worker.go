@@ -63,6 +63,9 @@ type Request struct {
 	Op     string         `json:"op"`
 	Size   int64          `json:"size,omitempty"`
 	Limits extract.Limits `json:"limits"`
+	// Last: the worker's last request; it ends after answering, without
+	// readying itself for another.
+	Last bool `json:"last,omitempty"`
 }
 
 // Response is the first line the child writes.
@@ -116,6 +119,9 @@ func Main(ctx context.Context, stdin io.Reader, stdout io.Writer, env func(strin
 			return nil // the parent knows: it had the answer
 		} else if err != nil {
 			return err
+		}
+		if req.Last {
+			return nil
 		}
 		emptyDir(env("TMPDIR"))
 		// A failure here is not the next document's: PDFium then starts
