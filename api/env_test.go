@@ -298,13 +298,16 @@ func (e *env) analyzed(owner, filename, text string, score int, level string) *d
 }
 
 // waitSeq waits until the read model has applied the document's event at
-// stream sequence seq.
+// stream sequence seq: the newest of the row's sequence and its history's,
+// as the API reads it (the row only moves with status).
 func (d *doc) waitSeq(seq uint64) {
 	d.e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var got int64
-		err := d.e.pool.QueryRow(context.Background(), `SELECT last_event_seq FROM documents WHERE id = $1`, d.id).Scan(&got)
+		err := d.e.pool.QueryRow(context.Background(), `SELECT GREATEST(d.last_event_seq,
+			COALESCE((SELECT max(stream_seq) FROM document_events e WHERE e.document_id = d.id), 0))
+			FROM documents d WHERE d.id = $1`, d.id).Scan(&got)
 		if err == nil && uint64(got) >= seq {
 			return
 		}

@@ -110,7 +110,7 @@ func (s *Server) streamDocument(ctx context.Context, out *sseOut, owner, id stri
 		}
 		done := false
 		if out.sent < liveFrom {
-			err = s.replayFor(ctx, filter, out, liveFrom, &done)
+			done, err = s.replayFor(ctx, filter, out, liveFrom)
 		}
 		if err == nil && !done {
 			done, err = s.live(ctx, out, sub)
@@ -124,18 +124,19 @@ func (s *Server) streamDocument(ctx context.Context, out *sseOut, owner, id stri
 }
 
 // replayFor writes the stored events after the client's last up to upTo,
-// holding a setup slot while it reads.
-func (s *Server) replayFor(ctx context.Context, filter string, out *sseOut, upTo uint64, done *bool) error {
+// holding a setup slot while it reads; done: the stream is complete.
+func (s *Server) replayFor(ctx context.Context, filter string, out *sseOut, upTo uint64) (done bool, err error) {
 	release, err := s.hub.setupSlot(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer release()
-	return s.events.Replay(ctx, filter, out.sent, upTo, func(ev *streams.Event) (bool, error) {
-		var err error
-		*done, err = out.write(ev)
-		return *done, err
+	err = s.events.Replay(ctx, filter, out.sent, upTo, func(ev *streams.Event) (bool, error) {
+		var werr error
+		done, werr = out.write(ev)
+		return done, werr
 	})
+	return done, err
 }
 
 // live writes sub's events until the stream is complete, fails, or the hub

@@ -66,17 +66,8 @@ func TestTextWholeByteRangeAndCharacterWindow(t *testing.T) {
 
 	// No text yet.
 	pending := e.newDoc(alice, "new.txt", []byte("x"))
-	deadline := 0
-	for ; deadline < 1000; deadline++ {
-		if r := e.get("/api/v1/documents/"+pending.id+"/text", alice); r.StatusCode == http.StatusNotFound {
-			r.problem(t, http.StatusNotFound, "no-text")
-			break
-		}
-		sleep() // 409 not-ready until the projector has seen the upload
-	}
-	if deadline == 1000 {
-		t.Fatal("the document without text never answered 404 no-text")
-	}
+	pending.waitProjected() // before, the answer is 409 not-ready
+	e.get("/api/v1/documents/"+pending.id+"/text", alice).problem(t, http.StatusNotFound, "no-text")
 	if count(e.historyTypes(d.id), "audit.viewed") != 1 {
 		t.Fatalf("history %v: want one coalesced audit.viewed", e.historyTypes(d.id))
 	}

@@ -8,9 +8,6 @@ import (
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
-	"runtime"
-	"runtime/metrics"
-	"sync"
 	"testing"
 	"time"
 )
@@ -54,8 +51,10 @@ func TestUploadStreamsToTheStore(t *testing.T) {
 		t.Errorf("heap grew by %.1f MiB during a %d MiB upload: the body is buffered, not streamed", float64(growth)/(1<<20), size>>20)
 	}
 	(&doc{e: e, owner: alice, id: out.ID}).waitProjected() // the download reads the read model
-	if got, n := downloadSHA256(t, e, out.ID); got != sum || n != size {
-		t.Fatalf("stored original: %d bytes, sha256 %s; uploaded %d bytes, sha256 %s", n, got, size, sum)
+	r := e.get("/api/v1/documents/"+out.ID+"/original", alice)
+	expect(t, r, http.StatusOK)
+	if got := sha256.Sum256(r.body); hex.EncodeToString(got[:]) != sum || int64(len(r.body)) != size {
+		t.Fatalf("stored original: %d bytes, sha256 %x; uploaded %d bytes, sha256 %s", len(r.body), got, size, sum)
 	}
 }
 
@@ -92,75 +91,4 @@ func generatedUpload(t *testing.T, filename string, size int64) (sizedReader, st
 	}
 	body := io.MultiReader(&head, io.LimitReader(rand.NewChaCha8(seed), size), &tail)
 	return sizedReader{body, int64(head.Len()) + size + int64(tail.Len())}, mw.FormDataContentType(), hex.EncodeToString(h.Sum(nil))
-}
-
-// downloadSHA256 streams the document's original and hashes it.
-func downloadSHA256(t *testing.T, e *env, id string) (string, int64) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.url+"/api/v1/documents/"+id+"/original", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tokenOf(alice))
-	resp, err := e.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET original: %d", resp.StatusCode)
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
-	if err != nil {
-		t.Fatalf("GET original: %v", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n
-}
-
-// heapWatch samples the bytes of heap objects (live and not yet swept,
-// runtime.MemStats.HeapAlloc) until stopped.
-type heapWatch struct {
-	done chan struct{}
-	wg   sync.WaitGroup
-	base uint64
-	peak uint64
-}
-
-const heapObjects = "/memory/classes/heap/objects:bytes"
-
-// watchHeap starts sampling every interval, from a freshly collected heap.
-func watchHeap(interval time.Duration) *heapWatch {
-	runtime.GC()
-	w := &heapWatch{done: make(chan struct{}), base: readHeap()}
-	w.peak = w.base
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.done:
-				return
-			case <-tick.C:
-				w.peak = max(w.peak, readHeap())
-			}
-		}
-	}()
-	return w
-}
-
-// stop ends sampling and returns the peak growth over the starting heap.
-func (w *heapWatch) stop() uint64 {
-	close(w.done)
-	w.wg.Wait()
-	w.peak = max(w.peak, readHeap())
-	return w.peak - w.base
-}
-
-func readHeap() uint64 {
-	s := []metrics.Sample{{Name: heapObjects}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
 }

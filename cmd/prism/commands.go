@@ -35,7 +35,7 @@ func runRole(ctx context.Context, role string, env config.Getenv, stderr io.Writ
 	if err := system.CheckConfig(env, []string{role}); err != nil {
 		return err
 	}
-	ctx, finishProfiles, err := profileRole(ctx, env)
+	ctx, finishProfiles, err := system.ProfileRole(ctx, env)
 	if err != nil {
 		return err
 	}

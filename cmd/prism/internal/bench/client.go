@@ -57,9 +57,6 @@ type received struct {
 	ev streams.Event
 	id uint64 // the SSE id: the event's stream sequence
 	at time.Time
-	// live: the event happened after the stream was open (its response
-	// headers had arrived); otherwise the stream replayed it.
-	live bool
 }
 
 // follow reads a document's SSE stream until it ends (after the terminal
@@ -80,7 +77,6 @@ func (c *client) followFrom(ctx context.Context, id string, lastID uint64, opene
 		return err
 	}
 	defer resp.Body.Close()
-	openedAt := time.Now()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("events of %s: %d", id, resp.StatusCode)
 	}
@@ -98,7 +94,7 @@ func (c *client) followFrom(ctx context.Context, id string, lastID uint64, opene
 		if data, ok := strings.CutPrefix(line, "data: "); ok {
 			var ev streams.Event
 			if err := json.Unmarshal([]byte(data), &ev); err == nil {
-				fn(received{ev: ev, id: seq, at: time.Now(), live: ev.Time.After(openedAt)})
+				fn(received{ev: ev, id: seq, at: time.Now()})
 			}
 		}
 	}

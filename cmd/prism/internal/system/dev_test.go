@@ -459,6 +459,9 @@ func TestDocumentsWaitOutAModelOutage(t *testing.T) {
 			queued = true
 		}
 	}
+	if len(events) == 0 {
+		t.Fatal("the event stream of a document uploaded during the outage is empty")
+	}
 	if !queued || events[len(events)-1].event != string(streams.Analyzed) {
 		t.Fatalf("events of a document uploaded during the outage: queued %v, last %q; want queued, then analyzed", queued, events[len(events)-1].event)
 	}

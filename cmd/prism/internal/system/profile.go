@@ -1,6 +1,8 @@
 package system
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/aiprism/prism/extractor"
 	"github.com/aiprism/prism/extractor/sandbox"
+	"github.com/aiprism/prism/platform/config"
 )
 
 // A role process writes its own profiles to the files these variables
@@ -81,4 +84,39 @@ func profileWorkers(cfg *extractor.Config, cpuPath string) error {
 	}
 	cfg.WorkerCommand = []string{exe, sandbox.WorkerSubcommand, dir}
 	return nil
+}
+
+// ProfileRole starts the profiles the environment asks a role process for
+// (EnvCPUProfile, EnvMemProfile). The role must run under
+// the returned context: with a heap profile asked for, it ends only after
+// the outer one has ended and the profile is written, so the profile shows
+// the role as it served rather than after shutdown. finish, called once
+// the role has stopped, ends the CPU profile.
+func ProfileRole(ctx context.Context, env config.Getenv) (_ context.Context, finish func() error, _ error) {
+	stopCPU := func() error { return nil }
+	if path := env(EnvCPUProfile); path != "" {
+		var err error
+		if stopCPU, err = StartCPUProfile(path); err != nil {
+			return nil, nil, err
+		}
+	}
+	path := env(EnvMemProfile)
+	if path == "" {
+		return ctx, stopCPU, nil
+	}
+	roleCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	written := make(chan error, 1)
+	go func() {
+		defer cancel()
+		select {
+		case <-ctx.Done():
+			written <- WriteHeapProfile(path)
+		case <-roleCtx.Done(): // the role stopped by itself
+			written <- nil
+		}
+	}()
+	return roleCtx, func() error {
+		cancel()
+		return errors.Join(<-written, stopCPU())
+	}, nil
 }
