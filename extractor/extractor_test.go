@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aiprism/prism/extractor/internal/corpus"
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/sandbox"
 	"github.com/aiprism/prism/extractor/worker"
 	"github.com/aiprism/prism/platform/blob"

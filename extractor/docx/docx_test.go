@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aiprism/prism/extractor/internal/corpus"
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/ooxml"
 	"github.com/aiprism/prism/extractor/reason"
 	"github.com/aiprism/prism/extractor/textbuf"

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/aiprism/prism/extractor/internal/corpus"
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/textbuf"
 	dslipak "github.com/dslipak/pdf"
 	ledongthuc "github.com/ledongthuc/pdf"

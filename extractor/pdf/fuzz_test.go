@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aiprism/prism/extractor/internal/corpus"
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/reason"
 	"github.com/aiprism/prism/extractor/textbuf"
 )

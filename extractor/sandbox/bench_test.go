@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aiprism/prism/extractor/internal/corpus"
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/reason"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/extract"
-	"github.com/aiprism/prism/extractor/internal/corpus"
 	"github.com/aiprism/prism/extractor/reason"
 )
 

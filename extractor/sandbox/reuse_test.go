@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aiprism/prism/extractor/internal/corpus"
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/reason"
 	"github.com/aiprism/prism/platform/testenv"
 	"golang.org/x/sys/unix"

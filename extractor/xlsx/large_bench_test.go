@@ -3,7 +3,7 @@ package xlsx
 import (
 	"testing"
 
-	"github.com/aiprism/prism/extractor/internal/corpus"
+	"github.com/aiprism/prism/extractor/corpus"
 )
 
 func BenchmarkLarge(b *testing.B) {

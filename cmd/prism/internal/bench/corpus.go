@@ -22,6 +22,12 @@ type Doc struct {
 // measures the pipeline on documents people typically upload.
 const maxCorpusFile = 256 << 10
 
+// wantedContent: a candidate file's content is used when it is not empty,
+// small enough, and (for text formats) UTF-8.
+func wantedContent(path string, raw []byte) bool {
+	return len(raw) > 0 && len(raw) < maxCorpusFile && (!isText(path) || utf8.Valid(raw))
+}
+
 // LoadCorpus reads the documents of the shared corpus that a copy can be
 // made unique for (see unique): text formats in UTF-8, PDF, DOCX and XLSX,
 // leaving out the hostile and large folders. Without a corpus it falls
@@ -35,13 +41,10 @@ func LoadCorpus(dir string) []Doc {
 			continue
 		}
 		raw, err := os.ReadFile(p)
-		if err != nil || len(raw) == 0 || len(raw) >= maxCorpusFile {
+		if err != nil || !wantedContent(p, raw) {
 			continue
 		}
 		doc := Doc{Name: filepath.Base(p), Content: raw}
-		if isText(doc.Name) && !utf8.Valid(raw) {
-			continue
-		}
 		// A document the copier cannot mark would be uploaded with the
 		// same text again and again, and the result cache would hide the
 		// model path.

@@ -2,13 +2,12 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/extract"
 	"github.com/aiprism/prism/extractor/pdf"
 	"github.com/aiprism/prism/platform/spaces"
@@ -19,7 +18,10 @@ import (
 // its own marker, the two texts must differ (or the analyzer's result
 // cache would serve the second), and the original's phrases must stay.
 func TestUniqueCopiesExtract(t *testing.T) {
-	dir := corpusDir(t)
+	dir, err := corpus.Dir()
+	if err != nil {
+		t.Skipf("no corpus: %v", err)
+	}
 	phrases := manifestPhrases(t, dir)
 	docs := LoadCorpus(dir)
 	checkEveryCandidateLoaded(t, dir, docs)
@@ -46,7 +48,7 @@ func checkCopies(t *testing.T, x *extract.Extractor, doc Doc, phrases []string) 
 	if err != nil {
 		t.Fatalf("original: %v", err)
 	}
-	kept := presentPhrases(orig.Text, phrases)
+	kept := present(orig.Text, phrases)
 	if len(kept) == 0 {
 		t.Fatalf("none of the manifest's %d phrases is in the original's text", len(phrases))
 	}
@@ -67,7 +69,7 @@ func checkCopies(t *testing.T, x *extract.Extractor, doc Doc, phrases []string) 
 		if !strings.Contains(text, marker(n)) {
 			t.Errorf("copy %d lacks %q; its text ends %q", n, marker(n), text[max(0, len(text)-200):])
 		}
-		if lost := len(kept) - len(presentPhrases(res.Text, kept)); lost > 0 {
+		if lost := len(corpus.NewMatcher(res.Text).Missing(kept)); lost > 0 {
 			t.Errorf("copy %d lost %d of the original's %d phrases", n, lost, len(kept))
 		}
 		if filepath.Ext(doc.Name) == ".pdf" {
@@ -104,13 +106,12 @@ func checkPDFUpdate(t *testing.T, content []byte) {
 	}
 }
 
-// presentPhrases are the phrases text contains, with runs of whitespace
-// counted as one space as the manifest's match rule does.
-func presentPhrases(text string, phrases []string) []string {
-	text = spaces.Collapse(text)
+// present are the phrases text contains, by the manifest's match rule.
+func present(text string, phrases []string) []string {
+	m := corpus.NewMatcher(text)
 	var out []string
 	for _, p := range phrases {
-		if strings.Contains(text, spaces.Collapse(p)) {
+		if m.Contains(p) {
 			out = append(out, p)
 		}
 	}
@@ -136,40 +137,17 @@ func checkEveryCandidateLoaded(t *testing.T, dir string, docs []Doc) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wanted := len(raw) > 0 && len(raw) < maxCorpusFile && (!isText(p) || utf8.Valid(raw))
-		if wanted && !loaded[filepath.Base(p)] {
+		if wantedContent(p, raw) && !loaded[filepath.Base(p)] {
 			t.Errorf("LoadCorpus left out %s", p)
 		}
 	}
 }
 
-// corpusDir is the shared corpus ($PRISM_CORPUS_DIR or the one beside the
-// repository); the test is skipped without it.
-func corpusDir(t *testing.T) string {
-	dir := os.Getenv("PRISM_CORPUS_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "..", "..", "shared", "corpus")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
-		t.Skipf("no corpus: %v", err)
-	}
-	return dir
-}
-
 // manifestPhrases maps each corpus file's name to the phrases a correct
 // extraction contains.
 func manifestPhrases(t *testing.T, dir string) map[string][]string {
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	m, err := corpus.Load(dir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		Files []struct {
-			Path   string
-			Expect struct{ Phrases []string }
-		}
-	}
-	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatalf("manifest: %v", err)
 	}
 	out := map[string][]string{}

@@ -58,10 +58,10 @@ type Expect struct {
 	ValidUTF8          bool     `json:"output_must_be_valid_utf8"`
 }
 
-// Dir finds the corpus: $PRISM_CORPUS_DIR, else ../../shared/corpus
-// relative to the extractor module root (found by walking up from the
-// working directory). It returns an error when the corpus is absent so
-// callers can skip with a clear message.
+// Dir finds the corpus: $PRISM_CORPUS_DIR, else ../shared/corpus beside
+// the repository (its root holds go.work; found by walking up from the
+// working directory, so any module's tests find it). It returns an error
+// when the corpus is absent so callers can skip with a clear message.
 func Dir() (string, error) {
 	if d := os.Getenv("PRISM_CORPUS_DIR"); d != "" {
 		return checkDir(d)
@@ -71,11 +71,11 @@ func Dir() (string, error) {
 		return "", err
 	}
 	for d := wd; ; d = filepath.Dir(d) {
-		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/aiprism/prism/extractor\n") {
-			return checkDir(filepath.Join(d, "..", "..", "shared", "corpus"))
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return checkDir(filepath.Join(d, "..", "shared", "corpus"))
 		}
 		if filepath.Dir(d) == d {
-			return "", errors.New("extractor module root not found above " + wd)
+			return "", errors.New("repository root (go.work) not found above " + wd)
 		}
 	}
 }
