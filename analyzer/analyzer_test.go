@@ -48,13 +48,22 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg analyzer.StageConfig) *fixture {
 	t.Helper()
-	return newFixtureOn(t, cfg, router.DefaultChain(), nil)
+	return newFixtureOn(t, cfg, nil)
 }
 
-// newFixtureOn is newFixture with a chain and the simulator's models (nil:
-// its catalogue).
-func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain, models []bedrocksim.Model) *fixture {
+// newFixtureOn is newFixture with a chain (nil: the default chain on the
+// simulator's catalogue), whose models the simulator serves with the same
+// quotas and windows.
+func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *fixture {
 	t.Helper()
+	var models []bedrocksim.Model
+	for _, m := range chain {
+		models = append(models, bedrocksim.Model{ID: m.ID, RequestsPerMinute: m.RequestsPerMinute, TokensPerMinute: m.TokensPerMinute,
+			ContextWindow: m.ContextTokens, MaxOutputTokens: m.MaxOutputTokens})
+	}
+	if chain == nil {
+		chain = router.DefaultChain()
+	}
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
 	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
@@ -251,10 +260,7 @@ func TestChunksFitTheChosenModelsWindow(t *testing.T) {
 		ContextTokens: 8000, MaxOutputTokens: 4096, OutputBurndown: 1}
 	large := small
 	large.ID, large.ContextTokens = "large-window", 200_000
-	f := newFixtureOn(t, analyzer.StageConfig{MaxOutputTokens: 1024}, router.Chain{small, large}, []bedrocksim.Model{
-		{ID: small.ID, RequestsPerMinute: 1000, TokensPerMinute: 10_000_000, ContextWindow: small.ContextTokens, MaxOutputTokens: small.MaxOutputTokens},
-		{ID: large.ID, RequestsPerMinute: 1000, TokensPerMinute: 10_000_000, ContextWindow: large.ContextTokens, MaxOutputTokens: large.MaxOutputTokens},
-	})
+	f := newFixtureOn(t, analyzer.StageConfig{MaxOutputTokens: 1024}, router.Chain{small, large})
 	long := func(n int) string {
 		var b strings.Builder
 		b.WriteString(riskyContract + "\n\n")

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -85,16 +84,7 @@ func (w *world) replica(chain router.Chain, maxWait time.Duration) *router.Route
 // replica's view of the shared state.
 func (w *world) replicaWith(chain router.Chain, opts router.Options, metrics *router.Metrics) (*router.Router, *router.Shared) {
 	w.t.Helper()
-	nc, err := w.nats.Connect()
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	shared, err := router.OpenShared(context.Background(), js, "router_test", 1, w.clock)
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	shared := openShared(w.t, w.nats, "router_test", w.clock)
 	client, err := bedrock.NewClient(context.Background(), bedrock.Config{Region: "us-east-1", Endpoint: w.simURL, AccessKeyID: "AKTEST", SecretAccessKey: "secret", Timeout: 10 * time.Second})
 	if err != nil {
 		w.t.Fatal(err)

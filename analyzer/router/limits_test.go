@@ -2,12 +2,12 @@ package router_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aiprism/prism/analyzer/router"
+	"github.com/aiprism/prism/platform/natsembed"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -45,19 +45,26 @@ func replicas(t *testing.T, n int, clock router.Clock) []*router.Shared {
 	ns, _, _ := testenv.NATS(t)
 	var out []*router.Shared
 	for range n {
-		nc, err := ns.Connect()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, _ := jetstream.New(nc)
-		s, err := router.OpenShared(context.Background(), js, "limits", 1, clock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
+		out = append(out, openShared(t, ns, "limits", clock))
 	}
 	return out
+}
+
+// openShared opens the limiter bucket on a NATS connection of its own, as
+// an analyzer process would.
+func openShared(t *testing.T, ns *natsembed.Server, bucket string, clock router.Clock) *router.Shared {
+	t.Helper()
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	s, err := router.OpenShared(context.Background(), js, bucket, 1, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func reserve(t *testing.T, s *router.Shared, m router.Model, tokens int) (*router.Reservation, *router.Refusal) {
@@ -89,6 +96,15 @@ func mustRefuse(t *testing.T, s *router.Shared, m router.Model, tokens int, reas
 	}
 }
 
+func snapshot(t *testing.T, s *router.Shared, m router.Model) router.Snapshot {
+	t.Helper()
+	snap, err := s.Snapshot(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
 func settle(t *testing.T, s *router.Shared, res *router.Reservation, used int, o router.Outcome) {
 	t.Helper()
 	if err := s.Settle(context.Background(), res, used, o, 0); err != nil {
@@ -118,17 +134,14 @@ func TestTokenLimitHoldsAndSettlingRefundsTheUnused(t *testing.T) {
 	// The call used 100 of its 600: 500 come back.
 	settle(t, a, first, 100, router.Succeeded)
 	second := mustReserve(t, a, m, 600)
-	snap, err := b.Snapshot(context.Background(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := snapshot(t, b, m)
 	if snap.Tokens != 1000-100-600 || snap.Requests != 100-2 {
 		t.Fatalf("another replica sees %d tokens and %d requests left, want %d and %d", snap.Tokens, snap.Requests, 300, 98)
 	}
 	// A throttled call took nothing: its request and tokens come back (of
 	// limits the throttle has just halved: the adaptive decrease).
 	settle(t, a, second, 0, router.Throttled)
-	snap, _ = b.Snapshot(context.Background(), m)
+	snap = snapshot(t, b, m)
 	if snap.Scale != 0.5 || snap.Tokens != 500-100 || snap.Requests != 50-1 {
 		t.Fatalf("after a throttle: scale %.2f, %d tokens and %d requests left; want 0.5, 400 and 49", snap.Scale, snap.Tokens, snap.Requests)
 	}
@@ -181,11 +194,7 @@ func TestBreakerOpensOnErrorRateAndHalfOpenProbe(t *testing.T) {
 	}
 	open := func() bool {
 		t.Helper()
-		snap, err := b.Snapshot(context.Background(), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap.BreakerOpen
+		return snapshot(t, b, m).BreakerOpen
 	}
 
 	// Errors among mostly good calls: 6 of 16 (37.5%) keep it closed.
@@ -245,14 +254,14 @@ func TestNotReadyCoolsWithoutLoweringTheLimit(t *testing.T) {
 	}
 	settle(t, rs[0], mustReserve(t, rs[0], m, 10), 0, router.NotReady)
 	mustRefuse(t, rs[1], m, 10, "cooling", 10*time.Second)
-	snap, _ := rs[1].Snapshot(context.Background(), m)
+	snap := snapshot(t, rs[1], m)
 	if snap.Scale != 1 {
 		t.Fatalf("ModelNotReady lowered the limit to %.2f of the configured one", snap.Scale)
 	}
 	// A throttle at the same load does lower it.
 	clock.advance(10 * time.Second)
 	settle(t, rs[0], mustReserve(t, rs[0], m, 10), 0, router.Throttled)
-	if snap, _ := rs[1].Snapshot(context.Background(), m); snap.Scale >= 1 {
+	if snapshot(t, rs[1], m).Scale >= 1 {
 		t.Fatal("a throttle left the limit as configured")
 	}
 }
@@ -270,11 +279,7 @@ func TestLoweredLimitCreepsBackWhileItBinds(t *testing.T) {
 	settle(t, s, mustReserve(t, s, m, 10), 0, router.Throttled)
 	scale := func() float64 {
 		t.Helper()
-		snap, err := s.Snapshot(context.Background(), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap.Scale
+		return snapshot(t, s, m).Scale
 	}
 	lowered := scale()
 	if lowered >= 1 {
@@ -298,29 +303,5 @@ func TestLoweredLimitCreepsBackWhileItBinds(t *testing.T) {
 	use(3 * time.Minute)
 	if got := scale(); got <= lowered+0.05 || got > 1 {
 		t.Fatalf("after 3 minutes of full use the limit is at %.3f of the configured one (lowered to %.3f)", got, lowered)
-	}
-}
-
-// A request whose tokens exceed a model's whole per-minute quota can never
-// be served by it: too large, not busy.
-func TestRequestOverAMinutesTokenQuotaIsTooLarge(t *testing.T) {
-	_, _, js := testenv.NATS(t)
-	shared, err := router.OpenShared(context.Background(), js, "over-quota", 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain := router.DefaultChain()
-	for i := range chain {
-		chain[i].TokensPerMinute = 50_000
-	}
-	r, err := router.New(chain, shared, instant{}, router.Options{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := chatRequest(false)
-	req.MaxOutputTokens = 20_000 // capped at 4,096 or 8,192 on the older models
-	req.InputTokens = 48_000     // over 50,000 with any model's output budget
-	if _, err := r.Converse(context.Background(), req); !errors.Is(err, router.ErrTooLarge) {
-		t.Fatalf("want ErrTooLarge, got %v", err)
 	}
 }

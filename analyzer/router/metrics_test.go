@@ -16,21 +16,7 @@ import (
 // (through the real client against the simulator), the attempt trail
 // says so, and the router's metrics tell the same story when scraped.
 func TestNotReadyFallsBackAndMetricsTellIt(t *testing.T) {
-	specs := []spec{
-		{id: "model-a", simRPM: 100, routerRPM: 100, cooldownSec: 20},
-		{id: "model-b", simRPM: 100, routerRPM: 100, cooldownSec: 20},
-	}
-	w := newWorld(t, 1, specs)
-	if err := w.sim.SetFaults("model-a", bedrocksim.Faults{NotReady: 1}); err != nil {
-		t.Fatal(err)
-	}
-	chain := chainOf(specs)
-	for i := range chain {
-		chain[i].PricePer1kInput, chain[i].PricePer1kOutput = 0.003, 0.015
-	}
-	reg := prometheus.NewRegistry()
-	r, shared := w.replicaWith(chain, router.Options{MaxWait: time.Second}, router.NewMetrics(reg))
-	reg.MustRegister(router.NewStateCollector(shared, chain))
+	w, r, _, reg := twoModels(t, bedrocksim.Faults{NotReady: 1})
 
 	res, err := r.Converse(context.Background(), chatRequest(false))
 	if err != nil {
@@ -90,6 +76,29 @@ func TestNotReadyFallsBackAndMetricsTellIt(t *testing.T) {
 	}
 }
 
+// twoModels is model-a, with faults, and model-b behind it (100
+// requests/min, a 20 s cooldown, list prices each), and one replica with
+// its metrics and state collector on reg.
+func twoModels(t *testing.T, faults bedrocksim.Faults) (*world, *router.Router, *router.Shared, *prometheus.Registry) {
+	t.Helper()
+	specs := []spec{
+		{id: "model-a", simRPM: 100, routerRPM: 100, cooldownSec: 20},
+		{id: "model-b", simRPM: 100, routerRPM: 100, cooldownSec: 20},
+	}
+	w := newWorld(t, 1, specs)
+	if err := w.sim.SetFaults("model-a", faults); err != nil {
+		t.Fatal(err)
+	}
+	chain := chainOf(specs)
+	for i := range chain {
+		chain[i].PricePer1kInput, chain[i].PricePer1kOutput = 0.003, 0.015
+	}
+	reg := prometheus.NewRegistry()
+	r, shared := w.replicaWith(chain, router.Options{MaxWait: time.Second}, router.NewMetrics(reg))
+	reg.MustRegister(router.NewStateCollector(shared, chain))
+	return w, r, shared, reg
+}
+
 func eq(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
 func positive(v float64) bool            { return v > 0 }
 
@@ -128,21 +137,12 @@ func metricValue(fams []*dto.MetricFamily, name string, labels map[string]string
 // simulator) cools the model for the hint when it is longer than the
 // configured cooldown, and the throttle is counted.
 func TestThrottleRetryAfterSetsTheCooldown(t *testing.T) {
-	specs := []spec{
-		{id: "model-a", simRPM: 100, routerRPM: 100, cooldownSec: 20},
-		{id: "model-b", simRPM: 100, routerRPM: 100, cooldownSec: 20},
-	}
-	w := newWorld(t, 1, specs)
-	if err := w.sim.SetFaults("model-a", bedrocksim.Faults{Throttle: 1, RetryAfterSeconds: 90}); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	r, shared := w.replicaWith(chainOf(specs), router.Options{MaxWait: time.Second}, router.NewMetrics(reg))
+	_, r, shared, reg := twoModels(t, bedrocksim.Faults{Throttle: 1, RetryAfterSeconds: 90})
 	res, err := r.Converse(context.Background(), chatRequest(false))
 	if err != nil || res.Model.ID != "model-b" || res.Attempts[0].Outcome != "throttled" {
 		t.Fatalf("%v %+v: want a throttle on model-a, then model-b", err, res)
 	}
-	snap, err := shared.Snapshot(context.Background(), chainOf(specs)[0])
+	snap, err := shared.Snapshot(context.Background(), r.Chain()[0])
 	if err != nil || snap.CoolingFor < 85*time.Second || snap.CoolingFor > 90*time.Second {
 		t.Fatalf("model-a cools for %v (%v), want the 90 s Retry-After, not its 20 s cooldown", snap.CoolingFor, err)
 	}

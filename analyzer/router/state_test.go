@@ -51,22 +51,35 @@ func TestCooldownHonoursRetryHintAndOnlyExtends(t *testing.T) {
 	}
 }
 
-// A request larger than every model's context window is refused as such,
-// not retried.
+// A request larger than every model's context window, or than a whole
+// minute of every model's token quota, is refused as too large: never
+// retried, never waiting.
 func TestTooLargeForEveryModel(t *testing.T) {
-	_, _, js := testenv.NATS(t)
-	shared, err := router.OpenShared(context.Background(), js, "too-large", 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain := router.DefaultChain()
-	r, err := router.New(chain, shared, instant{}, router.Options{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := chatRequest(false)
-	req.InputTokens = chain[0].ContextTokens + 1
-	if _, err := r.Converse(context.Background(), req); !errors.Is(err, router.ErrTooLarge) {
-		t.Fatalf("want ErrTooLarge, got %v", err)
+	for _, c := range []struct {
+		name         string
+		tpm, in, out int
+	}{
+		{"context window", 0, router.DefaultChain()[0].ContextTokens + 1, 64},
+		// Over 50,000 with any model's output budget (capped at 4,096 or
+		// 8,192 on the older models).
+		{"a minute's token quota", 50_000, 48_000, 20_000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			chain := router.DefaultChain()
+			for i := range chain {
+				if c.tpm > 0 {
+					chain[i].TokensPerMinute = c.tpm
+				}
+			}
+			r, err := router.New(chain, replicas(t, 1, nil)[0], instant{}, router.Options{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := chatRequest(false)
+			req.InputTokens, req.MaxOutputTokens = c.in, c.out
+			if _, err := r.Converse(context.Background(), req); !errors.Is(err, router.ErrTooLarge) {
+				t.Fatalf("want ErrTooLarge, got %v", err)
+			}
+		})
 	}
 }
