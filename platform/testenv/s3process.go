@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/platform/blob"
-	"github.com/aiprism/prism/platform/s3local"
 )
 
 // s3ChildEnv, set to a data directory, makes Main serve a local S3
@@ -120,16 +119,14 @@ func waitOrKill(cmd *exec.Cmd, drained <-chan struct{}, timeout time.Duration) e
 // serveS3Child is the child side of S3ProcessConfig: it serves TestBucket
 // from dir, announces the endpoint on stdout and stops when stdin closes.
 func serveS3Child(dir string) int {
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	srv, err := s3local.Start(ctx, s3local.Options{Dir: dir, Buckets: []string{TestBucket}, RequireSSE: true})
-	cancel()
+	srv, err := startS3(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv: start S3:", err)
 		return 1
 	}
 	fmt.Println(srv.URL())
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	ctx, cancel = context.WithTimeout(context.Background(), setupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	if err := srv.Close(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv: stop S3:", err)

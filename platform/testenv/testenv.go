@@ -77,9 +77,7 @@ func NATS(t testing.TB) (*natsembed.Server, *nats.Conn, jetstream.JetStream) {
 // when the test ends.
 func S3Config(t testing.TB) blob.Config {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	srv, err := s3local.Start(ctx, s3local.Options{Dir: t.TempDir(), Buckets: []string{TestBucket}, RequireSSE: true})
+	srv, err := startS3(t.TempDir())
 	if err != nil {
 		t.Fatalf("testenv: start S3: %v", err)
 	}
@@ -91,6 +89,14 @@ func S3Config(t testing.TB) blob.Config {
 		}
 	})
 	return S3ConfigAt(srv.URL())
+}
+
+// startS3 starts the local S3 store on dir with the test bucket, which
+// rejects writes without server-side encryption.
+func startS3(dir string) (*s3local.Server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	return s3local.Start(ctx, s3local.Options{Dir: dir, Buckets: []string{TestBucket}, RequireSSE: true})
 }
 
 // S3 returns a blob.Store on a fresh local S3 endpoint (see S3Config).
