@@ -43,8 +43,8 @@ const (
 type Options struct {
 	// Dir holds the cluster: Dir/data (PGDATA) and Dir/run (Unix socket).
 	// Reusing it keeps the data. Required. When running as root it is
-	// handed to the postgres user, so every parent must be searchable by
-	// that user.
+	// handed to the postgres user; if that user cannot reach it, the
+	// cluster lives under the user's home and Dir becomes a link to it.
 	Dir string
 	// Port on 127.0.0.1; 0 picks a free port.
 	Port int
@@ -97,16 +97,16 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dataDir, runDir := filepath.Join(dir, "data"), filepath.Join(dir, "run")
 	// Parents we create must stay searchable for the postgres user.
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("pglocal: create %s: %w", filepath.Dir(dir), err)
 	}
+	if dir, err = as.place(dir); err != nil {
+		return nil, err
+	}
+	dataDir, runDir := filepath.Join(dir, "data"), filepath.Join(dir, "run")
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return nil, fmt.Errorf("pglocal: create %s: %w", runDir, err)
-	}
-	if err := as.checkReachable(dir); err != nil {
-		return nil, err
 	}
 	if err := as.chownTree(dir); err != nil {
 		return nil, fmt.Errorf("pglocal: hand %s to the postgres user: %w", dir, err)

@@ -31,7 +31,7 @@ func clusterDir(t *testing.T) string {
 func requireBinaries(t *testing.T) {
 	t.Helper()
 	if _, err := findBinDir(t.Context(), ""); err != nil {
-		t.Skipf("no PostgreSQL server binaries: %v", err)
+		t.Fatalf("no PostgreSQL server binaries (scripts/ensure-postgres.sh installs them): %v", err)
 	}
 }
 
@@ -110,19 +110,76 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestRootNeedsReachableDir(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("only relevant as root")
-	}
-	as, err := serverUser()
-	if err != nil {
-		t.Skipf("no postgres user: %v", err)
-	}
+	as := rootOnly(t)
 	private := t.TempDir() // parent is 0700 root
 	if err := as.checkReachable(filepath.Join(private, "pg")); err == nil || !strings.Contains(err.Error(), "cannot enter") {
 		t.Errorf("checkReachable(private) = %v, want cannot-enter error", err)
 	}
 	if err := as.checkReachable(clusterDir(t)); err != nil {
 		t.Errorf("checkReachable(world-searchable) = %v", err)
+	}
+}
+
+// TestRootFromPrivateDirectory is `prism dev` run as root in a checkout
+// the postgres user cannot enter (under /root, mode 0700): the cluster is
+// placed under that user's home, Dir links to it, and a second start finds
+// the same data.
+func TestRootFromPrivateDirectory(t *testing.T) {
+	as := rootOnly(t)
+	requireBinaries(t)
+	dir := filepath.Join(t.TempDir(), "var", "pg") // t.TempDir's parent is 0700 root
+	c := start(t, Options{Dir: dir})
+	target, err := os.Readlink(dir)
+	if err != nil {
+		t.Fatalf("%s is not a link to the placed cluster: %v", dir, err)
+	}
+	t.Cleanup(func() { os.RemoveAll(target) })
+	if !strings.HasPrefix(target, as.home+string(filepath.Separator)) {
+		t.Errorf("cluster placed at %s, want under %s", target, as.home)
+	}
+	exec1(t, c.DSN(), "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)")
+	if err := c.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	again := start(t, Options{Dir: dir})
+	var v int
+	rows := query(t, again.DSN(), "SELECT v FROM kept")
+	for rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v != 42 {
+		t.Errorf("second start: kept = %d, want the first start's 42", v)
+	}
+	if t2, _ := os.Readlink(dir); t2 != target {
+		t.Errorf("second start placed the cluster at %s, want %s", t2, target)
+	}
+}
+
+// rootOnly returns the server account; these cases exist only as root,
+// which is how CI runs.
+func rootOnly(t *testing.T) *runAs {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("only relevant as root (CI runs as root)")
+	}
+	as, err := serverUser()
+	if err != nil {
+		t.Fatalf("running as root without a postgres user: %v", err)
+	}
+	return as
+}
+
+func exec1(t *testing.T, dsn, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("connect %s: %v", dsn, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
 }
 

@@ -1,6 +1,9 @@
 package pglocal
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,6 +17,7 @@ import (
 // current user.
 type runAs struct {
 	uid, gid uint32
+	home     string // the account's home directory, owned by it
 }
 
 // serverUser returns the account to run the server as. PostgreSQL refuses
@@ -32,7 +36,7 @@ func serverUser() (*runAs, error) {
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("pglocal: user postgres has non-numeric uid %q / gid %q", u.Uid, u.Gid)
 	}
-	return &runAs{uid: uint32(uid), gid: uint32(gid)}, nil
+	return &runAs{uid: uint32(uid), gid: uint32(gid), home: u.HomeDir}, nil
 }
 
 func (r *runAs) credential() *syscall.Credential {
@@ -79,4 +83,54 @@ func (r *runAs) checkReachable(dir string) error {
 			return nil
 		}
 	}
+}
+
+// place returns the directory the cluster of dir lives in. As root the
+// server runs as the postgres user, and a checkout under a private
+// directory (/root is 0700) is out of its reach. Then the cluster lives
+// under that user's home instead, in a directory named after dir, and dir
+// becomes a symbolic link to it: the next start finds the same data, and
+// the user sees where it is.
+func (r *runAs) place(dir string) (string, error) {
+	if r == nil {
+		return dir, nil
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // placed before, or a link of the user's own
+	}
+	unreachable := r.checkReachable(dir)
+	if unreachable == nil {
+		return dir, nil
+	}
+	if r.home == "" {
+		return "", unreachable
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		if len(entries) > 0 {
+			return "", fmt.Errorf("%w (it already holds files, so it is not moved)", unreachable)
+		}
+		if err := os.Remove(dir); err != nil {
+			return "", fmt.Errorf("pglocal: replace empty %s by a link: %w", dir, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("pglocal: inspect %s: %w", dir, err)
+	}
+	sum := sha256.Sum256([]byte(dir))
+	target := filepath.Join(r.home, "prism-dev", filepath.Base(dir)+"-"+hex.EncodeToString(sum[:6]))
+	if err := r.checkReachable(filepath.Dir(target)); err != nil {
+		return "", fmt.Errorf("%w; nor can it reach its home: %v", unreachable, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return "", fmt.Errorf("pglocal: create %s: %w", filepath.Dir(target), err)
+	}
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return "", fmt.Errorf("pglocal: create %s: %w", target, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", fmt.Errorf("pglocal: create %s: %w", filepath.Dir(dir), err)
+	}
+	if err := os.Symlink(target, dir); err != nil {
+		return "", fmt.Errorf("pglocal: link %s to %s: %w", dir, target, err)
+	}
+	return target, nil
 }
