@@ -205,7 +205,9 @@ func (s *Sandbox) keepReady() {
 			return
 		case <-s.refill:
 		}
-		for len(s.ready) < s.cfg.Ready {
+		// Once closed, put retires what is started instead of keeping it
+		// ready, so the count would never rise: stop starting workers.
+		for len(s.ready) < s.cfg.Ready && !isClosed(s.done) {
 			p, err := s.spawn()
 			if err != nil {
 				break // the next take starts its own and asks again
