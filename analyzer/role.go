@@ -22,7 +22,6 @@ type Config struct {
 	Chain       router.Chain
 	Router      router.Options
 	Bedrock     bedrock.Config
-	Replicas    int
 	CacheTTL    time.Duration
 	StateBucket string
 	CacheBucket string
@@ -47,7 +46,6 @@ func ConfigFromEnv(l *config.Loader) Config {
 			Deadline: l.Duration("ANALYZER_DEADLINE", 5*time.Minute, time.Second, time.Hour),
 		},
 		Bedrock:     bedrock.ConfigFromEnv(l),
-		Replicas:    l.Int("NATS_REPLICAS", 1, 1, 5),
 		CacheTTL:    l.Duration("ANALYZER_CACHE_TTL", 30*24*time.Hour, 0, 365*24*time.Hour),
 		StateBucket: l.String("ANALYZER_STATE_BUCKET", "prism_router"),
 		CacheBucket: l.String("ANALYZER_CACHE_BUCKET", "prism_results"),
@@ -61,30 +59,53 @@ func ConfigFromEnv(l *config.Loader) Config {
 	return c
 }
 
+// Deps are what the analyzer role works with, opened by its caller.
+type Deps struct {
+	JS       jetstream.JetStream
+	Objects  Objects
+	Registry prometheus.Registerer
+	Log      zerolog.Logger
+	// Replicas of the KV buckets the role creates (router state, result
+	// cache): the topology's replica count, as for the streams.
+	Replicas int
+}
+
+// Role is the analyzer role: configured, wired, and started by Run.
+type Role struct {
+	cfg Config
+	d   Deps
+}
+
+// NewRole returns the analyzer role. It starts nothing: Run opens the
+// Bedrock client, the shared router state and the cache.
+func NewRole(cfg Config, d Deps) *Role { return &Role{cfg: cfg, d: d} }
+
 // Run consumes document.extracted until ctx ends.
-func Run(ctx context.Context, cfg Config, js jetstream.JetStream, objects Objects, reg prometheus.Registerer, log zerolog.Logger) error {
+func (r *Role) Run(ctx context.Context) error {
+	cfg, js, reg := r.cfg, r.d.JS, r.d.Registry
+	replicas := max(r.d.Replicas, 1)
 	client, err := bedrock.NewClient(ctx, cfg.Bedrock)
 	if err != nil {
 		return err
 	}
-	shared, err := router.OpenShared(ctx, js, cfg.StateBucket, cfg.Replicas, nil)
+	shared, err := router.OpenShared(ctx, js, cfg.StateBucket, replicas, nil)
 	if err != nil {
 		return err
 	}
-	r, err := router.New(cfg.Chain, shared, client, cfg.Router, router.NewMetrics(reg))
+	rt, err := router.New(cfg.Chain, shared, client, cfg.Router, router.NewMetrics(reg))
 	if err != nil {
 		return fmt.Errorf("model chain: %w", err)
 	}
 	obs.Register(reg, prometheus.Collector(router.NewStateCollector(shared, cfg.Chain)))
-	cache, err := OpenCache(ctx, js, cfg.CacheBucket, cfg.Replicas, cfg.CacheTTL)
+	cache, err := OpenCache(ctx, js, cfg.CacheBucket, replicas, cfg.CacheTTL)
 	if err != nil {
 		return err
 	}
 	pub := streams.NewPublisher(js, "/prism/analyzer")
-	stage := NewStage(objects, r, cache, pub, cfg.Stage, js)
+	stage := NewStage(r.d.Objects, rt, cache, pub, cfg.Stage, js)
 	return streams.Run(ctx, js, streams.AnalyzerConsumer, stage.Handle, streams.RunnerOptions{
 		Concurrency: cfg.Concurrency,
-		Log:         log,
+		Log:         r.d.Log,
 		Publisher:   pub,
 		Metrics:     streams.NewRunnerMetrics(reg),
 	})

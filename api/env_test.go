@@ -118,6 +118,10 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := api.New(cfg.api, api.Deps{
 		NC:        nc,
 		JS:        js,
@@ -127,14 +131,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Ingest:    ingest.NewService(blobs, streams.NewPublisher(js, api.Source), cfg.maxUpload),
 		Registry:  obs.NewRegistry(),
 		Log:       log,
+		Listener:  ln,
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	runCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(runCtx, ln) }()
+	go func() { served <- srv.Run(runCtx) }()
 	projected := make(chan error, 1)
 	go func() { projected <- persist.New(pool, log).Run(runCtx, js, persist.WithConcurrency(4)) }()
 	t.Cleanup(func() {

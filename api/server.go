@@ -58,6 +58,9 @@ type Deps struct {
 	Ingest    *ingest.Service
 	Registry  *prometheus.Registry
 	Log       zerolog.Logger
+	// Listener is where Run serves. The caller listens, so the address
+	// is known (and a busy port reported) before anything runs.
+	Listener net.Listener
 }
 
 // Source is the CloudEvents source of the events the API publishes and of
@@ -145,9 +148,16 @@ func (s *Server) routes() {
 // App exposes the Fiber app for in-process tests (app.Test).
 func (s *Server) App() *fiber.App { return s.app }
 
-// Serve answers on ln until ctx ends, then shuts down gracefully: open SSE
-// streams end, in-flight requests finish.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.deps.Listener.Addr().String() }
+
+// Run answers on the listener of Deps until ctx ends, then shuts down
+// gracefully: open SSE streams end, in-flight requests finish.
+func (s *Server) Run(ctx context.Context) error {
+	ln := s.deps.Listener
+	if ln == nil {
+		return errors.New("api: no listener in Deps")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
 	s.deps.Log.Info().Str("addr", ln.Addr().String()).Msg("api listening")
@@ -161,13 +171,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
-}
-
-// Run listens on the configured address and serves until ctx ends.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ctx, ln)
 }

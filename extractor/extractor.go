@@ -43,7 +43,6 @@ type Stage struct {
 	pub     *streams.Publisher
 	limits  Limits
 	x       Extractor
-	xErr    error        // why the default extractor could not be built
 	log     *streams.Log // nil: no check for work already done
 }
 
@@ -56,24 +55,12 @@ func WithJetStream(js jetstream.JetStream) Option {
 	return func(s *Stage) { s.log = streams.NewLog(js) }
 }
 
-// WithExtractor sets the extractor (Run passes its sandbox; tests pass a
-// fake or a sandbox running the test binary).
-func WithExtractor(x Extractor) Option { return func(s *Stage) { s.x = x } }
-
-// NewStage returns the extraction stage. Without WithExtractor it builds a
-// sandbox from limits that re-executes this binary as `extract-worker`.
-func NewStage(objects Objects, pub *streams.Publisher, limits Limits, opts ...Option) *Stage {
-	s := &Stage{objects: objects, pub: pub, limits: limits.withDefaults()}
+// NewStage returns the extraction stage, extracting with x (the role
+// passes its sandbox; tests pass a sandbox running the test binary).
+func NewStage(objects Objects, pub *streams.Publisher, limits Limits, x Extractor, opts ...Option) *Stage {
+	s := &Stage{objects: objects, pub: pub, limits: limits.withDefaults(), x: x}
 	for _, o := range opts {
 		o(s)
-	}
-	if s.x == nil {
-		sb, err := sandbox.New(sandboxConfig(Config{Limits: s.limits}))
-		if err != nil {
-			s.xErr = err
-		} else {
-			s.x = sb
-		}
 	}
 	return s
 }
@@ -148,9 +135,6 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 // extract streams the original into the extractor, checking on the way
 // that the stored bytes are the ones ingest recorded.
 func (s *Stage) extract(ctx context.Context, orig streams.ObjectRef) (Result, error) {
-	if s.x == nil {
-		return Result{}, fmt.Errorf("extractor unavailable: %w", s.xErr)
-	}
 	rc, _, err := s.objects.Get(ctx, orig.Key)
 	if errors.Is(err, blob.ErrNotFound) {
 		return Result{}, streams.Permanentf("original-missing", "the stored original %s is gone", orig.Key)

@@ -77,7 +77,7 @@ func TestStage(t *testing.T) {
 	}
 	store := testenv.S3(t)
 	pub := streams.NewPublisher(js, "/prism/extractor")
-	stage := NewStage(store, pub, Limits{}, WithExtractor(testSandbox(t, Limits{})))
+	stage := NewStage(store, pub, Limits{}, testSandbox(t, Limits{}))
 
 	t.Run("docx", func(t *testing.T) {
 		ev := upload(t, ctx, store, "doc-docx", corpus.ReadFile(t, "protokoll-lenkungskreis/protokoll-lenkungskreis.libreoffice.docx"))
@@ -133,7 +133,7 @@ func TestStage(t *testing.T) {
 	})
 
 	t.Run("too large", func(t *testing.T) {
-		small := NewStage(store, pub, Limits{MaxInputBytes: 10}, WithExtractor(testSandbox(t, Limits{MaxInputBytes: 10})))
+		small := NewStage(store, pub, Limits{MaxInputBytes: 10}, testSandbox(t, Limits{MaxInputBytes: 10}))
 		ev := upload(t, ctx, store, "doc-big", []byte("more than ten bytes of text"))
 		var pe *streams.PermanentError
 		if err := small.Handle(ctx, ev); !errors.As(err, &pe) || pe.Class != "too-large" {

@@ -157,10 +157,29 @@ func sandboxConfig(cfg Config) sandbox.Config {
 // NewSandbox builds the sandbox the role runs documents in.
 func NewSandbox(cfg Config) (*sandbox.Sandbox, error) { return sandbox.New(sandboxConfig(cfg)) }
 
+// Deps are what the extractor role works with, opened by its caller.
+type Deps struct {
+	JS       jetstream.JetStream
+	Objects  Objects
+	Registry prometheus.Registerer
+	Log      zerolog.Logger
+}
+
+// Role is the extractor role: configured, wired, and started by Run.
+type Role struct {
+	cfg Config
+	d   Deps
+}
+
+// NewRole returns the extractor role. It starts nothing: Run owns every
+// process and subscription it opens.
+func NewRole(cfg Config, d Deps) *Role { return &Role{cfg: cfg, d: d} }
+
 // Run consumes document.uploaded until ctx ends. It compiles PDFium into
 // the cache in the background first, so the first PDF does not pay for it
 // under its deadline.
-func Run(ctx context.Context, cfg Config, js jetstream.JetStream, objects Objects, reg prometheus.Registerer, log zerolog.Logger) error {
+func (r *Role) Run(ctx context.Context) error {
+	cfg, js, log := r.cfg, r.d.JS, r.d.Log
 	sb, err := NewSandbox(cfg)
 	if err != nil {
 		return err
@@ -173,11 +192,11 @@ func Run(ctx context.Context, cfg Config, js jetstream.JetStream, objects Object
 	}()
 	pub := streams.NewPublisher(js, "/prism/extractor")
 	x := &PlainTextInProcess{Next: sb, Limits: cfg.Limits.withDefaults().extract(), MaxBytes: cfg.InProcessTextBytes}
-	stage := NewStage(objects, pub, cfg.Limits, WithExtractor(x), WithJetStream(js))
+	stage := NewStage(r.d.Objects, pub, cfg.Limits, x, WithJetStream(js))
 	return streams.Run(ctx, js, streams.ExtractorConsumer, stage.Handle, streams.RunnerOptions{
 		Concurrency: cfg.Concurrency,
 		Log:         log,
 		Publisher:   pub,
-		Metrics:     streams.NewRunnerMetrics(reg),
+		Metrics:     streams.NewRunnerMetrics(r.d.Registry),
 	})
 }

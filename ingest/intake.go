@@ -90,12 +90,31 @@ func (s *Service) HandleIntake(ctx context.Context, msg jetstream.Msg) error {
 	return err
 }
 
-// RunIntake consumes the intake stream until ctx ends.
-func RunIntake(ctx context.Context, cfg Config, js jetstream.JetStream, store ObjectStore, reg prometheus.Registerer, log zerolog.Logger) error {
-	svc := NewService(store, streams.NewPublisher(js, "/prism/ingest"), cfg.MaxBytes)
-	return streams.RunMessages(ctx, js, streams.IntakeConsumer, svc.HandleIntake, streams.RunnerOptions{
-		Concurrency: cfg.Concurrency,
-		Log:         log,
-		Metrics:     streams.NewRunnerMetrics(reg),
+// Deps are what the ingest role works with, opened by its caller.
+type Deps struct {
+	JS       jetstream.JetStream
+	Objects  ObjectStore
+	Registry prometheus.Registerer
+	Log      zerolog.Logger
+}
+
+// Role is the ingest role (documents published to NATS on the intake
+// subject): configured, wired, and started by Run. HTTP uploads reach the
+// same Service through the API.
+type Role struct {
+	cfg Config
+	d   Deps
+}
+
+// NewRole returns the ingest role; it starts nothing until Run.
+func NewRole(cfg Config, d Deps) *Role { return &Role{cfg: cfg, d: d} }
+
+// Run consumes the intake stream until ctx ends.
+func (r *Role) Run(ctx context.Context) error {
+	svc := NewService(r.d.Objects, streams.NewPublisher(r.d.JS, "/prism/ingest"), r.cfg.MaxBytes)
+	return streams.RunMessages(ctx, r.d.JS, streams.IntakeConsumer, svc.HandleIntake, streams.RunnerOptions{
+		Concurrency: r.cfg.Concurrency,
+		Log:         r.d.Log,
+		Metrics:     streams.NewRunnerMetrics(r.d.Registry),
 	})
 }

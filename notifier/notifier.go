@@ -120,12 +120,28 @@ func Sign(secret []byte, id, timestamp string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// Deps are what the notifier role works with, opened by its caller.
+type Deps struct {
+	JS       jetstream.JetStream
+	Registry prometheus.Registerer
+	Log      zerolog.Logger
+}
+
+// Role is the notifier role: configured, wired, and started by Run.
+type Role struct {
+	cfg Config
+	d   Deps
+}
+
+// NewRole returns the notifier role; it starts nothing until Run.
+func NewRole(cfg Config, d Deps) *Role { return &Role{cfg: cfg, d: d} }
+
 // Run consumes terminal document events until ctx ends.
-func Run(ctx context.Context, cfg Config, js jetstream.JetStream, reg prometheus.Registerer, log zerolog.Logger) error {
-	n := New(cfg, reg)
-	return streams.Run(ctx, js, streams.NotifierConsumer, n.Handle, streams.RunnerOptions{
-		Concurrency: cfg.Concurrency,
-		Log:         log,
-		Metrics:     streams.NewRunnerMetrics(reg),
+func (r *Role) Run(ctx context.Context) error {
+	n := New(r.cfg, r.d.Registry)
+	return streams.Run(ctx, r.d.JS, streams.NotifierConsumer, n.Handle, streams.RunnerOptions{
+		Concurrency: r.cfg.Concurrency,
+		Log:         r.d.Log,
+		Metrics:     streams.NewRunnerMetrics(r.d.Registry),
 	})
 }

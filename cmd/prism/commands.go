@@ -27,12 +27,13 @@ func logger(env config.Getenv, w io.Writer, role string) (zerolog.Logger, error)
 }
 
 // runRole runs one role alone against external NATS, PostgreSQL and S3.
-func runRole(ctx context.Context, role string, env config.Getenv, stderr io.Writer) (err error) {
-	log, err := logger(env, stderr, role)
+func runRole(ctx context.Context, role system.Role, env config.Getenv, stderr io.Writer) (err error) {
+	log, err := logger(env, stderr, role.Name)
 	if err != nil {
 		return err
 	}
-	if err := system.CheckConfig(env, []string{role}); err != nil {
+	roles := []system.Role{role}
+	if err := system.CheckConfig(env, roles); err != nil {
 		return err
 	}
 	ctx, finishProfiles, err := system.ProfileRole(ctx, env)
@@ -41,12 +42,12 @@ func runRole(ctx context.Context, role string, env config.Getenv, stderr io.Writ
 	}
 	defer func() { err = errors.Join(err, finishProfiles()) }()
 	reg := obs.NewRegistry()
-	in, err := system.Open(ctx, env, system.NeedsOf([]string{role}), reg, log, role)
+	in, err := system.Open(ctx, env, system.NeedsOf(roles), reg, log, role.Name)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	running, err := system.StartRoles(ctx, in, env, []string{role})
+	running, err := system.StartRoles(ctx, in, env, roles)
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func runMigrate(ctx context.Context, env config.Getenv, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	in, err := system.Open(ctx, env, system.NeedsOf([]string{system.RoleMigrate}), obs.NewRegistry(), log, "migrate")
+	in, err := system.Open(ctx, env, system.Needs{NATS: true, Postgres: true}, obs.NewRegistry(), log, "migrate")
 	if err != nil {
 		return err
 	}

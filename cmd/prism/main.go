@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"github.com/aiprism/prism/extractor/sandbox"
 	"github.com/aiprism/prism/platform/config"
 )
@@ -24,31 +26,37 @@ func main() {
 	}
 }
 
-const usage = `usage: prism <command>
+// usage is the help text; the roles come from the role table.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`usage: prism <command>
 
 Roles (each runs alone against NATS_URL, DATABASE_URL and S3_* from the
 environment; run several processes of one role and they share the work):
-  ingest        store documents published to NATS on prism.intake.<owner>
-  extractor     turn stored documents into text
-  analyzer      assess extracted text with Claude on Bedrock
-  persist       project events into PostgreSQL
-  notifier      deliver webhooks for finished documents
-  api           HTTP API, server-sent events and health
-
+`)
+	for _, r := range system.Roles() {
+		fmt.Fprintf(&b, "  %-13s %s\n", r.Name, r.Usage)
+	}
+	b.WriteString(`
 Other commands:
-  extract-worker  (internal) the extractor's sandboxed child process
   dev           the whole system in one process, with embedded NATS, S3,
                 PostgreSQL and the Bedrock simulator, data under ./var
   bedrock-sim   the Bedrock Runtime simulator on BEDROCKSIM_ADDR
   migrate       apply the database migrations to DATABASE_URL
   bench         measure the pipeline, API, SSE and model capacity next to
                 raw JetStream on this machine (-quick, -capacity, -h)
-`
+  extract-worker  (internal) the extractor's sandboxed child process
+`)
+	return b.String()
+}
 
 func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return fmt.Errorf("no command given")
+	}
+	if roles, err := system.LookupRoles(args[:1]); err == nil {
+		return runRole(ctx, roles[0], env, stderr)
 	}
 	switch cmd := args[0]; cmd {
 	case "dev":
@@ -63,13 +71,11 @@ func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr i
 		// The extractor's isolated child: one document in on stdin, text
 		// out on stdout, under the limits its parent set.
 		return runWorker(ctx, args[1:], env, stdout)
-	case "ingest", "extractor", "analyzer", "persist", "notifier", "api":
-		return runRole(ctx, cmd, env, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 }

@@ -185,7 +185,7 @@ func (o Options) profiles() []Profile {
 		if o.InProcess {
 			continue
 		}
-		for _, role := range benchRoles {
+		for _, role := range system.RoleNames() { // every role once
 			out = append(out, Profile{Path: p.path + "." + role, What: p.kind + ", role " + role})
 		}
 		if p.kind == "CPU" {
@@ -373,9 +373,6 @@ type roleProcesses struct {
 	done   bool
 }
 
-// benchRoles are the processes started: every role once.
-var benchRoles = []string{system.RolePersist, system.RoleExtractor, system.RoleAnalyzer, system.RoleNotifier, system.RoleAPI}
-
 func startRoleProcesses(ctx context.Context, o Options, dev *system.Dev, env config.Getenv) (*roleProcesses, error) {
 	bin := o.Binary
 	if bin == "" {
@@ -392,7 +389,7 @@ func startRoleProcesses(ctx context.Context, o Options, dev *system.Dev, env con
 		roleEnv[k] = v
 	}
 	rp := &roleProcesses{}
-	for _, role := range benchRoles {
+	for _, role := range system.RoleNames() {
 		p, err := system.StartProcess(bin, role, o.roleProfileEnv(roleEnv, role))
 		if err != nil {
 			rp.stop()

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"slices"
 	"testing"
 )
@@ -22,7 +23,7 @@ func TestRoleProfiles(t *testing.T) {
 	if env["PRISM_CPUPROFILE"] != "cpu.prof.extractor" || env["PRISM_MEMPROFILE"] != "mem.prof.extractor" || env["NATS_URL"] != "nats://x" {
 		t.Errorf("role env = %v", env)
 	}
-	if got := len(o.profiles()); got != 2*(1+len(benchRoles))+1 {
+	if got := len(o.profiles()); got != 2*(1+len(system.RoleNames()))+1 {
 		t.Errorf("%d profiles listed, want the bench process's, every role's and the workers'", got)
 	}
 	o.InProcess = true

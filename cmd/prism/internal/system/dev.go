@@ -32,8 +32,11 @@ type DevConfig struct {
 	PGPort      int    // PRISM_DEV_PG_PORT: 0 = pick a free port
 	DatabaseURL string // DATABASE_URL: use this PostgreSQL instead of a local one
 	Bucket      string
-	// UseAWSBedrock: AWS credentials and region are configured, so the
-	// analyzer talks to real Bedrock instead of the simulator.
+	// BedrockEndpoint is BEDROCK_ENDPOINT_URL: a Bedrock reached through
+	// a VPC endpoint, a proxy or a simulator elsewhere, used as given.
+	BedrockEndpoint string
+	// UseAWSBedrock: a region and AWS credentials are configured, so the
+	// analyzer talks to AWS Bedrock (at BedrockEndpoint when it is set).
 	UseAWSBedrock bool
 	SimSpeed      float64 // BEDROCKSIM_SPEED for the embedded simulator
 	PGFsync       bool    // off only in tests
@@ -56,15 +59,32 @@ func DevConfigFromEnv(env config.Getenv) (DevConfig, error) {
 		SimSpeed:    l.Float("BEDROCKSIM_SPEED", 0.05, 0, 100),
 		PGFsync:     l.Bool("PRISM_DEV_PG_FSYNC", true),
 		S3Memory:    l.Bool("PRISM_DEV_S3_MEMORY", false),
-		Roles:       PipelineRoles,
+		Roles:       RoleNames(),
+		// Read here too so that a bad URL is named before anything starts.
+		BedrockEndpoint: l.URL("BEDROCK_ENDPOINT_URL", "", "http", "https"),
 	}
 	if v := l.String("PRISM_DEV_ROLES", ""); v == "none" {
 		c.Roles = nil
 	} else if v != "" {
 		c.Roles = strings.Split(v, ",")
+		_, err := LookupRoles(c.Roles)
+		l.Check(err == nil, "PRISM_DEV_ROLES", fmt.Sprintf("none, or roles among %s", strings.Join(RoleNames(), ",")))
 	}
-	c.UseAWSBedrock = env("AWS_REGION") != "" && (env("AWS_ACCESS_KEY_ID") != "" || env("AWS_PROFILE") != "") && env("BEDROCK_ENDPOINT_URL") == ""
+	c.UseAWSBedrock = env("AWS_REGION") != "" && hasAWSCredentials(env)
 	return c, l.Err()
+}
+
+// hasAWSCredentials reports whether the SDK's default chain has
+// credentials to find: keys, a profile, or a web identity or container
+// role (EKS, ECS).
+func hasAWSCredentials(env config.Getenv) bool {
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		if env(k) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Dev is a running development system.
@@ -168,9 +188,14 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 	}
 	over["DATABASE_URL"] = d.PGDSN
 
-	if cfg.UseAWSBedrock {
+	// The simulator runs only when no Bedrock is configured, neither an
+	// endpoint nor AWS credentials.
+	switch {
+	case cfg.BedrockEndpoint != "":
+		d.BedrockAt = "Bedrock at " + cfg.BedrockEndpoint + " (BEDROCK_ENDPOINT_URL)"
+	case cfg.UseAWSBedrock:
 		d.BedrockAt = "AWS Bedrock in " + env("AWS_REGION")
-	} else {
+	default:
 		simURL, sim, stop, err := startSimulator(env, cfg.SimSpeed, over, log)
 		if err != nil {
 			return nil, err
@@ -209,7 +234,11 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	d.RoleEnv = over
-	d.running, err = StartRoles(ctx, in, denv, cfg.Roles)
+	roles, err := LookupRoles(cfg.Roles)
+	if err != nil {
+		return nil, err
+	}
+	d.running, err = StartRoles(ctx, in, denv, roles)
 	if err != nil {
 		return nil, err
 	}

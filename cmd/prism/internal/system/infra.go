@@ -44,22 +44,6 @@ func (in *Infra) Close() {
 // Needs says which connections a set of roles requires.
 type Needs struct{ NATS, Postgres, S3 bool }
 
-// NeedsOf returns what roles need.
-func NeedsOf(roles []string) Needs {
-	n := Needs{NATS: true}
-	for _, r := range roles {
-		switch r {
-		case RoleIngest, RoleExtractor, RoleAnalyzer:
-			n.S3 = true
-		case RolePersist, RoleMigrate:
-			n.Postgres = true
-		case RoleAPI:
-			n.S3, n.Postgres = true, true
-		}
-	}
-	return n
-}
-
 // NATSConfig says how to reach NATS.
 type NATSConfig struct {
 	URL       string
@@ -107,23 +91,10 @@ func loadInfraConfig(env config.Getenv, needs Needs) (infraConfig, error) {
 // CheckConfig validates everything roles will read from env, infrastructure
 // and roles alike, without connecting to anything: a process with a bad
 // value stops at once and names every bad variable together.
-func CheckConfig(env config.Getenv, roles []string) error {
+func CheckConfig(env config.Getenv, roles []Role) error {
 	_, ierr := loadInfraConfig(env, NeedsOf(roles))
-	var rerr error
-	if roles := withoutMigrate(roles); len(roles) > 0 {
-		_, rerr = loadRoleConfigs(env, roles)
-	}
+	_, rerr := configure(env, roles)
 	return errors.Join(ierr, rerr)
-}
-
-func withoutMigrate(roles []string) []string {
-	var out []string
-	for _, r := range roles {
-		if r != RoleMigrate {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // Open connects to what needs asks for, configured from env, and applies

@@ -38,14 +38,18 @@ func StartProcess(bin, role string, env map[string]string) (*Process, error) {
 	for k, v := range env {
 		extra[k] = v
 	}
-	if role == RoleAPI {
+	roles, err := LookupRoles([]string{role})
+	if err != nil {
+		return nil, err
+	}
+	if v := roles[0].ListenEnv; v != "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
 		p.APIAddr = ln.Addr().String()
 		_ = ln.Close()
-		extra["API_ADDR"] = p.APIAddr
+		extra[v] = p.APIAddr
 	}
 	cmd := exec.Command(bin, role)
 	cmd.Env = os.Environ()

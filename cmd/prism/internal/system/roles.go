@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/aiprism/prism/analyzer"
 	"github.com/aiprism/prism/api"
@@ -15,6 +16,7 @@ import (
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/streams"
+	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -26,50 +28,175 @@ const (
 	RolePersist   = "persist"
 	RoleNotifier  = "notifier"
 	RoleAPI       = "api"
-	RoleMigrate   = "migrate"
 )
 
-// PipelineRoles are the long-running roles, in start order.
-var PipelineRoles = []string{RolePersist, RoleIngest, RoleExtractor, RoleAnalyzer, RoleNotifier, RoleAPI}
-
-// roleConfigs holds every role's configuration, all read and validated
-// before anything starts, so a bad value stops the process at once.
-type roleConfigs struct {
-	extractor extractor.Config
-	analyzer  analyzer.Config
-	persist   persist.Config
-	notifier  notifier.Config
-	api       api.Config
-	ingest    ingest.Config
-	metrics   string
+// A Role is one long-running role of the pipeline as the prism command
+// knows it. Each is registered once, in Roles: the usage text, `prism
+// <role>`, the configuration check, `prism dev` and the process harness
+// all iterate that table, so a new role (chat, backup, ...) is one entry.
+//
+// Every role package has the same shape: a Config read by ConfigFromEnv,
+// a constructor taking the Config and the connections it works with
+// (Deps), and Run(ctx), which opens what the role owns, serves until ctx
+// ends and releases it.
+type Role struct {
+	Name  string // the subcommand
+	Usage string // one line for `prism help`
+	Needs Needs  // the connections the process opens for it
+	// ListenEnv names the variable of the address the role listens on,
+	// if it listens: a harness that starts it as a process picks a free
+	// port there.
+	ListenEnv string
+	// Configure reads the role's variables, recording problems on l so
+	// that every bad variable is reported together. The Build it returns
+	// makes the role on the process's connections.
+	Configure func(l *config.Loader) Build
 }
 
-func loadRoleConfigs(env config.Getenv, roles []string) (roleConfigs, error) {
-	l := config.New(env)
-	var c roleConfigs
-	for _, r := range roles {
-		switch r {
-		case RoleExtractor:
-			c.extractor = extractor.ConfigFromEnv(l)
-			if path := env(EnvCPUProfile); path != "" {
-				if err := profileWorkers(&c.extractor, path); err != nil {
-					return c, err
-				}
+// Build makes a configured role. It starts nothing but what the role's
+// Run owns (the api's listener, opened so that its address is known).
+type Build func(in *Infra, log zerolog.Logger) (Runner, error)
+
+// Runner is a built role.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Roles returns the role table, in start order: persist first so that
+// nothing is announced before it can be projected, the api last so that
+// it serves only once the pipeline behind it runs.
+func Roles() []Role {
+	return []Role{
+		define(RolePersist, "project events into PostgreSQL", Needs{NATS: true, Postgres: true},
+			persist.ConfigFromEnv,
+			func(c persist.Config, in *Infra, log zerolog.Logger) (Runner, error) {
+				return persist.NewRole(c, persist.Deps{JS: in.JS, Pool: in.Pool, Registry: in.Registry, Log: log}), nil
+			}),
+		define(RoleIngest, "store documents published to NATS on prism.intake.<owner>", Needs{NATS: true, S3: true},
+			ingest.ConfigFromEnv,
+			func(c ingest.Config, in *Infra, log zerolog.Logger) (Runner, error) {
+				return ingest.NewRole(c, ingest.Deps{JS: in.JS, Objects: in.Blobs, Registry: in.Registry, Log: log}), nil
+			}),
+		define(RoleExtractor, "turn stored documents into text", Needs{NATS: true, S3: true},
+			extractorConfig,
+			func(c extractor.Config, in *Infra, log zerolog.Logger) (Runner, error) {
+				return extractor.NewRole(c, extractor.Deps{JS: in.JS, Objects: in.Blobs, Registry: in.Registry, Log: log}), nil
+			}),
+		define(RoleAnalyzer, "assess extracted text with Claude on Bedrock", Needs{NATS: true, S3: true},
+			analyzer.ConfigFromEnv,
+			func(c analyzer.Config, in *Infra, log zerolog.Logger) (Runner, error) {
+				return analyzer.NewRole(c, analyzer.Deps{JS: in.JS, Objects: in.Blobs, Registry: in.Registry, Log: log,
+					Replicas: in.Topology.Replicas}), nil
+			}),
+		define(RoleNotifier, "deliver webhooks for finished documents", Needs{NATS: true},
+			notifier.ConfigFromEnv,
+			func(c notifier.Config, in *Infra, log zerolog.Logger) (Runner, error) {
+				return notifier.NewRole(c, notifier.Deps{JS: in.JS, Registry: in.Registry, Log: log}), nil
+			}),
+		{
+			Name: RoleAPI, Usage: "HTTP API, server-sent events and health", ListenEnv: "API_ADDR",
+			Needs: Needs{NATS: true, Postgres: true, S3: true},
+			Configure: func(l *config.Loader) Build {
+				c, ic := api.ConfigFromEnv(l), ingest.ConfigFromEnv(l)
+				return func(in *Infra, log zerolog.Logger) (Runner, error) { return buildAPI(c, ic, in, log) }
+			},
+		},
+	}
+}
+
+// define registers a role whose build needs only its typed configuration.
+func define[C any](name, usage string, needs Needs, load func(*config.Loader) C, build func(C, *Infra, zerolog.Logger) (Runner, error)) Role {
+	return Role{Name: name, Usage: usage, Needs: needs, Configure: func(l *config.Loader) Build {
+		c := load(l)
+		return func(in *Infra, log zerolog.Logger) (Runner, error) { return build(c, in, log) }
+	}}
+}
+
+// extractorConfig is the extractor's configuration plus, when profiling
+// is asked for, a profile directory for its workers.
+func extractorConfig(l *config.Loader) extractor.Config {
+	c := extractor.ConfigFromEnv(l)
+	if path := l.String(EnvCPUProfile, ""); path != "" {
+		err := profileWorkers(&c, path)
+		l.Check(err == nil, EnvCPUProfile, fmt.Sprintf("a writable profile path (%v)", err))
+	}
+	return c
+}
+
+// buildAPI listens on API_ADDR before anything runs, so the address is
+// known and a busy port stops the start.
+func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Runner, error) {
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen on %s (API_ADDR): %w", c.Addr, err)
+	}
+	return api.New(c, api.Deps{
+		NC:        in.NC,
+		JS:        in.JS,
+		Pool:      in.Pool,
+		Documents: store.New(in.Pool),
+		Blobs:     in.Blobs,
+		Ingest:    ingest.NewService(in.Blobs, streams.NewPublisher(in.JS, api.Source), ic.MaxBytes),
+		Registry:  in.Registry,
+		Log:       log,
+		Listener:  ln,
+	}), nil
+}
+
+// RoleNames lists the names of the roles, in start order.
+func RoleNames() []string {
+	var names []string
+	for _, r := range Roles() {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// LookupRoles returns the roles named, in the order given.
+func LookupRoles(names []string) ([]Role, error) {
+	table := Roles()
+	out := make([]Role, 0, len(names))
+	for _, n := range names {
+		found := false
+		for _, r := range table {
+			if r.Name == n {
+				out, found = append(out, r), true
+				break
 			}
-		case RoleAnalyzer:
-			c.analyzer = analyzer.ConfigFromEnv(l)
-		case RolePersist:
-			c.persist = persist.ConfigFromEnv(l)
-		case RoleNotifier:
-			c.notifier = notifier.ConfigFromEnv(l)
-		case RoleAPI:
-			c.api = api.ConfigFromEnv(l)
-			c.ingest = ingest.ConfigFromEnv(l)
-		case RoleIngest:
-			c.ingest = ingest.ConfigFromEnv(l)
-		default:
-			return c, fmt.Errorf("unknown role %q", r)
 		}
+		if !found {
+			return nil, fmt.Errorf("unknown role %q (roles: %s)", n, strings.Join(RoleNames(), ", "))
+		}
+	}
+	return out, nil
+}
+
+// NeedsOf returns what a set of roles needs together.
+func NeedsOf(roles []Role) Needs {
+	var n Needs
+	for _, r := range roles {
+		n.NATS = n.NATS || r.Needs.NATS
+		n.Postgres = n.Postgres || r.Needs.Postgres
+		n.S3 = n.S3 || r.Needs.S3
+	}
+	return n
+}
+
+// configured is a set of roles with their configuration read.
+type configured struct {
+	roles   []Role
+	builds  []Build
+	metrics string // METRICS_ADDR
+}
+
+// configure reads the configuration of roles and the process's own
+// variables, all before anything starts, so a bad value stops the process
+// at once and every bad variable is named together.
+func configure(env config.Getenv, roles []Role) (configured, error) {
+	l := config.New(env)
+	c := configured{roles: roles}
+	for _, r := range roles {
+		c.builds = append(c.builds, r.Configure(l))
 	}
 	c.metrics = l.String("METRICS_ADDR", "")
 	return c, l.Err()
@@ -86,54 +213,34 @@ type Running struct {
 func (r *Running) Wait() error { return r.wait() }
 
 // StartRoles starts roles on in and returns at once; they run until ctx
-// ends. The api role listens before StartRoles returns, so its address is
-// known.
-func StartRoles(ctx context.Context, in *Infra, env config.Getenv, roles []string) (*Running, error) {
-	cfg, err := loadRoleConfigs(env, roles)
+// ends or one of them fails, which stops the others. The api role listens
+// before StartRoles returns, so its address is known. If a role cannot be
+// built, the roles already started are stopped, and have stopped, before
+// StartRoles returns the error.
+func StartRoles(ctx context.Context, in *Infra, env config.Getenv, roles []Role) (*Running, error) {
+	c, err := configure(env, roles)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	eg, ctx := errgroup.WithContext(ctx)
 	g := stopQuietly{eg, ctx}
-	run := &Running{wait: eg.Wait}
-	log := in.Log
-	for _, role := range roles {
-		rlog := log.With().Str(obs.FieldRole, role).Logger()
-		switch role {
-		case RoleExtractor:
-			g.Go(func() error { return extractor.Run(ctx, cfg.extractor, in.JS, in.Blobs, in.Registry, rlog) })
-		case RoleAnalyzer:
-			g.Go(func() error { return analyzer.Run(ctx, cfg.analyzer, in.JS, in.Blobs, in.Registry, rlog) })
-		case RolePersist:
-			g.Go(func() error {
-				return persist.New(in.Pool, rlog).Run(ctx, in.JS,
-					persist.WithConcurrency(cfg.persist.Concurrency), persist.WithMetrics(streams.NewRunnerMetrics(in.Registry)))
-			})
-		case RoleNotifier:
-			g.Go(func() error { return notifier.Run(ctx, cfg.notifier, in.JS, in.Registry, rlog) })
-		case RoleIngest:
-			g.Go(func() error { return ingest.RunIntake(ctx, cfg.ingest, in.JS, in.Blobs, in.Registry, rlog) })
-		case RoleAPI:
-			ln, err := net.Listen("tcp", cfg.api.Addr)
-			if err != nil {
-				return nil, fmt.Errorf("api: listen on %s (API_ADDR): %w", cfg.api.Addr, err)
-			}
-			run.APIAddr = ln.Addr().String()
-			srv := api.New(cfg.api, api.Deps{
-				NC:        in.NC,
-				JS:        in.JS,
-				Pool:      in.Pool,
-				Documents: store.New(in.Pool),
-				Blobs:     in.Blobs,
-				Ingest:    ingest.NewService(in.Blobs, streams.NewPublisher(in.JS, "/prism/api"), cfg.ingest.MaxBytes),
-				Registry:  in.Registry,
-				Log:       rlog,
-			})
-			g.Go(func() error { return srv.Serve(ctx, ln) })
+	run := &Running{wait: func() error { defer cancel(); return eg.Wait() }}
+	for i, r := range c.roles {
+		runner, err := c.builds[i](in, in.Log.With().Str(obs.FieldRole, r.Name).Logger())
+		if err != nil {
+			cancel()
+			_ = eg.Wait() // the roles started before it have stopped
+			return nil, fmt.Errorf("start %s: %w", r.Name, err)
 		}
+		if a, ok := runner.(interface{ Addr() string }); ok && r.Name == RoleAPI {
+			// Listening already, so the address is known before it serves.
+			run.APIAddr = a.Addr()
+		}
+		g.Go(func() error { return runner.Run(ctx) })
 	}
-	if cfg.metrics != "" {
-		g.Go(func() error { return obs.ServeMetrics(ctx, cfg.metrics, in.Registry, log) })
+	if c.metrics != "" {
+		g.Go(func() error { return obs.ServeMetrics(ctx, c.metrics, in.Registry, in.Log) })
 	}
 	return run, nil
 }
