@@ -315,7 +315,7 @@ func (s *Stage) reduce(ctx context.Context, text string, parts []call) (call, er
 	}
 	c.Assessment.RiskFactors = merged
 	seen := map[string]bool{}
-	var concerns []assessment.ComplianceConcern
+	concerns := []assessment.ComplianceConcern{} // the schema wants a list, never null
 	for _, p := range append(parts, c) {
 		for _, cc := range p.Assessment.ComplianceConcerns {
 			if k := cc.Regulation + "\x00" + cc.Concern; !seen[k] {
@@ -332,7 +332,7 @@ func (s *Stage) reduce(ctx context.Context, text string, parts []call) (call, er
 // evidence in the same category.
 func mergeFactors(parts []call) []assessment.RiskFactor {
 	seen := map[string]bool{}
-	var out []assessment.RiskFactor
+	out := []assessment.RiskFactor{} // the schema wants a list, never null
 	for _, p := range parts {
 		for _, f := range p.Assessment.RiskFactors {
 			k := f.Category + "\x00" + spaces.Collapse(f.Evidence)

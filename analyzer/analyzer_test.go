@@ -257,6 +257,29 @@ func TestToolSchemaOnTheWireIsTheValidatedSchema(t *testing.T) {
 	}
 }
 
+// A document assessed in parts is stored as the schema says even when no
+// part found a risk or a compliance concern: empty lists, not null.
+func TestMergedAssessmentMeetsTheSchema(t *testing.T) {
+	f := newFixture(t, analyzer.StageConfig{})
+	clause := "The Customer accepts unlimited liability for all direct and indirect damages.\n\n"
+	text := strings.Repeat(clause, 12)
+	noFindings := answer("")
+	noFindings["risk_factors"] = []map[string]any{}
+	for doc, answer := range map[string]map[string]any{"no-concerns": answer(strings.TrimSpace(clause)), "no-findings": noFindings} {
+		t.Run(doc, func(t *testing.T) {
+			model := &scripted{answers: []map[string]any{answer}}
+			stage := analyzer.NewStage(f.store, model, nil, f.pub, analyzer.StageConfig{MaxOutputTokens: 1024, ChunkBytes: 400, MaxChars: 1 << 20}, nil)
+			if err := stage.Handle(context.Background(), f.extracted(t, doc, text)); err != nil {
+				t.Fatal(err)
+			}
+			if len(model.seen) < 3 {
+				t.Fatalf("%d calls: the document was not assessed in parts", len(model.seen))
+			}
+			f.analyzed(t, doc, text)
+		})
+	}
+}
+
 func TestRedeliveryAndReuploadDoNotCallTheModelAgain(t *testing.T) {
 	f := newFixture(t, analyzer.StageConfig{})
 	ev := f.extracted(t, "doc1", riskyContract)
