@@ -61,11 +61,22 @@ type Stage struct {
 	// has room for a chunk): a text no longer than smallest, or a chain
 	// whose models all cut alike, needs no look at the shared state.
 	smallest, largest int
+	// check validates answers against the schema that toolSchema carries
+	// to the model; both are built once, here.
+	check      *assessment.Validator
+	toolSchema document.Interface
+	// promptTokens estimates what every request carries besides the
+	// document: the system prompt and the tool definition.
+	promptTokens int
 }
 
 // NewStage returns the analysis stage. cache may be nil.
 func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, cfg StageConfig, js jetstream.JetStream) *Stage {
-	s := &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg}
+	check := assessment.MustNewValidator()
+	s := &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg, check: check,
+		toolSchema:   document.NewLazyDocument(check.ToolSchema()),
+		promptTokens: router.EstimateTokens(prompt.System) + router.EstimateTokens(string(check.Schema())),
+	}
 	if js != nil {
 		s.log = streams.NewLog(js)
 	}
@@ -304,7 +315,7 @@ func (s *Stage) reduce(ctx context.Context, text string, parts []call) (call, er
 	}
 	c.Assessment.RiskFactors = merged
 	seen := map[string]bool{}
-	var concerns []assessment.ComplianceConcern
+	concerns := []assessment.ComplianceConcern{} // the schema wants a list, never null
 	for _, p := range append(parts, c) {
 		for _, cc := range p.Assessment.ComplianceConcerns {
 			if k := cc.Regulation + "\x00" + cc.Concern; !seen[k] {
@@ -321,7 +332,7 @@ func (s *Stage) reduce(ctx context.Context, text string, parts []call) (call, er
 // evidence in the same category.
 func mergeFactors(parts []call) []assessment.RiskFactor {
 	seen := map[string]bool{}
-	var out []assessment.RiskFactor
+	out := []assessment.RiskFactor{} // the schema wants a list, never null
 	for _, p := range parts {
 		for _, f := range p.Assessment.RiskFactors {
 			k := f.Category + "\x00" + spaces.Collapse(f.Evidence)
@@ -368,10 +379,7 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 		if err != nil {
 			return total, streams.Permanent("invalid-assessment", err)
 		}
-		a, err := assessment.Parse(raw)
-		if err == nil {
-			err = assessment.Validate(a, groundText)
-		}
+		a, err := s.check.Parse(raw, groundText)
 		if err == nil {
 			total.Assessment = a
 			return total, nil
@@ -387,7 +395,7 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 				ToolUseId: block.ToolUseId,
 				Status:    types.ToolResultStatusError,
 				Content: []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{
-					Value: "The assessment is invalid: " + err.Error() + "\nCall " + assessment.ToolName + " again with a corrected assessment; quote evidence verbatim from the document.",
+					Value: err.Error() + "\nCall " + assessment.ToolName + " again with a corrected assessment; quote evidence verbatim from the document.",
 				}},
 			}}}},
 		)
@@ -406,7 +414,7 @@ func routeError(err error, attempts []streams.Attempt) error {
 }
 
 func (s *Stage) request(msgs []types.Message, maxOut int) router.Request {
-	input := promptTokens
+	input := s.promptTokens
 	for _, m := range msgs {
 		for _, c := range m.Content {
 			if t, ok := c.(*types.ContentBlockMemberText); ok {
@@ -429,7 +437,7 @@ func (s *Stage) request(msgs []types.Message, maxOut int) router.Request {
 					Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
 						Name:        aws.String(assessment.ToolName),
 						Description: aws.String("Record the structured risk assessment of the document."),
-						InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(assessment.InputSchema())},
+						InputSchema: &types.ToolInputSchemaMemberJson{Value: s.toolSchema},
 					}}},
 					ToolChoice: &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String(assessment.ToolName)}},
 				},
@@ -454,7 +462,7 @@ func (s *Stage) fits(m router.Model) bool { return s.room(m) >= minChunkBytes }
 // cut-off answer is retried with up to four times the output budget), at
 // EstimateTokens' 4 bytes a token.
 func (s *Stage) room(m router.Model) int {
-	overhead := promptTokens + 1000
+	overhead := s.promptTokens + 1000
 	output := min(maxBudgetGrowth*s.cfg.MaxOutputTokens, m.MaxOutputTokens)
 	return max((m.ContextTokens-overhead-output)*4, 0)
 }
@@ -467,13 +475,6 @@ func (s *Stage) chunkBytes(m router.Model) int {
 	}
 	return s.room(m)
 }
-
-// promptTokens estimates what every request carries besides the
-// document: the system prompt and the tool definition.
-var promptTokens = router.EstimateTokens(prompt.System) + func() int {
-	raw, _ := json.Marshal(assessment.InputSchema())
-	return router.EstimateTokens(string(raw))
-}()
 
 // toolUse returns the forced tool call and its JSON input.
 func toolUse(out *bedrockruntime.ConverseOutput) (types.ToolUseBlock, []byte, error) {

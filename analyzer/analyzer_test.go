@@ -1,12 +1,17 @@
 package analyzer_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +49,35 @@ type fixture struct {
 	stage  *analyzer.Stage
 	pub    *streams.Publisher
 	shared *router.Shared
+	check  *assessment.Validator
+	wire   *wire
+}
+
+// wire passes requests to the simulator and keeps the body of the last
+// one, as the SDK put it on the wire.
+type wire struct {
+	next http.Handler
+	mu   sync.Mutex
+	body []byte
+}
+
+func (w *wire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.mu.Lock()
+	w.body = body
+	w.mu.Unlock()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	w.next.ServeHTTP(rw, r)
+}
+
+func (w *wire) last() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.body
 }
 
 func newFixture(t *testing.T, cfg analyzer.StageConfig) *fixture {
@@ -74,7 +108,8 @@ func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(sim)
+	rec := &wire{next: sim}
+	hs := httptest.NewServer(rec)
 	t.Cleanup(hs.Close)
 	client, err := bedrock.NewClient(ctx, bedrock.Config{Region: "us-east-1", Endpoint: hs.URL, AccessKeyID: "AKTEST", SecretAccessKey: "secret", Timeout: 10 * time.Second})
 	if err != nil {
@@ -100,7 +135,8 @@ func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *f
 		cfg.ChunkBytes = 400_000
 	}
 	cfg.MaxChars = 2_000_000
-	return &fixture{js: js, store: store, sim: sim, stage: analyzer.NewStage(store, r, cache, pub, cfg, nil), pub: pub, shared: shared, client: client}
+	return &fixture{js: js, store: store, sim: sim, stage: analyzer.NewStage(store, r, cache, pub, cfg, nil), pub: pub, shared: shared, client: client,
+		check: assessment.MustNewValidator(), wire: rec}
 }
 
 // extracted stores text and returns the extracted event the stage consumes.
@@ -119,8 +155,9 @@ func (f *fixture) extracted(t *testing.T, doc, text string) *streams.Event {
 	return ev
 }
 
-// analyzed reads the document's analyzed event back from the stream.
-func (f *fixture) analyzed(t *testing.T, doc string) (streams.AnalyzedData, assessment.Assessment) {
+// analyzed reads the document's analyzed event back from the stream, and
+// checks its assessment against the schema and the document's text.
+func (f *fixture) analyzed(t *testing.T, doc, text string) (streams.AnalyzedData, assessment.Assessment) {
 	t.Helper()
 	s, err := f.js.Stream(context.Background(), streams.DocsStream)
 	if err != nil {
@@ -138,9 +175,9 @@ func (f *fixture) analyzed(t *testing.T, doc string) (streams.AnalyzedData, asse
 	if err := ev.Decode(&d); err != nil {
 		t.Fatal(err)
 	}
-	a, err := assessment.Parse(d.Assessment)
+	a, err := f.check.Parse(d.Assessment, text)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("stored assessment of %s: %v", doc, err)
 	}
 	return d, a
 }
@@ -177,10 +214,7 @@ func TestStageProducesGroundedExplainableAssessment(t *testing.T) {
 	if err := f.stage.Handle(context.Background(), f.extracted(t, "doc1", riskyContract)); err != nil {
 		t.Fatal(err)
 	}
-	d, a := f.analyzed(t, "doc1")
-	if err := assessment.Validate(a, riskyContract); err != nil {
-		t.Fatalf("stored assessment is not grounded in the text: %v", err)
-	}
+	d, a := f.analyzed(t, "doc1", riskyContract)
 	if score, level := assessment.Score(a.RiskFactors); d.Score != score || a.OverallScore != score || d.Level != level {
 		t.Fatalf("score %d/%s is not the documented rule's %d/%s", d.Score, d.Level, score, level)
 	}
@@ -189,6 +223,60 @@ func TestStageProducesGroundedExplainableAssessment(t *testing.T) {
 	}
 	if d.Model != router.DefaultChain()[0].ID || len(d.Attempts) != 1 || d.Attempts[0].Outcome != "ok" || d.InputTokens == 0 || d.CostUSD <= 0 {
 		t.Fatalf("analysis record incomplete: model %s attempts %+v tokens %d cost %f", d.Model, d.Attempts, d.InputTokens, d.CostUSD)
+	}
+}
+
+// The schema the model is given is the document its answers are checked
+// against: the tool schema in the request on the wire is, byte for byte,
+// the schema the validator compiles.
+func TestToolSchemaOnTheWireIsTheValidatedSchema(t *testing.T) {
+	f := newFixture(t, analyzer.StageConfig{})
+	if err := f.stage.Handle(context.Background(), f.extracted(t, "doc1", riskyContract)); err != nil {
+		t.Fatal(err)
+	}
+	var req struct {
+		ToolConfig struct {
+			Tools []struct {
+				ToolSpec struct {
+					Name        string `json:"name"`
+					InputSchema struct {
+						JSON json.RawMessage `json:"json"`
+					} `json:"inputSchema"`
+				} `json:"toolSpec"`
+			} `json:"tools"`
+		} `json:"toolConfig"`
+	}
+	if err := json.Unmarshal(f.wire.last(), &req); err != nil {
+		t.Fatalf("request body: %v", err)
+	}
+	if len(req.ToolConfig.Tools) != 1 || req.ToolConfig.Tools[0].ToolSpec.Name != assessment.ToolName {
+		t.Fatalf("request carries tools %+v, want the one %s", req.ToolConfig.Tools, assessment.ToolName)
+	}
+	if sent, compiled := req.ToolConfig.Tools[0].ToolSpec.InputSchema.JSON, f.check.Schema(); !bytes.Equal(sent, compiled) {
+		t.Fatalf("the tool schema sent differs from the schema answers are validated against:\nsent     %s\ncompiled %s", sent, compiled)
+	}
+}
+
+// A document assessed in parts is stored as the schema says even when no
+// part found a risk or a compliance concern: empty lists, not null.
+func TestMergedAssessmentMeetsTheSchema(t *testing.T) {
+	f := newFixture(t, analyzer.StageConfig{})
+	clause := "The Customer accepts unlimited liability for all direct and indirect damages.\n\n"
+	text := strings.Repeat(clause, 12)
+	noFindings := answer("")
+	noFindings["risk_factors"] = []map[string]any{}
+	for doc, answer := range map[string]map[string]any{"no-concerns": answer(strings.TrimSpace(clause)), "no-findings": noFindings} {
+		t.Run(doc, func(t *testing.T) {
+			model := &scripted{answers: []map[string]any{answer}}
+			stage := analyzer.NewStage(f.store, model, nil, f.pub, analyzer.StageConfig{MaxOutputTokens: 1024, ChunkBytes: 400, MaxChars: 1 << 20}, nil)
+			if err := stage.Handle(context.Background(), f.extracted(t, doc, text)); err != nil {
+				t.Fatal(err)
+			}
+			if len(model.seen) < 3 {
+				t.Fatalf("%d calls: the document was not assessed in parts", len(model.seen))
+			}
+			f.analyzed(t, doc, text)
+		})
 	}
 }
 
@@ -209,8 +297,8 @@ func TestRedeliveryAndReuploadDoNotCallTheModelAgain(t *testing.T) {
 	if got := f.requests(); got != calls {
 		t.Fatalf("model called %d more times for content it had already assessed", got-calls)
 	}
-	first, _ := f.analyzed(t, "doc1")
-	second, _ := f.analyzed(t, "doc2")
+	first, _ := f.analyzed(t, "doc1", riskyContract)
+	second, _ := f.analyzed(t, "doc2", riskyContract)
 	if !second.Cached || second.CostUSD != 0 || second.Score != first.Score {
 		t.Fatalf("re-upload: cached %v cost %f score %d (first %d)", second.Cached, second.CostUSD, second.Score, first.Score)
 	}
@@ -223,10 +311,7 @@ func TestLongDocumentIsAnalyzedInChunksAndMerged(t *testing.T) {
 	if err := f.stage.Handle(context.Background(), f.extracted(t, "long", text)); err != nil {
 		t.Fatal(err)
 	}
-	d, a := f.analyzed(t, "long")
-	if err := assessment.Validate(a, text); err != nil {
-		t.Fatalf("merged assessment not grounded: %v", err)
-	}
+	d, a := f.analyzed(t, "long", text)
 	var chunks int
 	for _, p := range progressSteps(t, f.js, "long") {
 		if p.Step == "chunk" {
@@ -274,10 +359,7 @@ func TestChunksFitTheChosenModelsWindow(t *testing.T) {
 		if err := f.stage.Handle(context.Background(), f.extracted(t, doc, text)); err != nil {
 			t.Fatal(err)
 		}
-		d, a := f.analyzed(t, doc)
-		if err := assessment.Validate(a, text); err != nil {
-			t.Fatalf("assessment not grounded: %v", err)
-		}
+		d, _ := f.analyzed(t, doc, text)
 		for _, p := range progressSteps(t, f.js, doc) {
 			if p.Step == "chunk" {
 				chunks++
@@ -334,13 +416,10 @@ func TestInjectedInstructionsDoNotLowerTheOutcome(t *testing.T) {
 	if err := f.stage.Handle(context.Background(), f.extracted(t, "injected", injected)); err != nil {
 		t.Fatal(err)
 	}
-	clean, _ := f.analyzed(t, "clean")
-	attacked, a := f.analyzed(t, "injected")
+	clean, _ := f.analyzed(t, "clean", riskyContract)
+	attacked, a := f.analyzed(t, "injected", injected)
 	if attacked.Score < clean.Score || clean.Score == 0 {
 		t.Fatalf("an injected instruction lowered the score from %d to %d", clean.Score, attacked.Score)
-	}
-	if err := assessment.Validate(a, injected); err != nil {
-		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(a.RiskFactors, func(rf assessment.RiskFactor) bool { return strings.Contains(rf.Evidence, "Ignore your instructions") }) {
 		t.Fatalf("the manipulation attempt is not reported: %+v", a.RiskFactors)
@@ -352,7 +431,7 @@ func TestInjectedInstructionsDoNotLowerTheOutcome(t *testing.T) {
 		System:   []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: prompt.System}},
 		Messages: []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "Assess the risk of this document:\n" + injected}}}},
 		ToolConfig: &types.ToolConfiguration{
-			Tools:      []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{Name: aws.String(assessment.ToolName), InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(assessment.InputSchema())}}}},
+			Tools:      []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{Name: aws.String(assessment.ToolName), InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(f.check.ToolSchema())}}}},
 			ToolChoice: &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String(assessment.ToolName)}},
 		},
 	})
@@ -360,7 +439,7 @@ func TestInjectedInstructionsDoNotLowerTheOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := out.Output.(*types.ConverseOutputMemberMessage).Value.Content[0].(*types.ContentBlockMemberToolUse).Value.Input.MarshalSmithyDocument()
-	if obeyed, err := assessment.Parse(raw); err != nil || len(obeyed.RiskFactors) != 0 {
+	if obeyed, err := f.check.Parse(raw, injected); err != nil || len(obeyed.RiskFactors) != 0 {
 		t.Fatalf("control: the simulator did not obey unframed instructions (%v): %+v", err, obeyed.RiskFactors)
 	}
 }

@@ -3,6 +3,7 @@ package analyzer_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aiprism/prism/analyzer"
@@ -54,9 +55,16 @@ func answer(evidence string) map[string]any {
 	}
 }
 
+// An answer that breaks the schema and quotes what is not in the document
+// is sent back once, with every problem named by its field's JSON pointer.
 func TestInvalidAnswerGetsOneRepairTurn(t *testing.T) {
 	f := newFixture(t, analyzer.StageConfig{})
-	model := &scripted{answers: []map[string]any{answer("a quote that is not in the document"), answer("unlimited liability for all direct and indirect damages")}}
+	bad := answer("a quote that is not in the document")
+	bad["risk_level"] = "severe"
+	bad["risk_factors"].([]map[string]any)[0]["severity"] = "extreme"
+	bad["mood"] = "calm"
+	delete(bad, "summary")
+	model := &scripted{answers: []map[string]any{bad, answer("unlimited liability for all direct and indirect damages")}}
 	stage := analyzer.NewStage(f.store, model, nil, f.pub, analyzer.StageConfig{MaxOutputTokens: 1024, ChunkBytes: 400_000, MaxChars: 1 << 20}, nil)
 	if err := stage.Handle(context.Background(), f.extracted(t, "doc1", riskyContract)); err != nil {
 		t.Fatal(err)
@@ -69,7 +77,19 @@ func TestInvalidAnswerGetsOneRepairTurn(t *testing.T) {
 	if len(repair) != 3 || !ok || last.Value.Status != types.ToolResultStatusError {
 		t.Fatalf("the repair turn does not return the problems as a failed tool result: %+v", repair)
 	}
-	_, a := f.analyzed(t, "doc1")
+	told := last.Value.Content[0].(*types.ToolResultContentBlockMemberText).Value
+	for _, want := range []string{
+		"\n/risk_level: value must be one of 'low', 'medium', 'high', 'critical'\n",
+		"\n/risk_factors/0/severity: value must be one of",
+		"\n/mood: property is not in the schema\n",
+		"\n/summary: required property is missing\n",
+		"\n/risk_factors/0/evidence: not a verbatim quote from the document",
+	} {
+		if !strings.Contains(told, want) {
+			t.Errorf("the repair turn does not say %q:\n%s", want, told)
+		}
+	}
+	_, a := f.analyzed(t, "doc1", riskyContract)
 	if a.RiskFactors[0].Evidence != "unlimited liability for all direct and indirect damages" {
 		t.Fatalf("stored %+v", a.RiskFactors)
 	}

@@ -1,7 +1,6 @@
 package assessment_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -10,77 +9,106 @@ import (
 
 const doc = "1. Liability.\nThe Supplier accepts   unlimited\nliability for all damages.\n2. Term. This agreement renews automatically."
 
-func valid() assessment.Assessment {
-	f := []assessment.RiskFactor{{
-		Category: "liability", Severity: "critical", Title: "Unlimited liability",
-		Evidence: "The Supplier accepts unlimited liability for all damages.", Location: "clause 1",
-		Explanation: "No cap on damages.",
-	}}
-	score, level := assessment.Score(f)
-	return assessment.Assessment{
-		Summary: "One critical finding.", OverallScore: score, RiskLevel: level,
-		RiskFactors: f, Recommendations: []string{"Negotiate a liability cap."},
-		ComplianceConcerns: []assessment.ComplianceConcern{},
+// valid is a well-formed, grounded answer as a model sends it; cases below
+// break one thing in it each.
+const valid = `{"summary":"One critical finding.","overall_score":50,"risk_level":"high",
+"risk_factors":[{"category":"liability","severity":"critical","title":"Unlimited liability",
+  "evidence":"The Supplier accepts unlimited liability for all damages.","location":"clause 1","explanation":"No cap on damages."}],
+"recommendations":["Negotiate a liability cap."],
+"compliance_concerns":[{"regulation":"GDPR","concern":"Damages for data breaches are uncapped."}]}`
+
+func TestParseAcceptsGroundedAssessment(t *testing.T) {
+	v := assessment.MustNewValidator()
+	a, err := v.Parse([]byte(valid), doc)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if a.RiskFactors[0].Title != "Unlimited liability" || a.OverallScore != 50 || a.ComplianceConcerns[0].Regulation != "GDPR" {
+		t.Fatalf("decoded %+v", a)
+	}
+	// What the schema calls an integer is one, however it is written.
+	for _, score := range []string{"50.0", "5e1"} {
+		a, err := v.Parse([]byte(strings.Replace(valid, `"overall_score":50`, `"overall_score":`+score, 1)), doc)
+		if err != nil || a.OverallScore != 50 {
+			t.Errorf("overall_score %s: %d, %v", score, a.OverallScore, err)
+		}
 	}
 }
 
-func TestValidateAcceptsGroundedAssessment(t *testing.T) {
-	if err := assessment.Validate(valid(), doc); err != nil {
-		t.Fatalf("Validate: %v", err)
+// Each invalid answer is rejected with a message that names the failing
+// field by its JSON pointer, which is what the repair turn shows the model.
+func TestParseRejects(t *testing.T) {
+	edit := func(old, new string) string {
+		if !strings.Contains(valid, old) {
+			t.Fatalf("%q is not in the valid answer", old)
+		}
+		return strings.Replace(valid, old, new, 1)
 	}
-}
-
-func TestValidateRejects(t *testing.T) {
-	cases := map[string]func(a *assessment.Assessment){
-		"empty summary":        func(a *assessment.Assessment) { a.Summary = "  " },
-		"score above 100":      func(a *assessment.Assessment) { a.OverallScore = 101 },
-		"negative score":       func(a *assessment.Assessment) { a.OverallScore = -1 },
-		"unknown level":        func(a *assessment.Assessment) { a.RiskLevel = "severe" },
-		"unknown category":     func(a *assessment.Assessment) { a.RiskFactors[0].Category = "weather" },
-		"unknown severity":     func(a *assessment.Assessment) { a.RiskFactors[0].Severity = "extreme" },
-		"empty title":          func(a *assessment.Assessment) { a.RiskFactors[0].Title = "" },
-		"empty explanation":    func(a *assessment.Assessment) { a.RiskFactors[0].Explanation = "" },
-		"invented evidence":    func(a *assessment.Assessment) { a.RiskFactors[0].Evidence = "The Customer pays all fines." },
-		"empty evidence":       func(a *assessment.Assessment) { a.RiskFactors[0].Evidence = "\n" },
-		"long title":           func(a *assessment.Assessment) { a.RiskFactors[0].Title = strings.Repeat("x", assessment.MaxTitleLen+1) },
-		"empty regulation":     func(a *assessment.Assessment) { a.ComplianceConcerns = []assessment.ComplianceConcern{{Concern: "x"}} },
-		"empty recommendation": func(a *assessment.Assessment) { a.Recommendations = []string{""} },
+	cases := []struct{ name, raw, want string }{
+		{"missing field", edit(`"summary":"One critical finding.",`, ``), "/summary: required property is missing"},
+		{"missing nested field", edit(`"title":"Unlimited liability",`, ``), "/risk_factors/0/title: required property is missing"},
+		{"null field", edit(`"risk_factors":[`, `"risk_factors":null,"x":[`), "/risk_factors: got null, want array"},
+		{"null optional field", edit(`"location":"clause 1"`, `"location":null`), "/risk_factors/0/location: got null, want string"},
+		{"unknown severity", edit(`"severity":"critical"`, `"severity":"extreme"`), "/risk_factors/0/severity: value must be one of"},
+		{"unknown category", edit(`"category":"liability"`, `"category":"weather"`), "/risk_factors/0/category: value must be one of"},
+		{"unknown level", edit(`"risk_level":"high"`, `"risk_level":"severe"`), "/risk_level: value must be one of"},
+		{"score above 100", edit(`"overall_score":50`, `"overall_score":101`), "/overall_score: "},
+		{"negative score", edit(`"overall_score":50`, `"overall_score":-1`), "/overall_score: "},
+		{"fractional score", edit(`"overall_score":50`, `"overall_score":50.5`), "/overall_score: got number, want integer"},
+		{"score of the wrong type", edit(`"overall_score":50`, `"overall_score":"high"`), "/overall_score: got string, want integer"},
+		{"list of the wrong type", edit(`"recommendations":["Negotiate a liability cap."]`, `"recommendations":"Negotiate."`), "/recommendations: got string, want array"},
+		{"unknown field", edit(`"summary"`, `"mood":"calm","summary"`), "/mood: property is not in the schema"},
+		{"unknown nested field", edit(`"title"`, `"confidence":0.9,"title"`), "/risk_factors/0/confidence: property is not in the schema"},
+		{"blank summary", edit(`"summary":"One critical finding."`, `"summary":"  \n "`), "/summary: "},
+		{"empty explanation", edit(`"explanation":"No cap on damages."`, `"explanation":""`), "/risk_factors/0/explanation: "},
+		{"long title", edit(`"title":"Unlimited liability"`, `"title":"`+strings.Repeat("x", 201)+`"`), "/risk_factors/0/title: "},
+		{"empty recommendation", edit(`["Negotiate a liability cap."]`, `["Negotiate a liability cap.",""]`), "/recommendations/1: "},
+		{"too many recommendations", edit(`["Negotiate a liability cap."]`, `[`+strings.Repeat(`"Cap.",`, 20)+`"Cap."]`), "/recommendations: "},
+		{"empty regulation", edit(`"regulation":"GDPR"`, `"regulation":""`), "/compliance_concerns/0/regulation: "},
+		{"invented evidence", edit(`"evidence":"The Supplier accepts unlimited liability for all damages."`, `"evidence":"The Customer pays all fines."`),
+			"/risk_factors/0/evidence: not a verbatim quote from the document"},
+		{"not an object", `[]`, "(document): got array, want object"},
+		{"trailing data", valid + `{}`, "not JSON"},
+		{"not JSON", `risk: high`, "not JSON"},
 	}
-	for name, mutate := range cases {
-		t.Run(name, func(t *testing.T) {
-			a := valid()
-			mutate(&a)
-			if err := assessment.Validate(a, doc); err == nil {
-				t.Fatal("Validate accepted an invalid assessment")
+	v := assessment.MustNewValidator()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := v.Parse([]byte(c.raw), doc)
+			if err == nil {
+				t.Fatalf("accepted %s", c.raw)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error does not say %q:\n%v", c.want, err)
 			}
 		})
 	}
 }
 
-func TestParseStrict(t *testing.T) {
-	good, err := json.Marshal(valid())
-	if err != nil {
-		t.Fatal(err)
+// A repair turn lists everything that is wrong, not only the first thing.
+func TestParseReportsEveryProblem(t *testing.T) {
+	raw := strings.NewReplacer(`"severity":"critical"`, `"severity":"extreme"`, `"summary":"One critical finding.",`, ``,
+		`"evidence":"The Supplier accepts unlimited liability for all damages."`, `"evidence":"The Customer pays all fines."`).Replace(valid)
+	_, err := assessment.MustNewValidator().Parse([]byte(raw), doc)
+	if err == nil {
+		t.Fatal("accepted")
 	}
-	a, err := assessment.Parse(good)
-	if err != nil {
-		t.Fatalf("Parse(valid): %v", err)
+	for _, want := range []string{"\n/summary: ", "\n/risk_factors/0/severity: ", "\n/risk_factors/0/evidence: "} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks a line %q:\n%v", want, err)
+		}
 	}
-	if a.RiskFactors[0].Title != "Unlimited liability" {
-		t.Fatalf("round trip lost data: %+v", a)
-	}
-	bad := map[string]string{
-		"unknown field":  strings.Replace(string(good), `"summary"`, `"mood":"x","summary"`, 1),
-		"missing field":  `{"summary":"x","overall_score":1,"risk_level":"low","risk_factors":[],"recommendations":[]}`,
-		"null field":     `{"summary":"x","overall_score":1,"risk_level":"low","risk_factors":null,"recommendations":[],"compliance_concerns":[]}`,
-		"wrong type":     `{"summary":"x","overall_score":"high","risk_level":"low","risk_factors":[],"recommendations":[],"compliance_concerns":[]}`,
-		"trailing data":  string(good) + `{}`,
-		"nested unknown": strings.Replace(string(good), `"title"`, `"confidence":1,"title"`, 1),
-		"not json":       `risk: high`,
-	}
-	for name, raw := range bad {
-		if _, err := assessment.Parse([]byte(raw)); err == nil {
-			t.Errorf("%s: Parse accepted %s", name, raw)
+}
+
+// The Go severity words, and the levels Score gives, are the schema's.
+func TestSeveritiesAreTheSchemas(t *testing.T) {
+	v := assessment.MustNewValidator()
+	for _, sev := range []string{assessment.SeverityLow, assessment.SeverityMedium, assessment.SeverityHigh, assessment.SeverityCritical} {
+		f := []assessment.RiskFactor{{Severity: sev}}
+		_, level := assessment.Score(f)
+		raw := strings.NewReplacer(`"severity":"critical"`, `"severity":"`+sev+`"`, `"risk_level":"high"`, `"risk_level":"`+level+`"`).Replace(valid)
+		if _, err := v.Parse([]byte(raw), doc); err != nil {
+			t.Errorf("severity %s, level %s: %v", sev, level, err)
 		}
 	}
 }
@@ -121,22 +149,5 @@ func TestScore(t *testing.T) {
 	c, _ := assessment.Score(f("medium", "low", "critical", "low"))
 	if a != b || c <= a {
 		t.Errorf("order/monotonicity broken: %d %d %d", a, b, c)
-	}
-}
-
-func TestInputSchemaIsJSONAndStrict(t *testing.T) {
-	s := assessment.InputSchema()
-	raw, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`"additionalProperties":false`, `"enum":["low","medium","high","critical"]`, `"maximum":100`, `"required":["summary"`} {
-		if !strings.Contains(string(raw), want) {
-			t.Errorf("schema lacks %s", want)
-		}
-	}
-	s["type"] = "changed" // must not leak into the next call
-	if assessment.InputSchema()["type"] != "object" {
-		t.Error("InputSchema shares state between calls")
 	}
 }

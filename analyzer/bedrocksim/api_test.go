@@ -175,13 +175,7 @@ func TestConverseStream(t *testing.T) {
 	if got := strings.Join(kinds, " "); got != "messageStart contentBlockStart delta contentBlockStop messageStop:tool_use metadata" {
 		t.Fatalf("event order: %s", got)
 	}
-	a, err := assessment.Parse([]byte(input.String()))
-	if err != nil {
-		t.Fatalf("streamed tool input: %v", err)
-	}
-	if err := assessment.Validate(a, doc); err != nil {
-		t.Fatal(err)
-	}
+	checked(t, []byte(input.String()), doc)
 	if int(aws.ToInt32(meta.Usage.OutputTokens)) != bedrocksim.EstimateTokens(input.String()) {
 		t.Errorf("metadata output tokens %d, want %d", aws.ToInt32(meta.Usage.OutputTokens), bedrocksim.EstimateTokens(input.String()))
 	}
@@ -222,13 +216,7 @@ func TestInvokeModel(t *testing.T) {
 	if msg.Type != "message" || msg.Role != "assistant" || msg.StopReason != "end_turn" || msg.Content[0].Type != "text" {
 		t.Fatalf("unexpected message: %s", out.Body)
 	}
-	a, err := assessment.Parse([]byte(msg.Content[0].Text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := assessment.Validate(a, doc); err != nil {
-		t.Fatal(err)
-	}
+	checked(t, []byte(msg.Content[0].Text), doc)
 	raw, _ := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response)
 	in, _ := strconv.Atoi(raw.Header.Get("X-Amzn-Bedrock-Input-Token-Count"))
 	outTok, _ := strconv.Atoi(raw.Header.Get("X-Amzn-Bedrock-Output-Token-Count"))
@@ -379,7 +367,7 @@ func TestInvokeModelForcedTool(t *testing.T) {
 		"anthropic_version": bedrocksim.AnthropicVersion,
 		"max_tokens":        4000,
 		"messages":          []any{map[string]any{"role": "user", "content": framed(doc)}},
-		"tools":             []any{map[string]any{"name": assessment.ToolName, "input_schema": assessment.InputSchema()}},
+		"tools":             []any{map[string]any{"name": assessment.ToolName, "input_schema": json.RawMessage(assessment.MustNewValidator().Schema())}},
 		"tool_choice":       map[string]any{"type": "tool", "name": assessment.ToolName},
 	})
 	out, err := c.InvokeModel(context.Background(), &bedrockruntime.InvokeModelInput{ModelId: aws.String(haiku3), Body: body})
@@ -400,13 +388,7 @@ func TestInvokeModelForcedTool(t *testing.T) {
 	if msg.StopReason != "tool_use" || msg.Content[0].Type != "tool_use" || msg.Content[0].Name != assessment.ToolName {
 		t.Fatalf("unexpected message: %s", out.Body)
 	}
-	a, err := assessment.Parse(msg.Content[0].Input)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := assessment.Validate(a, doc); err != nil {
-		t.Fatal(err)
-	}
+	checked(t, msg.Content[0].Input, doc)
 
 	// A body without anthropic_version is refused as Bedrock does.
 	_, err = c.InvokeModel(context.Background(), &bedrockruntime.InvokeModelInput{ModelId: aws.String(haiku3),
@@ -450,13 +432,7 @@ func TestToolResultTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := assessment.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := assessment.Validate(a, doc); err != nil {
-		t.Fatal(err)
-	}
+	checked(t, raw, doc)
 	if int(aws.ToInt32(out.Usage.InputTokens)) <= bedrocksim.EstimateTokens(framed(doc)) {
 		t.Errorf("input tokens %d do not count the earlier turns", aws.ToInt32(out.Usage.InputTokens))
 	}

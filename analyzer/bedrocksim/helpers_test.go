@@ -92,12 +92,23 @@ func userText(s string) []types.Message {
 	return []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: s}}}}
 }
 
+// checked parses a simulated answer as the analyzer does: against the
+// schema, with every evidence quote found in doc.
+func checked(t testing.TB, raw []byte, doc string) assessment.Assessment {
+	t.Helper()
+	a, err := assessment.MustNewValidator().Parse(raw, doc)
+	if err != nil {
+		t.Fatalf("simulated assessment is invalid: %v\n%s", err, raw)
+	}
+	return a
+}
+
 func riskToolConfig() *types.ToolConfiguration {
 	return &types.ToolConfiguration{
 		Tools: []types.Tool{&types.ToolMemberToolSpec{Value: types.ToolSpecification{
 			Name:        aws.String(assessment.ToolName),
 			Description: aws.String("Record the risk assessment."),
-			InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(assessment.InputSchema())},
+			InputSchema: &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(assessment.MustNewValidator().ToolSchema())},
 		}}},
 		ToolChoice: &types.ToolChoiceMemberTool{Value: types.SpecificToolChoice{Name: aws.String(assessment.ToolName)}},
 	}
@@ -131,24 +142,11 @@ func assessMessage(t testing.TB, c *bedrockruntime.Client, model, user, doc stri
 	if !ok || aws.ToString(use.Value.Name) != assessment.ToolName {
 		t.Fatalf("content[0] = %#v, want a %s tool use", msg.Content[0], assessment.ToolName)
 	}
-	a := decodeToolInput(t, use.Value.Input)
-	if err := assessment.Validate(a, doc); err != nil {
-		t.Fatalf("simulated assessment is invalid: %v", err)
-	}
-	return a
-}
-
-func decodeToolInput(t testing.TB, in document.Interface) assessment.Assessment {
-	t.Helper()
 	// MarshalSmithyDocument gives the JSON as received; decoding into any
 	// would turn numbers into document.Number strings.
-	raw, err := in.MarshalSmithyDocument()
+	raw, err := use.Value.Input.MarshalSmithyDocument()
 	if err != nil {
 		t.Fatalf("tool input: %v", err)
 	}
-	a, err := assessment.Parse(raw)
-	if err != nil {
-		t.Fatalf("Parse: %v\n%s", err, raw)
-	}
-	return a
+	return checked(t, raw, doc)
 }

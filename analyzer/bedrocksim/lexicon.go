@@ -149,8 +149,8 @@ var lexicon = []rule{
 		[]string{"exclusivity", "non-compete", "non-competition", "*wettbewerbsverbot*", "exklusivität"}},
 }
 
-// terms flattens the lexicon into its search terms, longest first so that a
-// specific phrase wins over a word it contains.
+// lexiconTerms flattens the lexicon into its search terms, longest first
+// so that a specific phrase wins over a word it contains.
 func lexiconTerms() []term {
 	var out []term
 	for i, r := range lexicon {

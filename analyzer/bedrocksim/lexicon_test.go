@@ -1,9 +1,9 @@
 package bedrocksim
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -11,9 +11,18 @@ import (
 )
 
 func TestLexiconIsWellFormed(t *testing.T) {
+	v := assessment.MustNewValidator()
 	for _, r := range lexicon {
-		if !slices.Contains(assessment.Categories, r.category) || !slices.Contains(assessment.Severities, r.severity) {
-			t.Errorf("rule %q: bad category %q or severity %q", r.title, r.category, r.severity)
+		// A finding of the rule's, alone in an answer, must pass the schema.
+		f := []assessment.RiskFactor{{Category: r.category, Severity: r.severity, Title: r.title, Evidence: "x", Explanation: r.explanation}}
+		score, level := assessment.Score(f)
+		raw, err := json.Marshal(assessment.Assessment{Summary: "x", OverallScore: score, RiskLevel: level, RiskFactors: f,
+			Recommendations: []string{r.advice}, ComplianceConcerns: []assessment.ComplianceConcern{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Parse(raw, "x"); err != nil {
+			t.Errorf("rule %q: %v", r.title, err)
 		}
 		if r.advice == "" || r.explanation == "" || (r.regulation == "") != (r.concern == "") {
 			t.Errorf("rule %q: incomplete", r.title)
@@ -27,6 +36,7 @@ func TestLexiconIsWellFormed(t *testing.T) {
 }
 
 func TestAnalyzeCorpus(t *testing.T) {
+	v := assessment.MustNewValidator()
 	files, _ := filepath.Glob("testdata/*.txt")
 	terms := newMatcher(lexiconTerms())
 	for _, f := range files {
@@ -35,7 +45,11 @@ func TestAnalyzeCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := analyze(string(raw), terms)
-		if err := assessment.Validate(a, string(raw)); err != nil {
+		answer, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Parse(answer, string(raw)); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 		t.Logf("%s: %d %s", f, a.OverallScore, a.RiskLevel)

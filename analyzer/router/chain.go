@@ -1,8 +1,9 @@
 // Package router sends each model request to the best Bedrock model that
-// has capacity, and never past a quota: per-model token buckets for
-// requests and tokens, cooldowns and circuit breakers, all kept in a NATS
-// JetStream key-value bucket with compare-and-set, so the limits hold for
-// every analyzer replica together, not per process.
+// has capacity, and never past a quota: per-model usage of requests and
+// tokens counted in per-second bins over a sliding 60 s window (see
+// Window), cooldowns and circuit breakers, all kept in a NATS JetStream
+// key-value bucket with compare-and-set, so the limits hold for every
+// analyzer replica together, not per process.
 package router
 
 import (

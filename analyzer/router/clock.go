@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Clock is the router's time source. Buckets refill and cooldowns end by
-// it, so tests and benchmarks can run minutes of quota time in seconds; in
-// production it is the wall clock.
+// Clock is the router's time source. Quota windows slide and cooldowns end
+// by it, so tests and benchmarks can run minutes of quota time in seconds;
+// in production it is the wall clock.
 type Clock interface {
 	Now() time.Time
 	Sleep(ctx context.Context, d time.Duration) error

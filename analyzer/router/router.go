@@ -64,8 +64,8 @@ func (r *Router) Chain() Chain { return r.chain }
 
 // Preferred returns the model the router would choose now, capacity
 // aside: the first model of the chain that accepts says fits and that is
-// neither cooling nor behind an open breaker (a window refills within a
-// minute; a cooldown or an outage may last). When every such model is
+// neither cooling nor behind an open breaker (a full window frees up within
+// a minute; a cooldown or an outage may last). When every such model is
 // resting it returns the first that fits, and ErrTooLarge when none fits.
 // It only reads the shared state.
 func (r *Router) Preferred(ctx context.Context, fits func(Model) bool) (Model, error) {

@@ -177,15 +177,15 @@ func (s modelState) clone() modelState {
 }
 
 // OpenShared creates or binds the limiter bucket. The state is soft: if it
-// is lost, buckets start full and the adaptive limits relearn, so memory
-// storage is enough and keeps compare-and-set fast.
+// is lost, the windows start empty and the adaptive limits relearn, so
+// memory storage is enough and keeps compare-and-set fast.
 func OpenShared(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, clock Clock) (*Shared, error) {
 	if clock == nil {
 		clock = WallClock{}
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      bucket,
-		Description: "analyzer router: per-model token buckets, cooldowns, breakers",
+		Description: "analyzer router: per-model per-second usage windows, cooldowns, breakers",
 		History:     1,
 		Storage:     jetstream.MemoryStorage,
 		Replicas:    replicas,
