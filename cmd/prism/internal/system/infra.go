@@ -1,7 +1,7 @@
 // Package system assembles the roles into processes: it opens the
 // connections a role needs from the environment (Infra), runs any set of
-// roles in one process (RunRoles), and starts the embedded development
-// system of `prism dev` (StartDev).
+// roles in one process (StartRoles, from the role table in roles.go), and
+// starts the embedded development system of `prism dev` (StartDev).
 package system
 
 import (
