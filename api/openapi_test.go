@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -64,9 +65,11 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	}
 	expect(t, e.get(doc+"/text", alice, "Range", "bytes=0-3"), http.StatusPartialContent)
 	expect(t, e.get(doc+"/original", alice, "Range", "bytes=4-"), http.StatusPartialContent)
-	if _, kinds, err := e.sseEvents(alice, d.id, nil); err != nil || len(kinds) != 3 {
+	ids, kinds, err := e.sseEvents(alice, d.id, nil)
+	if err != nil || len(kinds) != 3 {
 		t.Fatalf("events: %v %v", kinds, err)
 	}
+	expect(t, e.get(doc+"/events", alice, "Last-Event-ID", strconv.FormatUint(ids[2], 10)), http.StatusNoContent)
 	for _, format := range []string{"csv", "json", "ndjson"} {
 		expect(t, e.get("/api/v1/assessments/export?format="+format, alice), http.StatusOK)
 		r := e.do(http.MethodPost, "/api/v1/assessments/export", alice, strings.NewReader(`{"format":"`+format+`","min_score":50}`),
