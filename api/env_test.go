@@ -29,7 +29,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	registerBodyDecoders()
+	testenv.Main(m)
+}
 
 // Owners and their API tokens: every test runs in token mode, so owner
 // scoping is exercised with two real owners.
@@ -50,8 +53,12 @@ type env struct {
 	pub   *streams.Publisher
 	srv   *api.Server
 	url   string
-	http  *http.Client
-	stop  context.CancelFunc // stops the server and the projector
+	// http checks every exchange against openapi.json (see contract);
+	// unchecked does not, for exchanges too large to hold in memory.
+	http      *http.Client
+	unchecked *http.Client
+	contract  *contract
+	stop      context.CancelFunc // stops the server and the projector
 }
 
 // envConfig is what options change in an env.
@@ -146,8 +153,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 			}
 		}
 	})
+	c := loadContract(t)
 	return &env{t: t, js: js, pool: pool, blobs: blobs, pub: streams.NewPublisher(js, "/test"), srv: srv,
-		url: "http://" + ln.Addr().String(), http: &http.Client{Timeout: time.Minute}, stop: stop}
+		url:       "http://" + ln.Addr().String(),
+		http:      &http.Client{Timeout: time.Minute, Transport: &checkedTransport{t: t, c: c, next: http.DefaultTransport}},
+		unchecked: &http.Client{Timeout: time.Minute},
+		contract:  c, stop: stop}
 }
 
 // response is a finished HTTP exchange.
@@ -180,9 +191,18 @@ func (r response) problem(t *testing.T, status int, class string) api.Problem {
 // do sends a request as owner ("" = unauthenticated).
 func (e *env) do(method, path, owner string, body io.Reader, header ...string) response {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.url+path, body)
+	r, err := e.send(method, path, owner, body, header...)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for goroutines other than the test's: it returns the error.
+func (e *env) send(method, path, owner string, body io.Reader, header ...string) (response, error) {
+	req, err := http.NewRequest(method, e.url+path, body)
+	if err != nil {
+		return response{}, err
 	}
 	if owner != "" {
 		req.Header.Set("Authorization", "Bearer "+tokenOf(owner))
@@ -192,14 +212,14 @@ func (e *env) do(method, path, owner string, body io.Reader, header ...string) r
 	}
 	resp, err := e.http.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		e.t.Fatal(err)
+		return response{}, fmt.Errorf("%s %s: read the body: %w", method, path, err)
 	}
-	return response{resp, raw}
+	return response{resp, raw}, nil
 }
 
 func (e *env) get(path, owner string, header ...string) response {

@@ -51,7 +51,7 @@ func TestExport100kAssessmentsInConstantMemory(t *testing.T) {
 
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/assessments/export?format=csv", nil)
 	req.Header.Set("Authorization", "Bearer "+tokenOf(alice))
-	resp, err := e.http.Do(req)
+	resp, err := e.unchecked.Do(req) // too large to hold for checking
 	if err != nil {
 		t.Fatal(err)
 	}

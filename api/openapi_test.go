@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,38 +17,16 @@ import (
 )
 
 // TestOpenAPIMatchesTheRoutes checks the published description against
-// the router both ways: every documented operation answers (not the
-// router's 404 or 405), and every registered route is documented.
+// the router both ways (every documented operation is registered and
+// every registered route documented), then calls every operation, its
+// successes and its refusals, through env's client, which validates each
+// request and answer against the document (see contract).
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	e := newEnv(t)
-	r := e.get("/api/v1/openapi.json", "") // public
-	expect(t, r, http.StatusOK)
-	var spec struct {
-		OpenAPI string                                `json:"openapi"`
-		Paths   map[string]map[string]json.RawMessage `json:"paths"`
-	}
-	r.json(t, &spec)
-	if spec.OpenAPI != "3.1.0" {
-		t.Fatalf("openapi %q", spec.OpenAPI)
-	}
-
 	documented := map[string]bool{}
-	for path, ops := range spec.Paths {
-		for method, op := range ops {
-			if method == "parameters" {
-				continue
-			}
-			documented[strings.ToUpper(method)+" "+path] = true
-			var o struct {
-				OperationID string                     `json:"operationId"`
-				Responses   map[string]json.RawMessage `json:"responses"`
-			}
-			if err := json.Unmarshal(op, &o); err != nil || o.OperationID == "" || len(o.Responses) == 0 {
-				t.Errorf("%s %s: operation without id or responses (%v)", method, path, err)
-			}
-		}
+	for _, op := range e.contract.operations() {
+		documented[op] = true
 	}
-
 	param := regexp.MustCompile(`:(\w+)`)
 	registered := map[string]bool{}
 	for _, route := range e.srv.App().GetRoutes(true) {
@@ -63,18 +41,51 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 			t.Errorf("registered but not documented: %s", op)
 		}
 	}
-	var ops []string
 	for op := range documented {
 		if !registered[op] {
 			t.Errorf("documented but not registered: %s", op)
 		}
-		ops = append(ops, op)
 	}
-	slices.Sort(ops)
 
-	// Call every documented operation; an unknown id is fine, the router
-	// not knowing the route is not.
-	for _, op := range ops {
+	// What succeeds, in the order a client would go.
+	r := e.get("/api/v1/openapi.json", "") // public
+	expect(t, r, http.StatusOK)
+	var spec struct{ OpenAPI string }
+	if r.json(t, &spec); spec.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi %q", spec.OpenAPI)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		expect(t, e.get(path, ""), http.StatusOK)
+	}
+	d := e.analyzed(alice, "tour.txt", "unlimited liability for everything", 70, "high")
+	doc := "/api/v1/documents/" + d.id
+	for _, path := range []string{"/api/v1/documents?risk_level=high&sort=-score&limit=5", doc, doc + "/assessment",
+		doc + "/history?limit=2", doc + "/text", doc + "/text?offset=2&limit=5", doc + "/original", "/api/v1/stats"} {
+		expect(t, e.get(path, alice), http.StatusOK)
+	}
+	expect(t, e.get(doc+"/text", alice, "Range", "bytes=0-3"), http.StatusPartialContent)
+	expect(t, e.get(doc+"/original", alice, "Range", "bytes=4-"), http.StatusPartialContent)
+	ids, kinds, err := e.sseEvents(alice, d.id, nil)
+	if err != nil || len(kinds) != 3 {
+		t.Fatalf("events: %v %v", kinds, err)
+	}
+	expect(t, e.get(doc+"/events", alice, "Last-Event-ID", strconv.FormatUint(ids[2], 10)), http.StatusNoContent)
+	for _, format := range []string{"csv", "json", "ndjson"} {
+		expect(t, e.get("/api/v1/assessments/export?format="+format, alice), http.StatusOK)
+		r := e.do(http.MethodPost, "/api/v1/assessments/export", alice, strings.NewReader(`{"format":"`+format+`","min_score":50}`),
+			"Content-Type", "application/json")
+		expect(t, r, http.StatusCreated)
+		var stored struct{ Links struct{ Download string } }
+		r.json(t, &stored)
+		expect(t, e.get(stored.Links.Download, alice), http.StatusOK)
+		expect(t, e.get(stored.Links.Download, alice, "Range", "bytes=0-9"), http.StatusPartialContent)
+	}
+	expect(t, e.do(http.MethodPost, doc+"/reanalyze", alice, nil), http.StatusAccepted)
+	expect(t, e.do(http.MethodDelete, doc, alice, nil), http.StatusNoContent)
+
+	// What is refused: an unknown id (the router must know the route all
+	// the same), no token.
+	for _, op := range e.contract.operations() {
 		method, path, _ := strings.Cut(op, " ")
 		path = strings.ReplaceAll(path, "{id}", "NOSUCHID")
 		resp := e.do(method, path, alice, nil)
@@ -83,10 +94,21 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 		if resp.StatusCode == http.StatusMethodNotAllowed || p.Class == "no-route" || p.Class == "method-not-allowed" || resp.StatusCode >= 500 {
 			t.Errorf("%s: %d %s", op, resp.StatusCode, resp.body)
 		}
+		if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/openapi.json" {
+			e.do(method, path, "", nil).problem(t, http.StatusUnauthorized, "unauthenticated")
+		}
 	}
 	// The checks above can tell: an unknown route and a wrong method.
 	e.get("/api/v1/nowhere", alice).problem(t, http.StatusNotFound, "no-route")
 	e.do(http.MethodPut, "/api/v1/documents", alice, nil).problem(t, http.StatusMethodNotAllowed, "method-not-allowed")
+
+	exercised := e.contract.exercised()
+	for _, op := range e.contract.operations() {
+		if len(exercised[op]) == 0 {
+			t.Errorf("%s: never called", op)
+		}
+		t.Logf("%s answered %v", op, exercised[op])
+	}
 }
 
 func TestHealth(t *testing.T) {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/aiprism/prism/persist/store"
@@ -33,23 +34,39 @@ func TestReanalyzeStartsTheNextRun(t *testing.T) {
 	d := e.analyzed(alice, "a.txt", "unlimited liability", 60, "high")
 	first := e.lastEvent(alice, d.id, streams.Extracted)
 
-	// Twice at once: one new run, not two.
-	var runs []int
-	for range 2 {
-		r := e.do(http.MethodPost, "/api/v1/documents/"+d.id+"/reanalyze", alice, nil)
+	// Twice at once: one new run, not two. Each request either starts
+	// run 2 or, once the other's run is in the read model, is refused.
+	answers := make([]response, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() {
+			answers[i], errs[i] = e.send(http.MethodPost, "/api/v1/documents/"+d.id+"/reanalyze", alice, nil)
+		})
+	}
+	wg.Wait()
+	started := 0
+	for i, r := range answers {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if r.StatusCode == http.StatusConflict {
+			r.problem(t, http.StatusConflict, "conflict")
+			continue
+		}
 		expect(t, r, http.StatusAccepted)
 		var out struct {
 			Run    int
 			Status string
 		}
 		r.json(t, &out)
-		runs = append(runs, out.Run)
-		if out.Status != "extracted" || r.Header.Get("Location") != "/api/v1/documents/"+d.id {
+		if out.Run != 2 || out.Status != "extracted" || r.Header.Get("Location") != "/api/v1/documents/"+d.id {
 			t.Fatalf("reanalyze: %s", r.body)
 		}
+		started++
 	}
-	if runs[0] != 2 || runs[1] != 2 {
-		t.Fatalf("runs %v, want 2 and 2", runs)
+	if started == 0 {
+		t.Fatal("neither re-analysis started run 2")
 	}
 	again := e.lastEvent(alice, d.id, streams.Extracted)
 	var a, b streams.ExtractedData

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 // last event it saw. The stream replays what happened so far, goes live,
 // sends a comment every heartbeat interval, and ends after the terminal
 // event (analyzed or failed) of the latest run at the time of the request,
-// so a re-analyzed document's stream runs on to the new run's outcome.
+// so a re-analyzed document's stream runs on to the new run's outcome. A
+// client that already has that outcome gets 204 instead of a stream.
 func (s *Server) documentEvents(c *fiber.Ctx) error {
 	owner := ownerOf(c)
 	id, err := documentID(c)
@@ -53,6 +55,20 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 		return notFound(id)
 	}
 	lastRun := latest.Run
+	// EventSource reconnects after every end of a stream (it cannot tell
+	// an end from a drop) with the id of the last event it saw. When that
+	// is the latest run's outcome, nothing is left to send: 204 makes it
+	// stop, where a stream would stay open waiting for an event that never
+	// comes.
+	if after > 0 {
+		final, err := s.outcomeSeq(c.UserContext(), owner, id, latest)
+		if err != nil {
+			return err
+		}
+		if final != 0 && after >= final {
+			return c.SendStatus(fiber.StatusNoContent)
+		}
+	}
 	// Copy what the writer needs: fiber.Ctx is recycled once the handler returns.
 	log := s.deps.Log.With().Str("document_id", id).Str("owner", owner).Logger()
 	c.Set(fiber.HeaderContentType, "text/event-stream")
@@ -72,6 +88,28 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// outcomeSeq is the stream sequence of the terminal event (analyzed or
+// failed) of latest's run, 0 while that run has none. latest is the
+// document's newest event.
+func (s *Server) outcomeSeq(ctx context.Context, owner, id string, latest *streams.Event) (uint64, error) {
+	if latest.EventKind().Terminal() {
+		return latest.Seq, nil
+	}
+	// An event may follow the outcome within the run (a late progress
+	// report): look the outcome up.
+	var seq uint64
+	for _, t := range []streams.EventType{streams.Analyzed, streams.Failed} {
+		ev, err := s.events.Last(ctx, streams.DocSubject(owner, id, t))
+		if err != nil {
+			return 0, fmt.Errorf("events of %s: last %s: %w", id, t, err)
+		}
+		if ev != nil && ev.Run >= latest.Run {
+			seq = max(seq, ev.Seq)
+		}
+	}
+	return seq, nil
 }
 
 // sseOut writes one client's stream and remembers how far it got.
