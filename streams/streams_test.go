@@ -308,6 +308,46 @@ func TestRunnerDrainsInFlightWorkOnShutdown(t *testing.T) {
 	}
 }
 
+// Work cut short by a shutdown is never the document's failure, even when
+// the handler reports its cancellation as permanent: the event is kept and
+// handled by the next runner. Both kinds of consumer: a stage's (which
+// publishes document.failed) and a projector's (which does not).
+func TestRunnerNeverFailsWorkCutShortByShutdown(t *testing.T) {
+	for _, publishes := range []bool{true, false} {
+		t.Run(fmt.Sprintf("publishes failures %v", publishes), func(t *testing.T) {
+			js := startJS(t)
+			pub := streams.NewPublisher(js, "/test")
+			c := testConsumer()
+			c.PublishFailures = publishes
+			started := make(chan struct{})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- streams.Run(ctx, js, c, func(ctx context.Context, ev *streams.Event) error {
+					close(started)
+					<-ctx.Done()
+					return streams.Permanent("canceled", ctx.Err()) // a stage that misreads its cancellation
+				}, streams.RunnerOptions{
+					Log: zerolog.New(zerolog.NewTestWriter(t)), Publisher: pub, DrainTimeout: 50 * time.Millisecond,
+					Backoff: func(uint64) time.Duration { return 50 * time.Millisecond },
+				})
+			}()
+			publishUploaded(t, pub, "doc1")
+			<-started
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if f := failedEvents(t, js, "doc1"); len(f) != 0 || deadLetters(js) != 0 {
+				t.Fatalf("shutdown failed the document: failed events %+v, %d dead letters", f, deadLetters(js))
+			}
+			var handled atomic.Int32
+			runInBackground(t, js, c, func(context.Context, *streams.Event) error { handled.Add(1); return nil }, 1)
+			testenv.Eventually(t, 5*time.Second, "the event handled by the next runner", func() bool { return handled.Load() == 1 })
+		})
+	}
+}
+
 func TestRunnerTerminatesEnvelopeThatDisagreesWithSubject(t *testing.T) {
 	js := startJS(t)
 	ev, err := streams.NewEvent("/test", meta("doc1"), streams.Uploaded, "", streams.UploadedData{})
