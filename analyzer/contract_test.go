@@ -56,7 +56,7 @@ func TestStageContract(t *testing.T) {
 			},
 			Effects:  func(t *testing.T, doc string) int { return streamstest.CountEvents(t, f.js, doc, streams.Analyzed) },
 			Bad:      func(t *testing.T, doc string) { streamstest.PublishBadPayload(t, f.js, doc, streams.Extracted) },
-			BadClass: "bad-event",
+			BadClass: streams.ClassBadEvent,
 			Break:    func(t *testing.T) func() { return streamstest.RefuseDocs(t, f.js) },
 		}
 	})

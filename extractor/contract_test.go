@@ -35,7 +35,7 @@ func TestStageContract(t *testing.T) {
 			},
 			Effects:  func(t *testing.T, doc string) int { return streamstest.CountEvents(t, js, doc, streams.Extracted) },
 			Bad:      func(t *testing.T, doc string) { streamstest.PublishBadPayload(t, js, doc, streams.Uploaded) },
-			BadClass: "bad-event",
+			BadClass: streams.ClassBadEvent,
 			Break:    func(t *testing.T) func() { return streamstest.RefuseDocs(t, js) },
 		}
 	})

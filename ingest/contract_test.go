@@ -46,7 +46,7 @@ func TestStageContract(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			BadClass: "bad-owner",
+			BadClass: streams.ClassBadOwner,
 			Break:    func(t *testing.T) func() { return s3.outage(t) },
 		}
 	})

@@ -69,7 +69,7 @@ func TestStageContract(t *testing.T) {
 			// The notifier forwards any analyzed or failed event; what it
 			// cannot forward is an envelope that is no event.
 			Bad:      func(t *testing.T, doc string) { streamstest.PublishUndecodable(t, js, doc, streams.Analyzed) },
-			BadClass: "bad-event",
+			BadClass: streams.ClassBadEvent,
 			Break: func(t *testing.T) func() {
 				rcv.setDown(true)
 				return func() { rcv.setDown(false) }

@@ -28,7 +28,7 @@ func TestStageContract(t *testing.T) {
 				return count(t, pool, "SELECT count(*) FROM document_events WHERE document_id = $1", doc)
 			},
 			Bad:      func(t *testing.T, doc string) { streamstest.PublishBadPayload(t, js, doc, streams.Uploaded) },
-			BadClass: "bad-event",
+			BadClass: streams.ClassBadEvent,
 			Break:    func(t *testing.T) func() { return refuseCommits(t, pool) },
 		}
 	})

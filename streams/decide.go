@@ -72,7 +72,7 @@ func decide(p policy, a attempt) decision {
 		if tooOld {
 			age = a.age.Round(time.Second).String() + " and "
 		}
-		return decision{action: actFail, outcome: "fail", class: "gave-up",
+		return decision{action: actFail, outcome: "fail", class: ClassGaveUp,
 			reason: fmt.Sprintf("gave up after %s%d attempts: %s", age, a.delivered, a.err)}
 	}
 	if after > 0 {

@@ -100,7 +100,7 @@ func eventPreparer(c Consumer, h Handler) prepareFunc {
 			// Poison: nobody can ever handle it. Terminate so the DLQ keeps it.
 			r.log.Error().Err(err).Uint64("stream_seq", md.Sequence.Stream).Msg("undecodable event; terminating")
 			r.opts.Metrics.outcome(c.Name, "term")
-			_ = msg.TermWithReason("bad-event: undecodable event: " + truncate(err.Error(), 200))
+			_ = msg.TermWithReason(ClassBadEvent + ": undecodable event: " + truncate(err.Error(), 200))
 			return nil, false
 		}
 		ev.Seq = md.Sequence.Stream
