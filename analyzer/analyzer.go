@@ -96,7 +96,7 @@ func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, c
 func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	var ex streams.ExtractedData
 	if err := ev.Decode(&ex); err != nil {
-		return streams.Permanent("bad-event", err)
+		return streams.Permanent(streams.ClassBadEvent, err)
 	}
 	m := streams.MetaOf(ev)
 	if done, err := s.done(ctx, m); err != nil || done {
@@ -108,7 +108,7 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	if n := streams.Delivery(ctx); n > 1 {
 		attempt = "-" + strconv.FormatUint(n, 10)
 	}
-	if err := s.progress(ctx, m, "analyze-started"+attempt, streams.ProgressData{Step: "started", Status: "analyzing"}); err != nil {
+	if err := s.progress(ctx, m, "analyze-started"+attempt, streams.ProgressData{Step: "started", Status: streams.StatusAnalyzing}); err != nil {
 		return err
 	}
 	text, err := s.readText(ctx, ex.Text)
@@ -120,7 +120,7 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	if errors.As(err, &busy) {
 		// Waiting is not failing: the status says so, and the event comes
 		// back when the earliest model has capacity again.
-		if perr := s.progress(ctx, m, "queued"+attempt, streams.ProgressData{Step: "queued", Status: "queued", Message: "waiting for model capacity"}); perr != nil {
+		if perr := s.progress(ctx, m, "queued"+attempt, streams.ProgressData{Step: "queued", Status: streams.StatusQueued, Message: "waiting for model capacity"}); perr != nil {
 			zerolog.Ctx(ctx).Warn().Err(perr).Msg("queued status not published")
 		}
 		return streams.RetryAfter(busy.RetryAfter, err)
@@ -154,7 +154,7 @@ func (s *Stage) progress(ctx context.Context, m streams.Meta, key string, p stre
 func (s *Stage) readText(ctx context.Context, ref streams.ObjectRef) (string, error) {
 	rc, _, err := s.objects.Get(ctx, ref.Key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return "", streams.Permanentf("text-missing", "the extracted text %s is gone", ref.Key)
+		return "", streams.Permanentf(streams.ClassTextMissing, "the extracted text %s is gone", ref.Key)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read text: %w", err)
@@ -181,7 +181,7 @@ type call struct {
 // chunk by chunk (map) and one final call over the merged findings (reduce).
 func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (streams.AnalyzedData, error) {
 	if strings.TrimSpace(text) == "" {
-		return streams.AnalyzedData{}, streams.Permanentf("empty-text", "the document has no text to analyze")
+		return streams.AnalyzedData{}, streams.Permanentf(streams.ClassEmptyText, "the document has no text to analyze")
 	}
 	return cached(ctx, s.cache, "doc", text, func(d *streams.AnalyzedData) {
 		// Nothing was spent on this run: the original run's figures stay
@@ -235,7 +235,7 @@ func (s *Stage) analyzeAnew(ctx context.Context, m streams.Meta, text string) (s
 		parts = append(parts, c)
 		if len(chunks) > 1 {
 			if err := s.progress(ctx, m, "chunk-"+strconv.Itoa(i+1), streams.ProgressData{
-				Step: "chunk", Status: "analyzing", Done: i + 1, Total: len(chunks),
+				Step: "chunk", Status: streams.StatusAnalyzing, Done: i + 1, Total: len(chunks),
 				Message: fmt.Sprintf("analyzed part %d of %d", i+1, len(chunks)),
 			}); err != nil {
 				zerolog.Ctx(ctx).Warn().Err(err).Msg("chunk progress not published")
@@ -370,14 +370,14 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 		}
 		if res.Output.StopReason == types.StopReasonMaxTokens {
 			if budget >= maxBudgetGrowth*s.cfg.MaxOutputTokens {
-				return total, streams.Permanentf("incomplete-output", "the model's answer was cut off at %d output tokens", budget)
+				return total, streams.Permanentf(streams.ClassIncompleteOutput, "the model's answer was cut off at %d output tokens", budget)
 			}
 			budget *= 2
 			continue
 		}
 		block, raw, err := toolUse(res.Output)
 		if err != nil {
-			return total, streams.Permanent("invalid-assessment", err)
+			return total, streams.Permanent(streams.ClassInvalidAssessment, err)
 		}
 		a, err := s.check.Parse(raw, groundText)
 		if err == nil {
@@ -385,7 +385,7 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 			return total, nil
 		}
 		if repaired {
-			return total, streams.Permanent("invalid-assessment", fmt.Errorf("after one repair attempt: %w", err))
+			return total, streams.Permanent(streams.ClassInvalidAssessment, fmt.Errorf("after one repair attempt: %w", err))
 		}
 		repaired = true
 		// One repair turn: show the model its answer and what is wrong.
@@ -406,9 +406,9 @@ func routeError(err error, attempts []streams.Attempt) error {
 	var perm *router.PermanentError
 	switch {
 	case errors.Is(err, router.ErrTooLarge):
-		return streams.Permanent("too-large-for-models", err)
+		return streams.Permanent(streams.ClassTooLargeForModels, err)
 	case errors.As(err, &perm):
-		return streams.Permanent("model-rejected", err)
+		return streams.Permanent(streams.ClassModelRejected, err)
 	}
 	return err // busy or transient: the stage decides
 }

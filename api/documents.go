@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/persist/store"
+	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -31,7 +32,7 @@ func (s *Server) getDocument(c *fiber.Ctx) error {
 		if !exists {
 			return notFound(id)
 		}
-		return c.JSON(fiber.Map{"id": id, "status": "uploaded", "timeline": []any{}, "pending_projection": true})
+		return c.JSON(fiber.Map{"id": id, "status": streams.StatusUploaded, "timeline": []any{}, "pending_projection": true})
 	case err != nil:
 		return err
 	}
@@ -122,7 +123,7 @@ func (s *Server) statusOf(ctx context.Context, owner, id string) (string, error)
 	if !exists {
 		return "", notFound(id)
 	}
-	return "uploaded", nil
+	return streams.StatusUploaded, nil
 }
 
 // history returns the document's full history, oldest first: the

@@ -8,7 +8,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/aiprism/prism/persist"
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
@@ -21,8 +20,8 @@ const (
 )
 
 var (
-	statuses = []string{persist.StatusUploaded, persist.StatusExtracting, persist.StatusExtracted,
-		persist.StatusAnalyzing, persist.StatusQueued, persist.StatusAnalyzed, persist.StatusFailed}
+	statuses = []string{streams.StatusUploaded, streams.StatusExtracting, streams.StatusExtracted,
+		streams.StatusAnalyzing, streams.StatusQueued, streams.StatusAnalyzed, streams.StatusFailed}
 	riskLevels = []string{"low", "medium", "high", "critical"}
 )
 

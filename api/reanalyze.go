@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 
-	"github.com/aiprism/prism/persist"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
@@ -26,7 +25,7 @@ func (s *Server) reanalyze(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if doc.Status != persist.StatusAnalyzed && doc.Status != persist.StatusFailed {
+	if doc.Status != streams.StatusAnalyzed && doc.Status != streams.StatusFailed {
 		return problem(fiber.StatusConflict, classConflict,
 			"document "+doc.ID+" is still being processed (status "+doc.Status+"); re-analyze it once it is analyzed or failed")
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aiprism/prism/ingest"
+	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -70,7 +71,7 @@ func (s *Server) accept(c *fiber.Ctx, part *multipart.Part) error {
 	c.Location(loc)
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{
 		"id":             ev.Subject,
-		"status":         "uploaded",
+		"status":         streams.StatusUploaded,
 		"correlation_id": ev.CorrelationID,
 		"links": fiber.Map{
 			"self":   loc,

@@ -87,7 +87,7 @@ type Result struct {
 func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	var up streams.UploadedData
 	if err := ev.Decode(&up); err != nil {
-		return streams.Permanent("bad-event", err)
+		return streams.Permanent(streams.ClassBadEvent, err)
 	}
 	m := streams.MetaOf(ev)
 	if s.log != nil {
@@ -96,7 +96,7 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 		}
 	}
 	if _, err := s.pub.Emit(ctx, m, streams.Progress, "extract-started", streams.ProgressData{
-		Stage: streams.StageExtract, Step: "started", Status: "extracting",
+		Stage: streams.StageExtract, Step: "started", Status: streams.StatusExtracting,
 	}); err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 func (s *Stage) extract(ctx context.Context, orig streams.ObjectRef) (Result, error) {
 	rc, _, err := s.objects.Get(ctx, orig.Key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return Result{}, streams.Permanentf("original-missing", "the stored original %s is gone", orig.Key)
+		return Result{}, streams.Permanentf(streams.ClassOriginalMissing, "the stored original %s is gone", orig.Key)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("read original: %w", err)
@@ -158,7 +158,7 @@ func (s *Stage) extract(ctx context.Context, orig streams.ObjectRef) (Result, er
 		return Result{}, fmt.Errorf("read original: got %d bytes, the event says %d", r.n, orig.Size)
 	}
 	if orig.SHA256 != "" && !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), orig.SHA256) {
-		return Result{}, streams.Permanentf("original-corrupt", "the stored original %s does not match its recorded checksum", orig.Key)
+		return Result{}, streams.Permanentf(streams.ClassOriginalCorrupt, "the stored original %s does not match its recorded checksum", orig.Key)
 	}
 	zerolog.Ctx(ctx).Debug().Dur("wall", usage.Wall).Dur("cpu", usage.User+usage.System).Int64("max_rss", usage.MaxRSS).Msg("worker usage")
 	return Result{

@@ -54,7 +54,7 @@ func (s *Service) HandleIntake(ctx context.Context, msg jetstream.Msg) error {
 	owner := msg.Subject()[len(streams.IntakeRoot)+1:]
 	if streams.ValidToken(owner) != nil {
 		zerolog.Ctx(ctx).Warn().Str("subject", msg.Subject()).Msg("intake on an invalid owner subject; dropped")
-		return streams.Permanentf("bad-owner", "invalid owner in subject %s", msg.Subject())
+		return streams.Permanentf(streams.ClassBadOwner, "invalid owner in subject %s", msg.Subject())
 	}
 	h := msg.Headers()
 	u := Upload{
@@ -78,9 +78,9 @@ func (s *Service) HandleIntake(ctx context.Context, msg jetstream.Msg) error {
 		if u.CorrelationID == "" {
 			m.CorrelationID = u.DocumentID
 		}
-		class := "empty"
+		class := streams.ClassEmpty
 		if errors.Is(err, ErrTooLarge) {
-			class = "too-large"
+			class = streams.ClassTooLarge
 		}
 		if _, perr := s.pub.Emit(ctx, m, streams.Failed, "", streams.FailedData{Stage: streams.StageIngest, Reason: err.Error(), ReasonClass: class}); perr != nil {
 			return perr

@@ -79,12 +79,12 @@ func (n *Notifier) Handle(ctx context.Context, ev *streams.Event) error {
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return streams.Permanent("bad-event", err)
+		return streams.Permanent(streams.ClassBadEvent, err)
 	}
 	ts := strconv.FormatInt(n.now().Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.WebhookURL, bytes.NewReader(body))
 	if err != nil {
-		return streams.Permanent("bad-webhook", err)
+		return streams.Permanent(streams.ClassBadWebhook, err)
 	}
 	req.Header.Set("Content-Type", "application/cloudevents+json")
 	req.Header.Set("Webhook-Id", ev.ID)

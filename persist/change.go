@@ -9,38 +9,6 @@ import (
 	"github.com/aiprism/prism/streams"
 )
 
-// Document statuses and their ranks. Within a run the status only moves to
-// a higher rank, and a newer run always wins: (run, rank) is compared as a
-// pair. analyzing and queued (waiting for model capacity) share a rank: a
-// document alternates between them, and the newer event (by stream
-// sequence) says which it is now.
-const (
-	StatusUploaded   = "uploaded"
-	StatusExtracting = "extracting"
-	StatusExtracted  = "extracted"
-	StatusAnalyzing  = "analyzing"
-	StatusQueued     = "queued"
-	StatusAnalyzed   = "analyzed"
-	StatusFailed     = "failed"
-)
-
-// Rank returns the rank of a status; 0 for an unknown one.
-func Rank(status string) int {
-	switch status {
-	case StatusUploaded:
-		return 10
-	case StatusExtracting:
-		return 20
-	case StatusExtracted:
-		return 30
-	case StatusAnalyzing, StatusQueued:
-		return 40
-	case StatusAnalyzed, StatusFailed:
-		return 100
-	}
-	return 0
-}
-
 // change is what one event contributes to the read model. Nil pointers are
 // facts the event does not know; they never overwrite known ones.
 type change struct {
@@ -85,7 +53,7 @@ func changeOf(ev *streams.Event) (*change, error) {
 		if err := decode(&d); err != nil {
 			return nil, err
 		}
-		c.stage, c.status = string(streams.StageIngest), StatusUploaded
+		c.stage, c.status = string(streams.StageIngest), streams.StatusUploaded
 		c.filename, c.contentType = str(d.Filename), str(d.ContentType)
 		c.originalKey, c.sha256 = str(d.Original.Key), str(d.Original.SHA256)
 		if d.Original.Size > 0 || d.Original.Key != "" {
@@ -102,7 +70,7 @@ func changeOf(ev *streams.Event) (*change, error) {
 		if err := decode(&d); err != nil {
 			return nil, err
 		}
-		c.stage, c.status = string(streams.StageExtract), StatusExtracted
+		c.stage, c.status = string(streams.StageExtract), streams.StatusExtracted
 		c.detectedFormat, c.textKey, c.textSHA256 = str(d.Format), str(d.Text.Key), str(d.Text.SHA256)
 		c.words, c.chars, c.truncated = &d.Words, &d.Chars, &d.Truncated
 		if d.Pages > 0 {
@@ -116,7 +84,7 @@ func changeOf(ev *streams.Event) (*change, error) {
 		if a := string(d.Assessment); a == "" || a == "null" {
 			return nil, fmt.Errorf("%w: analyzed event %s has no assessment", errBadEvent, ev.ID)
 		}
-		c.stage, c.status = string(streams.StageAnalyze), StatusAnalyzed
+		c.stage, c.status = string(streams.StageAnalyze), streams.StatusAnalyzed
 		c.score, c.riskLevel, c.completedAt = &d.Score, str(d.Level), &at
 		c.analysis = &d
 		// The assessment lives in its own table; the history keeps the rest.
@@ -126,7 +94,7 @@ func changeOf(ev *streams.Event) (*change, error) {
 		if err := decode(&d); err != nil {
 			return nil, err
 		}
-		c.stage, c.status = string(d.Stage), StatusFailed
+		c.stage, c.status = string(d.Stage), streams.StatusFailed
 		c.failureStage, c.failureReason, c.failureClass = str(string(d.Stage)), str(d.Reason), str(d.ReasonClass)
 		c.completedAt = &at
 	default:
@@ -139,14 +107,14 @@ func changeOf(ev *streams.Event) (*change, error) {
 // progressStatus maps a progress event to the status it implies.
 func progressStatus(d streams.ProgressData) string {
 	switch d.Status {
-	case StatusQueued, StatusExtracting, StatusAnalyzing:
+	case streams.StatusQueued, streams.StatusExtracting, streams.StatusAnalyzing:
 		return d.Status
 	case "":
 		switch d.Stage {
 		case streams.StageExtract:
-			return StatusExtracting
+			return streams.StatusExtracting
 		case streams.StageAnalyze:
-			return StatusAnalyzing
+			return streams.StatusAnalyzing
 		}
 	}
 	return ""

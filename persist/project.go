@@ -156,7 +156,7 @@ func args(c *change) pgx.NamedArgs {
 	}
 	a := pgx.NamedArgs{
 		"event_id": ev.ID, "seq": int64(ev.Seq), "doc": ev.Subject, "owner": ev.Owner, "run": ev.Run,
-		"type": string(c.kind), "stage": str(c.stage), "status": status, "rank": Rank(c.status),
+		"type": string(c.kind), "stage": str(c.stage), "status": status, "rank": streams.StatusRank(c.status),
 		"source": str(ev.Source), "correlation_id": str(ev.CorrelationID), "detail": jsonArg(c.detail),
 		"at": occurredAt(ev),
 

@@ -51,13 +51,13 @@ func classify(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, errBadEvent):
-		return streams.Permanent("bad-event", err)
+		return streams.Permanent(streams.ClassBadEvent, err)
 	case errors.Is(err, errOwnerMismatch):
-		return streams.Permanent("owner-mismatch", err)
+		return streams.Permanent(streams.ClassOwnerMismatch, err)
 	case errors.As(err, &pgErr) && (pgErr.Code[:2] == "22" || pgErr.Code[:2] == "23"):
 		// Data exceptions (e.g. a NUL byte in a string) and constraint
 		// violations fail the same way on every delivery.
-		return streams.Permanent("db-rejected", err)
+		return streams.Permanent(streams.ClassDBRejected, err)
 	}
 	return err
 }

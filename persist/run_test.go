@@ -9,6 +9,7 @@ import (
 	"github.com/aiprism/prism/persist"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
+	"github.com/aiprism/prism/streams/streamstest"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -100,16 +101,8 @@ func TestRunProjectsTheStream(t *testing.T) {
 
 func assertNoDeadLetters(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	s, err := js.Stream(context.Background(), streams.DLQStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 0 {
-		t.Fatalf("%d dead letters", info.State.Msgs)
+	if n := streamstest.DeadLetters(t, js); n != 0 {
+		t.Fatalf("%d dead letters", n)
 	}
 }
 
@@ -122,14 +115,7 @@ func TestEventsAreAckedOnlyAfterTheirCommit(t *testing.T) {
 	ctx := context.Background()
 	pool := newDB(t)
 	js := docsStreams(t)
-	for _, sql := range []string{
-		`CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$`,
-		`CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON document_events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()`,
-	} {
-		if _, err := pool.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	allowCommits := refuseCommits(t, pool)
 	runProjector(t, pool, js, persist.WithBackoff(func(uint64) time.Duration { return 200 * time.Millisecond }))
 	evs := pipeline(t)
 	publishAll(t, js, evs)
@@ -150,9 +136,7 @@ func TestEventsAreAckedOnlyAfterTheirCommit(t *testing.T) {
 			info.AckFloor.Stream, count(t, pool, "SELECT count(*) FROM document_events"))
 	}
 
-	if _, err := pool.Exec(ctx, `DROP TRIGGER refuse_commit ON document_events`); err != nil {
-		t.Fatal(err)
-	}
+	allowCommits()
 	testenv.Eventually(t, 10*time.Second, "every event projected after commits succeed", func() bool {
 		return count(t, pool, "SELECT count(*) FROM document_events") == len(evs)
 	})

@@ -145,11 +145,13 @@ func sameSettings(have, want jetstream.StreamConfig) bool {
 // Consumer describes one durable pull consumer on DOCS. Any number of
 // processes bind to the same durable and share its work.
 type Consumer struct {
-	Name       string
-	Stream     string      // empty = DOCS
-	Filters    []EventType // empty = every event
-	AckWait    time.Duration
-	MaxDeliver int // deliveries before the runner gives up (0 or less: no limit)
+	Name    string
+	Stream  string      // empty = DOCS
+	Filters []EventType // empty = every event
+	AckWait time.Duration
+	// MaxDeliver: deliveries before the runner gives up (0 or less: no
+	// limit); the server allows one more (see serverMaxDeliver).
+	MaxDeliver int
 	// MaxAge: the runner gives up on a transient failure or a wait of an
 	// event older than this, whatever its delivery count (0: no limit).
 	MaxAge time.Duration
@@ -181,7 +183,7 @@ func (c Consumer) Config() jetstream.ConsumerConfig {
 		Durable:       c.Name,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.AckWait,
-		MaxDeliver:    c.MaxDeliver,
+		MaxDeliver:    serverMaxDeliver(c.MaxDeliver),
 		MaxAckPending: c.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
@@ -195,6 +197,18 @@ func (c Consumer) Config() jetstream.ConsumerConfig {
 		}
 	}
 	return cfg
+}
+
+// serverMaxDeliver is the server's limit for a runner that gives up at
+// delivery n: one more, so that a last delivery cut short by a shutdown
+// (retried, never failed) is delivered again and judged by the runner. The
+// server's limit stays as the backstop for a message that kills its
+// process every time: it then goes to the DLQ.
+func serverMaxDeliver(n int) int {
+	if n <= 0 {
+		return n
+	}
+	return n + 1
 }
 
 // Ensure creates or updates the durable consumer on DOCS.

@@ -75,7 +75,7 @@ func (m *RunnerMetrics) outcome(consumer, outcome string) {
 // opts.Concurrency at once until ctx ends; then it stops fetching, lets
 // in-flight events finish (bounded by DrainTimeout) and returns.
 //
-// Delivery rules, the same for every stage:
+// Delivery rules, the same for every stage (see decide):
 //   - success: acknowledged synchronously (DoubleAck) after the handler's
 //     effect is durable;
 //   - transient error: NakWithDelay with backoff (or the delay a RetryError
@@ -83,6 +83,7 @@ func (m *RunnerMetrics) outcome(consumer, outcome string) {
 //   - permanent error, or the last delivery of a transient one: for stages,
 //     a document.failed event with the reason, then TermWithReason; the
 //     terminated advisory lands in the DLQ stream;
+//   - work whose context ended (shutdown): retried, never failed;
 //   - long work: InProgress heartbeats every AckWait/3.
 func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opts RunnerOptions) error {
 	if c.PublishFailures && opts.Publisher == nil {
@@ -99,7 +100,7 @@ func eventPreparer(c Consumer, h Handler) prepareFunc {
 			// Poison: nobody can ever handle it. Terminate so the DLQ keeps it.
 			r.log.Error().Err(err).Uint64("stream_seq", md.Sequence.Stream).Msg("undecodable event; terminating")
 			r.opts.Metrics.outcome(c.Name, "term")
-			_ = msg.TermWithReason("undecodable event: " + truncate(err.Error(), 200))
+			_ = msg.TermWithReason(ClassBadEvent + ": undecodable event: " + truncate(err.Error(), 200))
 			return nil, false
 		}
 		ev.Seq = md.Sequence.Stream
@@ -275,57 +276,45 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		m.duration.WithLabelValues(r.c.Name).Observe(time.Since(start).Seconds())
 	}
 
-	if herr == nil {
-		if err := msg.DoubleAck(ctx); err != nil {
+	dec := decide(policyOf(r.c, r.opts), attempt{
+		err: herr, canceled: ctx.Err() != nil, delivered: md.NumDelivered, age: time.Since(md.Timestamp),
+	})
+	if dec.action == actFail && r.c.PublishFailures && d.meta != nil {
+		_, err := r.opts.Publisher.Emit(ctx, *d.meta, Failed, "", FailedData{
+			Stage: r.c.Stage, Reason: truncate(dec.reason, 2000), ReasonClass: dec.class, Attempts: int(md.NumDelivered),
+		})
+		if err != nil {
+			log.Error().Err(err).Msg("cannot publish failed event; will retry")
+			dec = unpublished(policyOf(r.c, r.opts))
+		}
+	}
+	r.carryOut(ctx, msg, dec, herr, log)
+}
+
+// carryOut does what decide decided.
+func (r *runner) carryOut(ctx context.Context, msg jetstream.Msg, d decision, herr error, log zerolog.Logger) {
+	r.opts.Metrics.outcome(r.c.Name, d.outcome)
+	switch d.action {
+	case actAck:
+		// The handler's context may have ended just now; the ack still
+		// goes out, or the finished work would be done again.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
+		defer cancel()
+		if err := msg.DoubleAck(actx); err != nil {
 			// The effect is durable; the redelivery that follows is a no-op.
 			log.Warn().Err(err).Msg("ack failed; message will be redelivered")
 		}
-		r.opts.Metrics.outcome(r.c.Name, "ack")
-		return
+	case actRetry:
+		log.Warn().Err(herr).Dur("retry_in", d.delay).Msg("transient failure; will retry")
+		_ = msg.NakWithDelay(d.delay)
+	case actFail:
+		log.Error().Err(herr).Str("reason_class", d.class).Msg("failed at this stage")
+		_ = msg.TermWithReason(truncate(d.class+": "+d.reason, 256))
 	}
-
-	permanent, class, after := classify(herr)
-	last := r.c.MaxDeliver > 0 && md.NumDelivered >= uint64(r.c.MaxDeliver)
-	age := time.Since(md.Timestamp)
-	tooOld := r.c.MaxAge > 0 && age >= r.c.MaxAge
-	if !permanent && !last && !tooOld {
-		delay := after
-		outcome := "wait"
-		if delay <= 0 {
-			delay = r.opts.Backoff(md.NumDelivered)
-			outcome = "retry"
-		}
-		log.Warn().Err(herr).Dur("retry_in", delay).Msg("transient failure; will retry")
-		r.opts.Metrics.outcome(r.c.Name, outcome)
-		_ = msg.NakWithDelay(delay)
-		return
-	}
-	reason := herr.Error()
-	if !permanent {
-		class = "gave-up"
-		after := ""
-		if tooOld {
-			after = age.Round(time.Second).String() + " and "
-		}
-		reason = fmt.Sprintf("gave up after %s%d attempts: %s", after, md.NumDelivered, reason)
-	}
-	if r.c.PublishFailures && d.meta != nil {
-		_, err := r.opts.Publisher.Emit(ctx, *d.meta, Failed, "", FailedData{
-			Stage: r.c.Stage, Reason: truncate(reason, 2000), ReasonClass: class, Attempts: int(md.NumDelivered),
-		})
-		if err != nil {
-			// Without the failed event the document would look stuck:
-			// keep the message and try again.
-			log.Error().Err(err).Msg("cannot publish failed event; will retry")
-			r.opts.Metrics.outcome(r.c.Name, "retry")
-			_ = msg.NakWithDelay(r.opts.Backoff(1))
-			return
-		}
-	}
-	log.Error().Err(herr).Str("reason_class", class).Msg("failed at this stage")
-	r.opts.Metrics.outcome(r.c.Name, "fail")
-	_ = msg.TermWithReason(truncate(class+": "+reason, 256))
 }
+
+// ackTimeout bounds the wait for the server to confirm an ack.
+const ackTimeout = 5 * time.Second
 
 // safeCall turns a handler panic into a transient error, so one bad event
 // cannot take a worker process down.

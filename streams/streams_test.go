@@ -13,6 +13,7 @@ import (
 
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
+	"github.com/aiprism/prism/streams/streamstest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -29,19 +30,6 @@ func startJS(t *testing.T) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	return js
-}
-
-// deadLetters counts the advisories in the DLQ stream (-1 when unreadable).
-func deadLetters(js jetstream.JetStream) int {
-	s, err := js.Stream(context.Background(), streams.DLQStream)
-	if err != nil {
-		return -1
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		return -1
-	}
-	return int(info.State.Msgs)
 }
 
 func meta(doc string) streams.Meta {
@@ -94,34 +82,6 @@ func runInBackground(t *testing.T, js jetstream.JetStream, c streams.Consumer, h
 	}
 	t.Cleanup(stop)
 	return stop
-}
-
-func failedEvents(t *testing.T, js jetstream.JetStream, doc string) []streams.FailedData {
-	t.Helper()
-	ctx := context.Background()
-	cons, err := js.OrderedConsumer(ctx, streams.DocsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{streams.DocSubject("alice", doc, streams.Failed)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []streams.FailedData
-	batch, err := cons.FetchNoWait(100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range batch.Messages() {
-		ev, err := streams.ParseEvent(m.Subject(), m.Data())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f streams.FailedData
-		if err := ev.Decode(&f); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, f)
-	}
-	return out
 }
 
 func TestDuplicatePublishIsStoredOnce(t *testing.T) {
@@ -190,7 +150,7 @@ func TestRunnerRetriesTransientErrors(t *testing.T) {
 	if c := calls.Load(); c != 2 {
 		t.Fatalf("handled %d times, want 2", c)
 	}
-	if f := failedEvents(t, js, "doc1"); len(f) != 0 {
+	if f := streamstest.Failures(t, js, "doc1"); len(f) != 0 {
 		t.Fatalf("unexpected failed events: %+v", f)
 	}
 }
@@ -206,11 +166,11 @@ func TestRunnerPermanentErrorPublishesFailedAndDeadLetters(t *testing.T) {
 	runInBackground(t, js, testConsumer(), h, 1)
 	publishUploaded(t, pub, "doc1")
 	var failed []streams.FailedData
-	testenv.Eventually(t, 5*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
+	testenv.Eventually(t, 5*time.Second, "failed event", func() bool { failed = streamstest.Failures(t, js, "doc1"); return len(failed) == 1 })
 	if f := failed[0]; f.Stage != streams.StageExtract || f.ReasonClass != "invalid-utf8" || f.Reason != "file is not valid UTF-8 at byte 7" {
 		t.Fatalf("failed event = %+v", f)
 	}
-	testenv.Eventually(t, 5*time.Second, "terminated advisory in DLQ", func() bool { return deadLetters(js) == 1 })
+	testenv.Eventually(t, 5*time.Second, "terminated advisory in DLQ", func() bool { return streamstest.DeadLetters(t, js) == 1 })
 	time.Sleep(200 * time.Millisecond)
 	if c := calls.Load(); c != 1 {
 		t.Fatalf("permanent error handled %d times, want 1", c)
@@ -228,14 +188,14 @@ func TestRunnerGivesUpAfterMaxDeliver(t *testing.T) {
 	runInBackground(t, js, testConsumer(), h, 1)
 	publishUploaded(t, pub, "doc1")
 	var failed []streams.FailedData
-	testenv.Eventually(t, 5*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
+	testenv.Eventually(t, 5*time.Second, "failed event", func() bool { failed = streamstest.Failures(t, js, "doc1"); return len(failed) == 1 })
 	if f := failed[0]; f.ReasonClass != "gave-up" || f.Attempts != 3 {
 		t.Fatalf("failed event = %+v", f)
 	}
 	if c := calls.Load(); c != 3 {
 		t.Fatalf("handled %d times, want MaxDeliver=3", c)
 	}
-	testenv.Eventually(t, 5*time.Second, "the given-up event dead-lettered", func() bool { return deadLetters(js) == 1 })
+	testenv.Eventually(t, 5*time.Second, "the given-up event dead-lettered", func() bool { return streamstest.DeadLetters(t, js) == 1 })
 }
 
 // Waiting (a RetryError with a delay, as the analyzer's "every model is
@@ -254,7 +214,7 @@ func TestRunnerGivesUpWaitingByAgeNotByCount(t *testing.T) {
 	runInBackground(t, js, c, h, 1)
 	publishUploaded(t, pub, "doc1")
 	var failed []streams.FailedData
-	testenv.Eventually(t, 10*time.Second, "failed event", func() bool { failed = failedEvents(t, js, "doc1"); return len(failed) == 1 })
+	testenv.Eventually(t, 10*time.Second, "failed event", func() bool { failed = streamstest.Failures(t, js, "doc1"); return len(failed) == 1 })
 	if f := failed[0]; f.ReasonClass != "gave-up" || !strings.Contains(f.Reason, "every model is busy") || f.Attempts < 10 {
 		t.Fatalf("failed event = %+v, want gave-up after many waits", f)
 	}
@@ -308,6 +268,46 @@ func TestRunnerDrainsInFlightWorkOnShutdown(t *testing.T) {
 	}
 }
 
+// Work cut short by a shutdown is never the document's failure, even when
+// the handler reports its cancellation as permanent: the event is kept and
+// handled by the next runner. Both kinds of consumer: a stage's (which
+// publishes document.failed) and a projector's (which does not).
+func TestRunnerNeverFailsWorkCutShortByShutdown(t *testing.T) {
+	for _, publishes := range []bool{true, false} {
+		t.Run(fmt.Sprintf("publishes failures %v", publishes), func(t *testing.T) {
+			js := startJS(t)
+			pub := streams.NewPublisher(js, "/test")
+			c := testConsumer()
+			c.PublishFailures = publishes
+			started := make(chan struct{})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- streams.Run(ctx, js, c, func(ctx context.Context, ev *streams.Event) error {
+					close(started)
+					<-ctx.Done()
+					return streams.Permanent("canceled", ctx.Err()) // a stage that misreads its cancellation
+				}, streams.RunnerOptions{
+					Log: zerolog.New(zerolog.NewTestWriter(t)), Publisher: pub, DrainTimeout: 50 * time.Millisecond,
+					Backoff: func(uint64) time.Duration { return 50 * time.Millisecond },
+				})
+			}()
+			publishUploaded(t, pub, "doc1")
+			<-started
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if f := streamstest.Failures(t, js, "doc1"); len(f) != 0 || streamstest.DeadLetters(t, js) != 0 {
+				t.Fatalf("shutdown failed the document: failed events %+v, %d dead letters", f, streamstest.DeadLetters(t, js))
+			}
+			var handled atomic.Int32
+			runInBackground(t, js, c, func(context.Context, *streams.Event) error { handled.Add(1); return nil }, 1)
+			testenv.Eventually(t, 5*time.Second, "the event handled by the next runner", func() bool { return handled.Load() == 1 })
+		})
+	}
+}
+
 func TestRunnerTerminatesEnvelopeThatDisagreesWithSubject(t *testing.T) {
 	js := startJS(t)
 	ev, err := streams.NewEvent("/test", meta("doc1"), streams.Uploaded, "", streams.UploadedData{})
@@ -321,7 +321,7 @@ func TestRunnerTerminatesEnvelopeThatDisagreesWithSubject(t *testing.T) {
 	}
 	var calls atomic.Int32
 	runInBackground(t, js, testConsumer(), func(context.Context, *streams.Event) error { calls.Add(1); return nil }, 1)
-	testenv.Eventually(t, 5*time.Second, "dead letter", func() bool { return deadLetters(js) == 1 })
+	testenv.Eventually(t, 5*time.Second, "dead letter", func() bool { return streamstest.DeadLetters(t, js) == 1 })
 	if calls.Load() != 0 {
 		t.Fatal("handler saw a forged envelope")
 	}
@@ -477,7 +477,7 @@ func TestRunBatchCommitsTogetherAndIsolatesABadEvent(t *testing.T) {
 	if len(batches) == 0 || len(singles) == 0 || len(singles) > 10 {
 		t.Fatalf("batches %v, singles %v: want batches, and only the spoiled batch retried one by one", batches, singles)
 	}
-	testenv.Eventually(t, 5*time.Second, "the bad event dead-lettered", func() bool { return deadLetters(js) == 1 })
+	testenv.Eventually(t, 5*time.Second, "the bad event dead-lettered", func() bool { return streamstest.DeadLetters(t, js) == 1 })
 }
 
 func TestEnsureStreamsLeavesAMatchingStreamAlone(t *testing.T) {

@@ -1,0 +1,67 @@
+package streams
+
+// Document statuses: where a document is in the pipeline. Progress events
+// report them (ProgressData.Status), the read model stores them
+// (documents.status, with a CHECK listing them) and the API shows them:
+// never rename one, only add (and add it to that CHECK).
+const (
+	StatusUploaded   = "uploaded"   // stored and announced; waits for extraction
+	StatusExtracting = "extracting" // its text is being extracted
+	StatusExtracted  = "extracted"  // text stored; waits for analysis
+	StatusAnalyzing  = "analyzing"  // a model is assessing it
+	StatusQueued     = "queued"     // waits for model capacity, between analyzing attempts
+	StatusAnalyzed   = "analyzed"   // assessed: final for its run
+	StatusFailed     = "failed"     // given up, with a failure class: final for its run
+)
+
+// Statuses lists every status in pipeline order.
+func Statuses() []string {
+	return []string{StatusUploaded, StatusExtracting, StatusExtracted, StatusAnalyzing, StatusQueued, StatusAnalyzed, StatusFailed}
+}
+
+// StatusRank orders statuses for a monotonic projection: within a run a
+// document's status only moves to a higher rank, and a newer run always
+// wins ((run, rank) is compared as a pair). analyzing and queued share a
+// rank: a document alternates between them, and the newer event says
+// which it is now. 0 for an unknown status. The ranks are stored
+// (documents.status_rank): change one only with a migration.
+func StatusRank(status string) int {
+	switch status {
+	case StatusUploaded:
+		return 10
+	case StatusExtracting:
+		return 20
+	case StatusExtracted:
+		return 30
+	case StatusAnalyzing, StatusQueued:
+		return 40
+	case StatusAnalyzed, StatusFailed:
+		return 100
+	}
+	return 0
+}
+
+// Failure classes: why a stage gave up on a document, as a stable slug for
+// programs (FailedData.ReasonClass; the start of a terminated message's
+// reason in the DLQ). They are stored (documents.failure_class), sent to
+// webhooks and shown to users: never rename one, only add. The
+// extractor's own classes (what is wrong with a file) are in
+// extractor/reason, and share this namespace.
+const (
+	ClassBadEvent          = "bad-event"            // an event whose envelope or payload no stage can read
+	ClassGaveUp            = "gave-up"              // a transient failure outlasted the consumer's deliveries or age
+	ClassBadOwner          = "bad-owner"            // intake on a subject whose owner is not a valid id
+	ClassEmpty             = "empty"                // a document of zero bytes
+	ClassTooLarge          = "too-large"            // a document over the size limit
+	ClassOwnerMismatch     = "owner-mismatch"       // an event about a document of another owner
+	ClassDBRejected        = "db-rejected"          // the database refuses the event's data (the same way every time)
+	ClassOriginalMissing   = "original-missing"     // the stored original is gone
+	ClassOriginalCorrupt   = "original-corrupt"     // the stored original does not match its checksum
+	ClassTextMissing       = "text-missing"         // the extracted text is gone
+	ClassEmptyText         = "empty-text"           // the document has no text to analyze
+	ClassTooLargeForModels = "too-large-for-models" // no model in the chain can take the document
+	ClassModelRejected     = "model-rejected"       // a model refused the request, as it would every time
+	ClassIncompleteOutput  = "incomplete-output"    // the model's answer stayed cut off at the largest output budget
+	ClassInvalidAssessment = "invalid-assessment"   // the model's answer failed validation after a repair turn
+	ClassBadWebhook        = "bad-webhook"          // the webhook request cannot be built
+)
