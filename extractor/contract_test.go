@@ -22,7 +22,7 @@ func TestStageContract(t *testing.T) {
 		pub := streams.NewPublisher(js, "/prism/extractor")
 		limits := Limits{}.withDefaults().extract()
 		x := &PlainTextInProcess{Next: testSandbox(t, Limits{}), Limits: limits, MaxBytes: 1 << 20}
-		stage := NewStage(store, pub, Limits{}, WithExtractor(x), WithJetStream(js))
+		stage := NewStage(store, pub, Limits{}, x, WithJetStream(js))
 		return &streamstest.Stage{
 			JS:        js,
 			Consumer:  streams.ExtractorConsumer,

@@ -149,12 +149,14 @@ func TestIntakeFromNATS(t *testing.T) {
 	js := streamstest.JetStream(t)
 	done := make(chan error, 1)
 	go func() {
-		done <- ingest.RunIntake(ctx, ingest.Config{MaxBytes: 64, Concurrency: 2}, js, testenv.S3(t), prometheus.NewRegistry(), zerolog.New(zerolog.NewTestWriter(t)))
+		done <- ingest.NewRole(ingest.Config{MaxBytes: 64, Concurrency: 2}, ingest.Deps{
+			JS: js, Objects: testenv.S3(t), Registry: prometheus.NewRegistry(), Log: zerolog.New(zerolog.NewTestWriter(t)),
+		}).Run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("RunIntake: %v", err)
+			t.Errorf("the ingest role stopped with: %v", err)
 		}
 	})
 
