@@ -54,14 +54,7 @@ type corpusOutcome struct {
 // The output cap is raised above the 50,000-row sheet's size so its tail
 // phrases are checked too; TestTruncationFlag covers the default cap.
 func TestCorpus(t *testing.T) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
-	m, err := corpus.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, m := corpus.MustLoad(t)
 	// Every file in a process of its own, then with workers serving up to
 	// 8 documents in turn: a hostile file must get its outcome either way,
 	// and no file may be changed by the ones before it in its worker.
@@ -253,14 +246,7 @@ func hostileTable(outcomes []corpusOutcome) string {
 // TestTruncationFlag checks the default output cap on the 50,000-row
 // sheet: the text stops at the cap and says so.
 func TestTruncationFlag(t *testing.T) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "large/risk-register-50k.openpyxl.xlsx"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := corpus.ReadFile(t, "large/risk-register-50k.openpyxl.xlsx")
 	s := newSandbox(t, func(c *Config) { c.Limits.MaxChars = 1_000_000 })
 	res, _, err := s.Extract(context.Background(), bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
