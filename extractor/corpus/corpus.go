@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/aiprism/prism/platform/spaces"
+	"github.com/aiprism/prism/platform/testenv/workspace"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -68,18 +69,11 @@ func Dir() (string, error) {
 	if d := os.Getenv(DirEnv); d != "" {
 		return checkDir(d)
 	}
-	wd, err := os.Getwd()
+	root, err := workspace.Root()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w; set %s", err, DirEnv)
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-			return checkDir(filepath.Join(d, "..", "shared", "corpus"))
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("repository root (go.work) not found above %s; set %s", wd, DirEnv)
-		}
-	}
+	return checkDir(filepath.Join(root, "..", "shared", "corpus"))
 }
 
 // MustDir is Dir for tests and benchmarks: CI always has the corpus, so

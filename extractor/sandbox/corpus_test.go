@@ -17,6 +17,7 @@ import (
 	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/extract"
 	"github.com/aiprism/prism/extractor/reason"
+	"github.com/aiprism/prism/platform/testenv"
 )
 
 // outcomeClass maps the manifest's outcome wording to reason classes, for
@@ -75,6 +76,34 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
+// TestHostileCorpusRealWorker runs every hostile file of the corpus
+// through the production worker, `prism extract-worker` of a prism binary
+// built from this workspace, rather than this test binary re-executed:
+// each must get the manifest's outcome, in a process of its own and in
+// workers serving several files in turn.
+func TestHostileCorpusRealWorker(t *testing.T) {
+	start := time.Now()
+	bin := testenv.PrismBinary(t)
+	t.Logf("prism built in %s", time.Since(start).Round(time.Millisecond))
+	dir, m := corpus.MustLoad(t)
+	hostile := &corpus.Manifest{MatchRule: m.MatchRule}
+	for _, f := range m.Files {
+		if f.Kind == "hostile" {
+			hostile.Files = append(hostile.Files, f)
+		}
+	}
+	for _, docs := range []int{1, 8} {
+		t.Run(fmt.Sprintf("docs-per-worker=%d", docs), func(t *testing.T) {
+			s := newSandbox(t, func(c *Config) {
+				c.Command, c.Env = []string{bin, WorkerSubcommand}, nil
+				c.MaxDocs = docs
+			})
+			defer s.Close()
+			runCorpus(t, s, dir, hostile)
+		})
+	}
+}
+
 func runCorpus(t *testing.T, s *Sandbox, dir string, m *corpus.Manifest) {
 	if err := s.Warm(context.Background()); err != nil {
 		t.Fatalf("warm PDFium: %v", err)
@@ -101,7 +130,9 @@ func runCorpus(t *testing.T, s *Sandbox, dir string, m *corpus.Manifest) {
 		}
 	})
 	sort.Slice(outcomes, func(i, j int) bool { return outcomes[i].file.Path < outcomes[j].file.Path })
-	t.Log(recallTable(outcomes))
+	if table := recallTable(outcomes); table != "" {
+		t.Log(table)
+	}
 	t.Log(hostileTable(outcomes))
 }
 
@@ -205,6 +236,9 @@ func recallTable(outcomes []corpusOutcome) string {
 		all.files++
 		all.total += n
 		all.found += found
+	}
+	if all.files == 0 {
+		return ""
 	}
 	keys := make([]string, 0, len(by))
 	for k := range by {

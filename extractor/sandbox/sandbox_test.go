@@ -282,22 +282,3 @@ func TestShortSourceIsNotADocumentFailure(t *testing.T) {
 		t.Fatalf("worker temp dirs left behind: %v", entries)
 	}
 }
-
-// TestRealBinary runs the production worker (`prism extract-worker`) when
-// PRISM_WORKER_BIN names a built prism binary:
-//
-//	go build -o /tmp/prism ./cmd/prism && PRISM_WORKER_BIN=/tmp/prism go test ./extractor/sandbox -run RealBinary
-func TestRealBinary(t *testing.T) {
-	bin := os.Getenv("PRISM_WORKER_BIN")
-	if bin == "" {
-		t.Skip("set PRISM_WORKER_BIN to a prism binary to test the real worker")
-	}
-	s := newSandbox(t, func(c *Config) { c.Command = []string{bin, WorkerSubcommand}; c.Env = nil })
-	for _, doc := range []string{"Plain text from the real worker.\n", "%PDF-1.4\n" + "garbage"} {
-		res, u, err := s.Extract(context.Background(), strings.NewReader(doc), int64(len(doc)))
-		t.Logf("%.20q: format=%s err=%v rss=%dMB wall=%s", doc, res.Format, err, u.MaxRSS>>20, u.Wall.Round(time.Millisecond))
-		if reason.ClassOf(err, "") == reason.WorkerCrashed {
-			t.Fatalf("worker crashed: %v", err)
-		}
-	}
-}
