@@ -619,6 +619,10 @@ func (s *Sandbox) classifyDeath(ps *os.ProcessState, u Usage, stderr string, rea
 	switch {
 	case strings.Contains(low, "out of memory") || strings.Contains(low, "cannot allocate memory"):
 		return reason.New(reason.OutOfMemory, "extraction needed more than %d MiB of memory and was stopped", s.cfg.MemoryBytes>>20)
+	case strings.Contains(low, "pthread_create failed") || strings.Contains(low, "failed to create new os thread"):
+		// A thread's stack counts against RLIMIT_DATA: at the limit a new
+		// thread fails (EAGAIN from glibc), not an allocation.
+		return reason.New(reason.OutOfMemory, "extraction needed more than %d MiB of memory (for its threads) and was stopped", s.cfg.MemoryBytes>>20)
 	case strings.Contains(low, "stack overflow") || strings.Contains(low, "stack exceeds"):
 		return reason.New(reason.WorkerCrashed, "the extraction worker crashed on this document (stack overflow)")
 	}

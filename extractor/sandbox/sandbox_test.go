@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -48,6 +49,14 @@ func testWorker() int {
 		spin()
 	case "panic":
 		panic("parser exploded")
+	case "threads": // thread stacks count against RLIMIT_DATA too
+		for {
+			go func() {
+				runtime.LockOSThread()
+				select {}
+			}()
+			time.Sleep(time.Millisecond)
+		}
 	case "oom":
 		for {
 			sink = append(sink, bytes.Repeat([]byte{1}, 8<<20))
@@ -184,7 +193,8 @@ func TestRlimitCPU(t *testing.T) {
 // TestRlimitMemory: a worker that keeps allocating is stopped at its
 // memory limit (RLIMIT_DATA), with the outcome out-of-memory, and its
 // peak RSS shows that limit stopped it, not the RLIMIT_AS backstop
-// gigabytes above.
+// gigabytes above. A worker that reaches the limit starting threads
+// (each stack counts) gets the same outcome.
 func TestRlimitMemory(t *testing.T) {
 	if raceEnabled {
 		t.Fatal("TestRlimitMemory must run without -race: the race runtime's shadow memory does not fit a small RLIMIT_DATA " +
@@ -192,13 +202,17 @@ func TestRlimitMemory(t *testing.T) {
 	}
 	const limit = 256 << 20
 	for _, docs := range []int{1, 3} {
-		t.Run(fmt.Sprintf("docs-per-worker=%d", docs), func(t *testing.T) {
+		t.Run(fmt.Sprintf("oom/docs-per-worker=%d", docs), func(t *testing.T) {
 			t.Parallel()
 			u := testWorkerFailure(t, "oom", reason.OutOfMemory, docs, func(c *Config) { c.MemoryBytes = limit })
 			// RSS also counts the binary's mapped code, which RLIMIT_DATA does not.
 			if u.MaxRSS < limit/2 || u.MaxRSS > limit+64<<20 {
 				t.Fatalf("peak RSS %d MiB; the memory limit is %d MiB", u.MaxRSS>>20, limit>>20)
 			}
+		})
+		t.Run(fmt.Sprintf("threads/docs-per-worker=%d", docs), func(t *testing.T) {
+			t.Parallel()
+			testWorkerFailure(t, "threads", reason.OutOfMemory, docs, func(c *Config) { c.MemoryBytes = limit })
 		})
 	}
 }
