@@ -20,13 +20,16 @@ postgres:
 # The race detector needs cgo; without a C compiler the tests run without it.
 RACE := $(shell command -v $${CC:-gcc} >/dev/null 2>&1 && echo -race)
 
-# The router's quota scenarios run on a scaled clock that the race
-# detector's slowdown and parallel packages would break: they run after
-# the rest, alone and without the race detector.
+# Two kinds of test run after the rest, without the race detector: the
+# router's quota scenarios run on a scaled clock that the race detector's
+# slowdown and parallel packages would break (they run alone), and the
+# extractor's rlimit tests need a worker without the race runtime, whose
+# shadow memory does not fit a small RLIMIT_DATA (they fail under -race).
 test: postgres
 	$(GO) vet $(PKGS)
-	$(GO) test $(RACE) -count=1 -timeout 15m -skip '^TestScenario' $(PKGS)
+	$(GO) test $(RACE) -count=1 -timeout 15m -skip '^TestScenario|^TestRlimit' $(PKGS)
 	$(GO) test -count=1 -timeout 5m -run '^TestScenario' ./analyzer/router/
+	$(GO) test -count=1 -timeout 5m -run '^TestRlimit' ./extractor/sandbox/
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

@@ -9,10 +9,8 @@ replace github.com/aiprism/prism/platform => ../platform
 require (
 	github.com/aiprism/prism/platform v0.0.0-00010101000000-000000000000
 	github.com/aiprism/prism/streams v0.0.0-00010101000000-000000000000
-	github.com/dslipak/pdf v0.0.2
 	github.com/gabriel-vasile/mimetype v1.4.16
 	github.com/klippa-app/go-pdfium v1.21.4
-	github.com/ledongthuc/pdf v0.0.0-20260907135840-6c8c28e0e8a0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1

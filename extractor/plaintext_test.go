@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/extract"
 	"github.com/aiprism/prism/extractor/sandbox"
 )
@@ -22,14 +21,7 @@ func (r *recorder) Extract(ctx context.Context, doc io.Reader, size int64) (extr
 }
 
 func TestPlainTextStaysInProcessEverythingElseIsSandboxed(t *testing.T) {
-	corpus := filepath.Join("..", "..", "shared", "corpus")
-	read := func(rel string) []byte {
-		b, err := os.ReadFile(filepath.Join(corpus, rel))
-		if err != nil {
-			t.Skipf("corpus not available: %v", err)
-		}
-		return b
-	}
+	read := func(rel string) []byte { return corpus.ReadFile(t, rel) }
 	cases := []struct {
 		name      string
 		raw       []byte

@@ -5,7 +5,6 @@ package corpus
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/aiprism/prism/platform/spaces"
+	"github.com/aiprism/prism/platform/testenv/workspace"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -58,31 +58,50 @@ type Expect struct {
 	ValidUTF8          bool     `json:"output_must_be_valid_utf8"`
 }
 
+// DirEnv names the corpus directory, overriding the default.
+const DirEnv = "PRISM_CORPUS_DIR"
+
 // Dir finds the corpus: $PRISM_CORPUS_DIR, else ../shared/corpus beside
 // the repository (its root holds go.work; found by walking up from the
 // working directory, so any module's tests find it). It returns an error
-// when the corpus is absent so callers can skip with a clear message.
+// naming where it looked when the corpus is absent.
 func Dir() (string, error) {
-	if d := os.Getenv("PRISM_CORPUS_DIR"); d != "" {
+	if d := os.Getenv(DirEnv); d != "" {
 		return checkDir(d)
 	}
-	wd, err := os.Getwd()
+	root, err := workspace.Root()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w; set %s", err, DirEnv)
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
-			return checkDir(filepath.Join(d, "..", "shared", "corpus"))
-		}
-		if filepath.Dir(d) == d {
-			return "", errors.New("repository root (go.work) not found above " + wd)
-		}
+	return checkDir(filepath.Join(root, "..", "shared", "corpus"))
+}
+
+// MustDir is Dir for tests and benchmarks: CI always has the corpus, so
+// a missing one fails the test (a skipped test would check nothing).
+func MustDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := Dir()
+	if err != nil {
+		tb.Fatalf("corpus not available: %v", err)
 	}
+	return dir
+}
+
+// MustLoad finds and loads the corpus for a test, failing it when the
+// corpus is missing or its manifest unreadable.
+func MustLoad(tb testing.TB) (string, *Manifest) {
+	tb.Helper()
+	dir := MustDir(tb)
+	m, err := Load(dir)
+	if err != nil {
+		tb.Fatalf("corpus: %v", err)
+	}
+	return dir, m
 }
 
 func checkDir(d string) (string, error) {
 	if _, err := os.Stat(filepath.Join(d, "manifest.json")); err != nil {
-		return "", fmt.Errorf("no corpus at %s (set PRISM_CORPUS_DIR): %w", d, err)
+		return "", fmt.Errorf("no corpus at %s (set %s to its directory): %w", d, DirEnv, err)
 	}
 	return filepath.Abs(d)
 }
@@ -126,17 +145,13 @@ func (m Matcher) Missing(phrases []string) []string {
 	return out
 }
 
-// ReadFile reads a corpus file for a test, skipping the test when the
-// corpus is not there.
+// ReadFile reads a corpus file for a test, failing it when the corpus
+// or the file is missing.
 func ReadFile(tb testing.TB, rel string) []byte {
 	tb.Helper()
-	dir, err := Dir()
+	raw, err := os.ReadFile(filepath.Join(MustDir(tb), rel))
 	if err != nil {
-		tb.Skipf("corpus not available: %v", err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, rel))
-	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("corpus: %v", err)
 	}
 	return raw
 }

@@ -3,8 +3,6 @@ package detect
 import (
 	"archive/zip"
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/aiprism/prism/extractor/corpus"
@@ -68,12 +66,8 @@ func TestDetect(t *testing.T) {
 func FuzzDetect(f *testing.F) {
 	f.Add([]byte("%PDF-1.4"))
 	f.Add(zipOf(f, map[string]string{"[Content_Types].xml": ctWord, "word/document.xml": "<w:document/>"}))
-	if dir, err := corpus.Dir(); err == nil {
-		for _, rel := range []string{"hostile/legacy-excel97.xls", "hostile/plain-zip-named.docx", "hostile/elf-binary.docx"} {
-			if raw, err := os.ReadFile(filepath.Join(dir, rel)); err == nil {
-				f.Add(raw)
-			}
-		}
+	for _, rel := range []string{"hostile/legacy-excel97.xls", "hostile/plain-zip-named.docx", "hostile/elf-binary.docx"} {
+		f.Add(corpus.ReadFile(f, rel))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		res, err := Detect(raw, ooxml.Limits{MaxTotalBytes: 1 << 20, MaxEntryBytes: 1 << 20})

@@ -1,8 +1,6 @@
 package pdf
 
 import (
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -35,12 +33,8 @@ func TestMinimalPDF(t *testing.T) {
 func FuzzPDF(f *testing.F) {
 	f.Add([]byte(minimalPDF))
 	f.Add([]byte("%PDF-1.7\n%%EOF"))
-	if dir, err := corpus.Dir(); err == nil {
-		for _, rel := range []string{"hostile/pages-tree-loop.pdf", "hostile/xref-prev-loop.pdf", "vendor-contract/vendor-contract.reportlab.pdf"} {
-			if raw, err := os.ReadFile(filepath.Join(dir, rel)); err == nil {
-				f.Add(raw)
-			}
-		}
+	for _, rel := range []string{"hostile/pages-tree-loop.pdf", "hostile/xref-prev-loop.pdf", "vendor-contract/vendor-contract.reportlab.pdf"} {
+		f.Add(corpus.ReadFile(f, rel))
 	}
 	eng := testEngine(f)
 	var mu sync.Mutex // one PDFium instance, one call at a time

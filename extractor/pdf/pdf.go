@@ -2,7 +2,7 @@
 // WebAssembly (klippa-app/go-pdfium's webassembly mode on wazero).
 //
 // Why PDFium in WebAssembly: it had the best text recall on the shared
-// corpus of every reader we measured (see compare_test.go), it is the
+// corpus of every reader we measured (extractor/README.md), it is the
 // engine of Chromium and so copes with the PDFs people really send, and
 // inside wazero it needs no cgo and cannot corrupt the Go heap: a PDFium
 // bug becomes a trap in a module whose linear memory is capped. The

@@ -31,11 +31,12 @@ const (
 	CorruptZip      = "corrupt-zip"      // damaged ZIP container
 	PDFLimits       = "pdf-limits"       // too many pages or objects
 	NeedsOCR        = "needs-ocr"        // PDF without a text layer
-	Timeout         = "timeout"          // the worker ran out of wall-clock or CPU time
+	Timeout         = "timeout"          // the worker ran out of wall-clock time (before cpu-limit was added, CPU time too)
 	OutOfMemory     = "out-of-memory"    // the worker hit its memory limit
 	WorkerCrashed   = "worker-crashed"   // the worker died (panic, stack overflow, signal)
 	OutputTooLarge  = "output-too-large" // the worker wrote more than its output cap
 	Internal        = "internal"         // a bug or environment problem, not the document
+	CPULimit        = "cpu-limit"        // the worker used up its CPU time (RLIMIT_CPU)
 )
 
 // Error is a failure with a class. The message is meant for the user.

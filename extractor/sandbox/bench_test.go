@@ -19,14 +19,7 @@ type benchDoc struct {
 }
 
 func benchCorpus(b *testing.B) (map[string][]benchDoc, []benchDoc) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		b.Skipf("corpus not available: %v", err)
-	}
-	m, err := corpus.Load(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	dir, m := corpus.MustLoad(b)
 	byFormat := map[string][]benchDoc{}
 	var all []benchDoc
 	for _, f := range m.Files {
@@ -111,10 +104,6 @@ func benchDocs(b *testing.B, s *Sandbox, docs []benchDoc, parallel int) {
 //
 //	go test ./sandbox -run '^$' -bench PeakMemory -benchtime 3x
 func BenchmarkPeakMemory(b *testing.B) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		b.Skipf("corpus not available: %v", err)
-	}
 	s := newSandbox(b, func(c *Config) { c.Limits.MaxChars = 8_000_000 })
 	if err := s.Warm(context.Background()); err != nil {
 		b.Fatal(err)
@@ -126,10 +115,7 @@ func BenchmarkPeakMemory(b *testing.B) {
 		{"pdf-40-pages", "large/vendor-contract.long.libreoffice.pdf", ""},
 		{"xlsx-50k-rows", "large/risk-register-50k.openpyxl.xlsx", ""},
 	} {
-		raw, err := os.ReadFile(filepath.Join(dir, c.path))
-		if err != nil {
-			b.Fatal(err)
-		}
+		raw := corpus.ReadFile(b, c.path)
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(raw)))
 			var peak int64

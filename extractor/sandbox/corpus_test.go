@@ -17,6 +17,7 @@ import (
 	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/aiprism/prism/extractor/extract"
 	"github.com/aiprism/prism/extractor/reason"
+	"github.com/aiprism/prism/platform/testenv"
 )
 
 // outcomeClass maps the manifest's outcome wording to reason classes, for
@@ -54,14 +55,7 @@ type corpusOutcome struct {
 // The output cap is raised above the 50,000-row sheet's size so its tail
 // phrases are checked too; TestTruncationFlag covers the default cap.
 func TestCorpus(t *testing.T) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
-	m, err := corpus.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, m := corpus.MustLoad(t)
 	// Every file in a process of its own, then with workers serving up to
 	// 8 documents in turn: a hostile file must get its outcome either way,
 	// and no file may be changed by the ones before it in its worker.
@@ -78,6 +72,34 @@ func TestCorpus(t *testing.T) {
 			})
 			defer s.Close()
 			runCorpus(t, s, dir, m)
+		})
+	}
+}
+
+// TestHostileCorpusRealWorker runs every hostile file of the corpus
+// through the production worker, `prism extract-worker` of a prism binary
+// built from this workspace, rather than this test binary re-executed:
+// each must get the manifest's outcome, in a process of its own and in
+// workers serving several files in turn.
+func TestHostileCorpusRealWorker(t *testing.T) {
+	start := time.Now()
+	bin := testenv.PrismBinary(t)
+	t.Logf("prism built in %s", time.Since(start).Round(time.Millisecond))
+	dir, m := corpus.MustLoad(t)
+	hostile := &corpus.Manifest{MatchRule: m.MatchRule}
+	for _, f := range m.Files {
+		if f.Kind == "hostile" {
+			hostile.Files = append(hostile.Files, f)
+		}
+	}
+	for _, docs := range []int{1, 8} {
+		t.Run(fmt.Sprintf("docs-per-worker=%d", docs), func(t *testing.T) {
+			s := newSandbox(t, func(c *Config) {
+				c.Command, c.Env = []string{bin, WorkerSubcommand}, nil
+				c.MaxDocs = docs
+			})
+			defer s.Close()
+			runCorpus(t, s, dir, hostile)
 		})
 	}
 }
@@ -108,7 +130,9 @@ func runCorpus(t *testing.T, s *Sandbox, dir string, m *corpus.Manifest) {
 		}
 	})
 	sort.Slice(outcomes, func(i, j int) bool { return outcomes[i].file.Path < outcomes[j].file.Path })
-	t.Log(recallTable(outcomes))
+	if table := recallTable(outcomes); table != "" {
+		t.Log(table)
+	}
 	t.Log(hostileTable(outcomes))
 }
 
@@ -213,6 +237,9 @@ func recallTable(outcomes []corpusOutcome) string {
 		all.total += n
 		all.found += found
 	}
+	if all.files == 0 {
+		return ""
+	}
 	keys := make([]string, 0, len(by))
 	for k := range by {
 		keys = append(keys, k)
@@ -253,14 +280,7 @@ func hostileTable(outcomes []corpusOutcome) string {
 // TestTruncationFlag checks the default output cap on the 50,000-row
 // sheet: the text stops at the cap and says so.
 func TestTruncationFlag(t *testing.T) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "large/risk-register-50k.openpyxl.xlsx"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := corpus.ReadFile(t, "large/risk-register-50k.openpyxl.xlsx")
 	s := newSandbox(t, func(c *Config) { c.Limits.MaxChars = 1_000_000 })
 	res, _, err := s.Extract(context.Background(), bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {

@@ -80,13 +80,9 @@ func TestFailedDocumentRetiresItsWorker(t *testing.T) {
 // PDFs served one after another by one worker each get a fresh PDFium
 // instance: every text is exactly what a worker of its own extracts.
 func TestPDFsInOneWorkerMatchPDFsInTheirOwn(t *testing.T) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("corpus not available: %v", err)
-	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "*", "*.pdf"))
+	paths, _ := filepath.Glob(filepath.Join(corpus.MustDir(t), "*", "*.pdf"))
 	if len(paths) < 3 {
-		t.Skip("fewer than 3 PDFs in the corpus")
+		t.Fatalf("%d PDFs in the corpus, want at least 3", len(paths))
 	}
 	paths = paths[:min(len(paths), 6)]
 	alone := newSandbox(t, nil)

@@ -13,9 +13,12 @@
 //     its heap, PDFium's linear memory. RLIMIT_AS is still set, generously,
 //     as a backstop; cgroups are not assumed. The child's GOMEMLIMIT is
 //     set below the hard limit so its GC works hard before the wall.
-//   - time: a wall-clock deadline per document (the child is killed) and
-//     RLIMIT_CPU as a backstop, raised before each document to the CPU
-//     the child has used so far plus one document's allowance.
+//   - time: a wall-clock deadline per document (the child is killed:
+//     reason.Timeout) and RLIMIT_CPU as a backstop (reason.CPULimit). Its
+//     soft limit is raised before each document to the CPU the child has
+//     used so far plus one document's allowance; the child exits when it
+//     fires (worker.ExitOnCPULimit). The hard limit, every document's
+//     allowance at once, kills a child that cannot.
 //   - output: the child's response is read through a cap; a child that
 //     writes more is killed.
 //   - environment: the child gets a minimal environment, not the parent's
@@ -589,28 +592,39 @@ func (s *Sandbox) read(br *bufio.Reader) (worker.Response, string, error) {
 // classifyDeath explains a worker that did not answer properly; u is
 // what the document cost it.
 func (s *Sandbox) classifyDeath(ps *os.ProcessState, u Usage, stderr string, readErr, waitErr error) error {
-	if ps != nil {
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			switch ws.Signal() {
-			case syscall.SIGXCPU:
-				return reason.New(reason.Timeout, "extraction used more than %s of CPU time and was stopped", s.cfg.CPUTime)
-			case syscall.SIGKILL:
-				// Not ours (ours are recorded): the hard CPU limit, or the
-				// kernel's OOM killer.
-				if u.User+u.System >= s.cfg.CPUTime {
-					return reason.New(reason.Timeout, "extraction used more than %s of CPU time and was stopped", s.cfg.CPUTime)
-				}
-				return reason.New(reason.OutOfMemory, "the extraction worker was killed (signal %s), most likely for memory", ws.Signal())
-			case syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGABRT:
-				return reason.New(reason.WorkerCrashed, "the extraction worker crashed (signal %s) on this document", ws.Signal())
+	cpuLimit := func() error {
+		return reason.New(reason.CPULimit, "extraction used more than %s of CPU time and was stopped", s.cfg.CPUTime)
+	}
+	ws, ok := waitStatus(ps)
+	if ok && ws.Exited() && ws.ExitStatus() == worker.ExitCPULimit {
+		return cpuLimit() // the soft limit (worker.ExitOnCPULimit)
+	}
+	if ok && ws.Signaled() {
+		switch ws.Signal() {
+		case syscall.SIGXCPU: // the soft limit, in a worker that does not handle it
+			return cpuLimit()
+		case syscall.SIGKILL:
+			// Not ours (ours are recorded): the hard CPU limit, or the
+			// kernel's OOM killer. A reused worker may reach the hard
+			// limit with less than an allowance spent on this document.
+			hard := time.Duration(s.cpuHard()) * time.Second
+			if u.User+u.System >= s.cfg.CPUTime || ps.UserTime()+ps.SystemTime() >= hard {
+				return cpuLimit()
 			}
-			return reason.New(reason.WorkerCrashed, "the extraction worker died (signal %s)", ws.Signal())
+			return reason.New(reason.OutOfMemory, "the extraction worker was killed (signal %s), most likely for memory", ws.Signal())
+		case syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGABRT:
+			return reason.New(reason.WorkerCrashed, "the extraction worker crashed (signal %s) on this document", ws.Signal())
 		}
+		return reason.New(reason.WorkerCrashed, "the extraction worker died (signal %s)", ws.Signal())
 	}
 	low := strings.ToLower(stderr)
 	switch {
 	case strings.Contains(low, "out of memory") || strings.Contains(low, "cannot allocate memory"):
 		return reason.New(reason.OutOfMemory, "extraction needed more than %d MiB of memory and was stopped", s.cfg.MemoryBytes>>20)
+	case strings.Contains(low, "pthread_create failed") || strings.Contains(low, "failed to create new os thread"):
+		// A thread's stack counts against RLIMIT_DATA: at the limit a new
+		// thread fails (EAGAIN from glibc), not an allocation.
+		return reason.New(reason.OutOfMemory, "extraction needed more than %d MiB of memory (for its threads) and was stopped", s.cfg.MemoryBytes>>20)
 	case strings.Contains(low, "stack overflow") || strings.Contains(low, "stack exceeds"):
 		return reason.New(reason.WorkerCrashed, "the extraction worker crashed on this document (stack overflow)")
 	}
@@ -619,6 +633,15 @@ func (s *Sandbox) classifyDeath(ps *os.ProcessState, u Usage, stderr string, rea
 		detail = fmt.Sprint(nonNil(waitErr, readErr))
 	}
 	return reason.New(reason.WorkerCrashed, "the extraction worker crashed on this document (%s)", detail)
+}
+
+// waitStatus is how an exited worker ended, if known.
+func waitStatus(ps *os.ProcessState) (syscall.WaitStatus, bool) {
+	if ps == nil {
+		return 0, false
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	return ws, ok
 }
 
 // limit applies the resource limits to a started child.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -29,18 +30,33 @@ func TestMain(m *testing.M) {
 
 var sink [][]byte
 
+func spin() {
+	for i := 0; ; i++ {
+		_ = i
+	}
+}
+
 func testWorker() int {
 	switch os.Getenv("PRISM_TEST_WORKER_MODE") {
 	case "hang":
 		for {
 			time.Sleep(time.Hour)
 		}
-	case "spin":
-		for i := 0; ; i++ {
-			_ = i
-		}
+	case "spin": // a parser looping in Go inside Main, with Main's SIGXCPU handler
+		worker.ExitOnCPULimit()
+		spin()
+	case "spin-unhandled": // a loop that never lets the handler run (PDFium's WebAssembly may not)
+		spin()
 	case "panic":
 		panic("parser exploded")
+	case "threads": // thread stacks count against RLIMIT_DATA too
+		for {
+			go func() {
+				runtime.LockOSThread()
+				select {}
+			}()
+			time.Sleep(time.Millisecond)
+		}
 	case "oom":
 		for {
 			sink = append(sink, bytes.Repeat([]byte{1}, 8<<20))
@@ -121,9 +137,7 @@ func TestWorkerFailuresAreClassified(t *testing.T) {
 		mutate      func(*Config)
 	}{
 		{"hang", reason.Timeout, func(c *Config) { c.Timeout = time.Second }},
-		{"spin", reason.Timeout, func(c *Config) { c.Timeout = 30 * time.Second; c.CPUTime = time.Second }},
 		{"panic", reason.WorkerCrashed, nil},
-		{"oom", reason.OutOfMemory, func(c *Config) { c.MemoryBytes = 256 << 20 }},
 		{"stack", reason.WorkerCrashed, nil},
 		{"flood", reason.OutputTooLarge, nil},
 		{"garbage", reason.WorkerCrashed, nil},
@@ -133,17 +147,79 @@ func TestWorkerFailuresAreClassified(t *testing.T) {
 	for _, docs := range []int{1, 3} {
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/docs-per-worker=%d", c.mode, docs), func(t *testing.T) {
+				t.Parallel()
 				testWorkerFailure(t, c.mode, c.class, docs, c.mutate)
 			})
 		}
 	}
 }
 
-func testWorkerFailure(t *testing.T, mode, class string, docs int, mutate func(*Config)) {
-	if mode == "oom" && raceEnabled {
-		t.Skip("the race runtime's shadow memory does not fit a small RLIMIT_DATA")
+// The TestRlimit tests show the worker's rlimits act. make test runs them
+// in a pass of their own without the race detector: the race runtime's
+// shadow memory does not fit a small RLIMIT_DATA.
+
+// TestRlimitCPU: a worker that loops is stopped by its CPU limit, set far
+// below the wall-clock limit, and the outcome names the CPU limit
+// (cpu-limit), not the wall clock (timeout). A loop in Go ends at the
+// soft limit (one document's allowance, also in a worker that would serve
+// more); one that never lets the worker's SIGXCPU handler run ends at the
+// hard limit. The CPU it used tells which of the two fired.
+func TestRlimitCPU(t *testing.T) {
+	const allowance = time.Second
+	for _, c := range []struct {
+		mode string
+		docs int
+		soft bool
+	}{{"spin", 1, true}, {"spin", 3, true}, {"spin-unhandled", 1, false}} {
+		t.Run(fmt.Sprintf("%s/docs-per-worker=%d", c.mode, c.docs), func(t *testing.T) {
+			t.Parallel()
+			// The wall clock is far away: a loaded machine gives the
+			// worker its second of CPU slowly.
+			u := testWorkerFailure(t, c.mode, reason.CPULimit, c.docs, func(cfg *Config) { cfg.Timeout, cfg.CPUTime = 2*time.Minute, allowance })
+			hard := time.Duration((&Sandbox{cfg: Config{CPUTime: allowance, MaxDocs: c.docs}}).cpuHard()) * time.Second
+			between := (allowance + hard) / 2
+			limit := "hard"
+			if c.soft {
+				limit = "soft"
+			}
+			// rusage counts a little less CPU than the limit did.
+			if cpu := u.User + u.System; cpu < allowance*3/4 || (cpu < between) != c.soft {
+				t.Fatalf("the worker used %s of CPU; want the %s limit to stop it (soft %s, hard %s)", cpu, limit, allowance, hard)
+			}
+		})
 	}
-	t.Parallel()
+}
+
+// TestRlimitMemory: a worker that keeps allocating is stopped at its
+// memory limit (RLIMIT_DATA), with the outcome out-of-memory, and its
+// peak RSS shows that limit stopped it, not the RLIMIT_AS backstop
+// gigabytes above. A worker that reaches the limit starting threads
+// (each stack counts) gets the same outcome.
+func TestRlimitMemory(t *testing.T) {
+	if raceEnabled {
+		t.Fatal("TestRlimitMemory must run without -race: the race runtime's shadow memory does not fit a small RLIMIT_DATA " +
+			"(make test runs them in a pass of their own; go test -race -skip '^TestRlimit' leaves them out)")
+	}
+	const limit = 256 << 20
+	for _, docs := range []int{1, 3} {
+		t.Run(fmt.Sprintf("oom/docs-per-worker=%d", docs), func(t *testing.T) {
+			t.Parallel()
+			u := testWorkerFailure(t, "oom", reason.OutOfMemory, docs, func(c *Config) { c.MemoryBytes = limit })
+			// RSS also counts the binary's mapped code, which RLIMIT_DATA does not.
+			if u.MaxRSS < limit/2 || u.MaxRSS > limit+64<<20 {
+				t.Fatalf("peak RSS %d MiB; the memory limit is %d MiB", u.MaxRSS>>20, limit>>20)
+			}
+		})
+		t.Run(fmt.Sprintf("threads/docs-per-worker=%d", docs), func(t *testing.T) {
+			t.Parallel()
+			testWorkerFailure(t, "threads", reason.OutOfMemory, docs, func(c *Config) { c.MemoryBytes = limit })
+		})
+	}
+}
+
+// testWorkerFailure runs a document through a worker in mode and checks
+// the failure's class; it returns what the document cost.
+func testWorkerFailure(t *testing.T, mode, class string, docs int, mutate func(*Config)) Usage {
 	s := newSandbox(t, func(cfg *Config) {
 		cfg.MaxDocs = docs
 		cfg.Env = append(cfg.Env, "PRISM_TEST_WORKER_MODE="+mode)
@@ -153,12 +229,14 @@ func testWorkerFailure(t *testing.T, mode, class string, docs int, mutate func(*
 	})
 	defer s.Close()
 	start := time.Now()
-	_, err := extractString(t, s, "some text")
+	_, u, err := s.Extract(context.Background(), strings.NewReader("some text"), 9)
 	var re *reason.Error
 	if !errors.As(err, &re) || re.Class != class {
 		t.Fatalf("err = %v (%T), want class %s", err, err, class)
 	}
-	t.Logf("%s -> %s: %v (%s)", mode, re.Class, err, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s -> %s: %v (wall %s, cpu %s, peak rss %d MiB)", mode, re.Class, err, time.Since(start).Round(time.Millisecond),
+		(u.User + u.System).Round(time.Millisecond), u.MaxRSS>>20)
+	return u
 }
 
 func TestCancelIsNotADocumentFailure(t *testing.T) {
@@ -216,24 +294,5 @@ func TestShortSourceIsNotADocumentFailure(t *testing.T) {
 	entries, _ := os.ReadDir(s.cfg.TmpDir)
 	if len(entries) != 0 {
 		t.Fatalf("worker temp dirs left behind: %v", entries)
-	}
-}
-
-// TestRealBinary runs the production worker (`prism extract-worker`) when
-// PRISM_WORKER_BIN names a built prism binary:
-//
-//	go build -o /tmp/prism ./cmd/prism && PRISM_WORKER_BIN=/tmp/prism go test ./extractor/sandbox -run RealBinary
-func TestRealBinary(t *testing.T) {
-	bin := os.Getenv("PRISM_WORKER_BIN")
-	if bin == "" {
-		t.Skip("set PRISM_WORKER_BIN to a prism binary to test the real worker")
-	}
-	s := newSandbox(t, func(c *Config) { c.Command = []string{bin, WorkerSubcommand}; c.Env = nil })
-	for _, doc := range []string{"Plain text from the real worker.\n", "%PDF-1.4\n" + "garbage"} {
-		res, u, err := s.Extract(context.Background(), strings.NewReader(doc), int64(len(doc)))
-		t.Logf("%.20q: format=%s err=%v rss=%dMB wall=%s", doc, res.Format, err, u.MaxRSS>>20, u.Wall.Round(time.Millisecond))
-		if reason.ClassOf(err, "") == reason.WorkerCrashed {
-			t.Fatalf("worker crashed: %v", err)
-		}
 	}
 }

@@ -33,7 +33,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/aiprism/prism/extractor/extract"
 	"github.com/aiprism/prism/extractor/pdf"
@@ -80,13 +82,45 @@ type Response struct {
 // MaxRequestLine bounds the request header.
 const MaxRequestLine = 64 << 10
 
+// ExitCPULimit is the worker's exit status when its soft CPU limit
+// (RLIMIT_CPU) is reached: 128 + SIGXCPU, as a shell reports a process
+// that signal ended. The parent reads it as the CPU limit having fired.
+const ExitCPULimit = 128 + int(syscall.SIGXCPU)
+
+// ExitOnCPULimit makes the process exit with ExitCPULimit when SIGXCPU
+// arrives, until stop is called. Go ignores SIGXCPU by default, so
+// without this the soft limit, which the parent raises by one document's
+// allowance before each document, would do nothing and only the hard
+// limit (every document's allowance at once) would stop a runaway parser.
+// A parser looping in Go is preempted for this; one looping inside
+// PDFium's WebAssembly may not be, and the hard limit's SIGKILL ends it.
+func ExitOnCPULimit() (stop func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGXCPU)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-c:
+			fmt.Fprintln(os.Stderr, "extract-worker: CPU time limit (RLIMIT_CPU) reached")
+			os.Exit(ExitCPULimit)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(c)
+		close(done)
+	}
+}
+
 // Main serves requests, one at a time, until stdin ends. It returns an
 // error only when the protocol itself fails (bad request, broken pipe); a
 // document that cannot be extracted is a normal response with ok=false.
 // Each document starts clean: new limits, a fresh PDFium instance, an
 // emptied temporary directory. The parent decides how many documents one
 // process serves (sandbox.Config.MaxDocs) and ends it by closing stdin.
+// When the soft CPU limit fires, the process exits (ExitOnCPULimit).
 func Main(ctx context.Context, stdin io.Reader, stdout io.Writer, env func(string) string) error {
+	defer ExitOnCPULimit()()
 	cfg := pdf.EngineConfig{CacheDir: env(EnvWASMCache)}
 	if v := env(EnvWASMMemory); v != "" {
 		if _, err := fmt.Sscan(v, &cfg.MaxMemoryBytes); err != nil {

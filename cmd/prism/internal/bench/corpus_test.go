@@ -18,10 +18,7 @@ import (
 // its own marker, the two texts must differ (or the analyzer's result
 // cache would serve the second), and the original's phrases must stay.
 func TestUniqueCopiesExtract(t *testing.T) {
-	dir, err := corpus.Dir()
-	if err != nil {
-		t.Skipf("no corpus: %v", err)
-	}
+	dir := corpus.MustDir(t)
 	phrases := manifestPhrases(t, dir)
 	docs := LoadCorpus(dir)
 	checkEveryCandidateLoaded(t, dir, docs)
