@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,18 +17,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// buildPrism builds the prism binary for tests that run roles as
-// processes.
-func buildPrism(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "prism")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/aiprism/prism/cmd/prism")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build prism: %v\n%s", err, out)
-	}
-	return bin
-}
 
 func httpGet(url string) (int, error) {
 	resp, err := http.Get(url)
@@ -49,7 +36,7 @@ func TestRolesRunAsSeparateProcessesAndShareTheWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts eight processes")
 	}
-	bin := buildPrism(t)
+	bin := testenv.PrismBinary(t)
 	infra := startDev(t, t.TempDir(), testenv.Postgres(t), map[string]string{
 		"PRISM_DEV_ROLES": "none", "PRISM_DEV_NATS_PORT": "0",
 	})
@@ -147,7 +134,7 @@ func TestRoleStopsOnBadConfigNamingTheVariable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildPrism(t)
+	bin := testenv.PrismBinary(t)
 	cmd := exec.Command(bin, "api")
 	cmd.Env = []string{"API_AUTH=bogus", "EXTRACTOR_CONCURRENCY=x", "DATABASE_URL=postgres://localhost/x", "S3_BUCKET=b", "NATS_URL=nats://127.0.0.1:1"}
 	out, err := cmd.CombinedOutput()
