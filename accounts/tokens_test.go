@@ -9,11 +9,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aiprism/prism/accounts"
 	"github.com/aiprism/prism/persist/persisttest"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -259,12 +261,23 @@ func TestCreateRefusesBadInput(t *testing.T) {
 }
 
 // TestLastUsedThrottled: Lookup records use at most once a minute per
-// token: the second lookup within the minute does not write the row at
-// all (its xmin, the writing transaction, stays), one after it does.
+// token. Within the minute it sends no UPDATE at all (one query per
+// request) and the row is not written (its xmin, the writing transaction,
+// stays); a minute later it records the use again.
 func TestLastUsedThrottled(t *testing.T) {
 	ctx := context.Background()
 	e := newTokenEnv(t)
 	secret, tok := e.create(t, accounts.NewToken{})
+	updates := &updateCounter{}
+	cfg := e.pool.Config().Copy()
+	cfg.ConnConfig.Tracer = updates
+	traced, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer traced.Close()
+	tokens := accounts.NewTokens(traced)
+
 	row := func() (lastUsed *time.Time, xmin string) {
 		t.Helper()
 		if err := e.pool.QueryRow(ctx, `SELECT last_used_at, xmin::text FROM api_tokens WHERE id = $1`, tok.ID).Scan(&lastUsed, &xmin); err != nil {
@@ -277,30 +290,43 @@ func TestLastUsedThrottled(t *testing.T) {
 	}
 	lookup := func() {
 		t.Helper()
-		if _, _, err := e.tokens.Lookup(ctx, secret); err != nil {
+		if _, _, err := tokens.Lookup(ctx, secret); err != nil {
 			t.Fatal(err)
 		}
 	}
 	lookup()
 	first, xmin := row()
-	if first == nil {
-		t.Fatal("first use not recorded")
+	if first == nil || updates.n.Load() != 1 {
+		t.Fatalf("first use: last_used_at %v after %d updates, want it set by one", first, updates.n.Load())
 	}
 	for range 5 {
 		lookup()
 	}
-	if again, xmin2 := row(); !again.Equal(*first) || xmin2 != xmin {
-		t.Fatalf("lookups within the minute wrote the row: last_used_at %v -> %v, xmin %s -> %s", first, again, xmin, xmin2)
+	if again, xmin2 := row(); !again.Equal(*first) || xmin2 != xmin || updates.n.Load() != 1 {
+		t.Fatalf("lookups within the minute wrote: last_used_at %v -> %v, xmin %s -> %s, %d updates sent",
+			first, again, xmin, xmin2, updates.n.Load())
 	}
 	if _, err := e.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() - interval '61 seconds' WHERE id = $1`, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	backdated, _ := row()
 	lookup()
-	if later, _ := row(); !later.After(*backdated) {
+	if later, _ := row(); !later.After(*backdated) || updates.n.Load() != 2 {
 		t.Fatalf("a lookup a minute later did not record use: %v -> %v", backdated, later)
 	}
 }
+
+// updateCounter counts the UPDATE statements a pool sends.
+type updateCounter struct{ n atomic.Int64 }
+
+func (c *updateCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.HasPrefix(strings.TrimSpace(d.SQL), "UPDATE") {
+		c.n.Add(1)
+	}
+	return ctx
+}
+
+func (c *updateCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // TestListNeverShowsSecrets: listed tokens carry neither the plaintext
 // nor its hash, however they are printed.
