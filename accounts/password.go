@@ -32,7 +32,9 @@ type Params struct {
 // DefaultParams are the OWASP Password Storage Cheat Sheet's argon2id
 // recommendation (19 MiB, 2 passes, 1 lane) with a 16-byte salt and a
 // 32-byte key.
-var DefaultParams = Params{Memory: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+func DefaultParams() Params {
+	return Params{Memory: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
 
 // Bounds on parameters read back from a stored hash: a hostile or corrupt
 // hash string must not make a sign-in allocate gigabytes or spin for

@@ -14,7 +14,7 @@ import (
 const password = "correct horse battery staple"
 
 func TestHashRoundTrip(t *testing.T) {
-	hash, err := accounts.HashPassword(password, accounts.DefaultParams)
+	hash, err := accounts.HashPassword(password, accounts.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestHashRoundTrip(t *testing.T) {
 	if ok, err := accounts.VerifyPassword(password+"!", hash); err != nil || ok {
 		t.Fatalf("wrong password: ok=%v err=%v", ok, err)
 	}
-	again, err := accounts.HashPassword(password, accounts.DefaultParams)
+	again, err := accounts.HashPassword(password, accounts.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestHashRoundTrip(t *testing.T) {
 // TestTamperedHash: a changed salt or key verifies as a wrong password,
 // not as an error and never as a match.
 func TestTamperedHash(t *testing.T) {
-	hash, err := accounts.HashPassword(password, accounts.DefaultParams)
+	hash, err := accounts.HashPassword(password, accounts.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestHostileHashesRejected(t *testing.T) {
 			if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<10 {
 				t.Errorf("refusing it allocated %d bytes", grew)
 			}
-			if !accounts.NeedsRehash(hash, accounts.DefaultParams) {
+			if !accounts.NeedsRehash(hash, accounts.DefaultParams()) {
 				t.Error("NeedsRehash is false for a hash that cannot be read")
 			}
 		})
@@ -107,21 +107,21 @@ func TestHostileHashesRejected(t *testing.T) {
 
 func TestNeedsRehash(t *testing.T) {
 	cheap := accounts.Params{Memory: 8192, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	stronger := accounts.DefaultParams
+	stronger := accounts.DefaultParams()
 	stronger.Time++
 	for _, c := range []struct {
 		made accounts.Params
 		want bool
 	}{
 		{cheap, true},
-		{accounts.DefaultParams, false},
+		{accounts.DefaultParams(), false},
 		{stronger, false}, // raised by hand: never lowered back
 	} {
 		hash, err := accounts.HashPassword(password, c.made)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := accounts.NeedsRehash(hash, accounts.DefaultParams); got != c.want {
+		if got := accounts.NeedsRehash(hash, accounts.DefaultParams()); got != c.want {
 			t.Errorf("hash made with %+v: NeedsRehash = %v, want %v", c.made, got, c.want)
 		}
 	}

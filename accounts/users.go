@@ -226,7 +226,7 @@ func (u *Users) Authenticate(ctx context.Context, email, password string) (User,
 	if verr != nil {
 		// The stored hash is broken: the account cannot sign in until an
 		// admin sets a password. Spend the usual time all the same.
-		return User{}, errors.Join(ErrInvalidCredentials, fmt.Errorf("user %s: %w", usr.ID, verr), u.burn(password))
+		return User{}, errors.Join(u.burn(password), fmt.Errorf("user %s: %w", usr.ID, verr))
 	}
 	if !ok || usr.Disabled() {
 		return User{}, ErrInvalidCredentials

@@ -27,7 +27,7 @@ func addUser(t *testing.T, users *accounts.Users, email string) accounts.User {
 
 func TestAddNormalisesAndFinds(t *testing.T) {
 	ctx := context.Background()
-	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams)
+	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams())
 	u, err := users.Add(ctx, accounts.NewUser{Email: "  Alice@Example.COM ", DisplayName: " Alice ", Role: accounts.RoleAdmin, Password: password})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestAddNormalisesAndFinds(t *testing.T) {
 }
 
 func TestEmailUniqueInAnyCase(t *testing.T) {
-	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams)
+	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams())
 	addUser(t, users, "Alice@Example.com")
 	_, err := users.Add(context.Background(), accounts.NewUser{Email: "aLICE@example.COM", Role: accounts.RoleUser, Password: password})
 	if !errors.Is(err, accounts.ErrEmailTaken) {
@@ -70,7 +70,7 @@ func TestEmailUniqueInAnyCase(t *testing.T) {
 }
 
 func TestAddRefusesBadInput(t *testing.T) {
-	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams)
+	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams())
 	for _, c := range []struct {
 		nu   accounts.NewUser
 		want error
@@ -91,7 +91,7 @@ func TestAddRefusesBadInput(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	ctx := context.Background()
-	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams)
+	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams())
 	alice := addUser(t, users, "alice@example.com")
 	got, err := users.Authenticate(ctx, " ALICE@example.com", password)
 	if err != nil || got.ID != alice.ID {
@@ -116,14 +116,14 @@ func TestAuthenticate(t *testing.T) {
 // accounts exist.
 func TestUnknownEmailCostsTheSameWork(t *testing.T) {
 	ctx := context.Background()
-	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams)
+	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams())
 	addUser(t, users, "alice@example.com")
 	addUser(t, users, "gone@example.com")
 	if _, err := users.Disable(ctx, "gone@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	_, _ = users.Authenticate(ctx, "warm-up@example.com", password) // makes the dummy hash once
-	argon2Memory := uint64(accounts.DefaultParams.Memory) << 10
+	argon2Memory := uint64(accounts.DefaultParams().Memory) << 10
 	for _, email := range []string{"alice@example.com", "nobody@example.com", "not-an-email", "gone@example.com"} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -138,9 +138,33 @@ func TestUnknownEmailCostsTheSameWork(t *testing.T) {
 	}
 }
 
+// TestHostileStoredHash: a stored hash asking for 4 GiB of memory (a
+// corrupt row, or one written by an attacker with database access) is
+// refused: the sign-in fails after the usual dummy work, nothing more.
+func TestHostileStoredHash(t *testing.T) {
+	ctx := context.Background()
+	pool := persisttest.DB(t)
+	users := accounts.NewUsers(pool, accounts.DefaultParams())
+	addUser(t, users, "alice@example.com")
+	if _, err := pool.Exec(ctx, `UPDATE users SET password_hash = '$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U'`); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = users.Authenticate(ctx, "warm-up@example.com", password) // makes the dummy hash once
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := users.Authenticate(ctx, "alice@example.com", password)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, accounts.ErrInvalidCredentials) || !errors.Is(err, accounts.ErrMalformedHash) {
+		t.Fatalf("sign-in on a hostile hash: %v, want ErrInvalidCredentials and ErrMalformedHash", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 2*uint64(accounts.DefaultParams().Memory)<<10 {
+		t.Fatalf("sign-in on a hostile hash allocated %d bytes", grew)
+	}
+}
+
 func TestDisabledUserCannotSignIn(t *testing.T) {
 	ctx := context.Background()
-	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams)
+	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams())
 	addUser(t, users, "alice@example.com")
 	u, err := users.Disable(ctx, "Alice@example.com")
 	if err != nil || !u.Disabled() {
@@ -160,7 +184,7 @@ func TestDisabledUserCannotSignIn(t *testing.T) {
 
 func TestSetPassword(t *testing.T) {
 	ctx := context.Background()
-	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams)
+	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams())
 	addUser(t, users, "alice@example.com")
 	const next = "a different long passphrase"
 	if _, err := users.SetPassword(ctx, "alice@example.com", "short"); !errors.Is(err, accounts.ErrPasswordPolicy) {
@@ -196,7 +220,7 @@ func TestSignInRaisesOldParameters(t *testing.T) {
 		return h
 	}
 	before := stored()
-	users := accounts.NewUsers(pool, accounts.DefaultParams)
+	users := accounts.NewUsers(pool, accounts.DefaultParams())
 	if _, err := users.Authenticate(ctx, "alice@example.com", "wrong password!"); err != accounts.ErrInvalidCredentials {
 		t.Fatal(err)
 	}
@@ -207,7 +231,7 @@ func TestSignInRaisesOldParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := stored()
-	if !strings.HasPrefix(after, "$argon2id$v=19$m=19456,t=2,p=1$") || accounts.NeedsRehash(after, accounts.DefaultParams) {
+	if !strings.HasPrefix(after, "$argon2id$v=19$m=19456,t=2,p=1$") || accounts.NeedsRehash(after, accounts.DefaultParams()) {
 		t.Fatalf("after sign-in the hash is %.40s..., want the current parameters", after)
 	}
 	if _, err := users.Authenticate(ctx, "alice@example.com", password); err != nil {
@@ -217,7 +241,7 @@ func TestSignInRaisesOldParameters(t *testing.T) {
 
 func TestEnsureAdmin(t *testing.T) {
 	ctx := context.Background()
-	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams)
+	users := accounts.NewUsers(persisttest.DB(t), accounts.DefaultParams())
 	created, err := users.EnsureAdmin(ctx, "Root@example.com", password)
 	if err != nil || !created {
 		t.Fatalf("first EnsureAdmin: %v, %v", created, err)
