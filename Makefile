@@ -2,7 +2,7 @@
 # runs every module's tests against real NATS, PostgreSQL, S3 and the
 # Bedrock simulator.
 GO      ?= go
-MODULES := streams platform ingest extractor analyzer persist notifier api cmd/prism
+MODULES := streams platform ingest extractor analyzer persist accounts notifier api cmd/prism
 PKGS    := $(foreach m,$(MODULES),./$(m)/...)
 export GOTOOLCHAIN ?= local
 

@@ -54,8 +54,14 @@ func runRole(ctx context.Context, role system.Role, env config.Getenv, stderr io
 	return running.Wait()
 }
 
+// runMigrate applies the migrations, then creates the first admin named
+// by PRISM_ADMIN_EMAIL if there is no user with that email.
 func runMigrate(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 	log, err := logger(env, stderr, "migrate")
+	if err != nil {
+		return err
+	}
+	admin, err := adminFromEnv(env)
 	if err != nil {
 		return err
 	}
@@ -68,7 +74,7 @@ func runMigrate(ctx context.Context, env config.Getenv, stderr io.Writer) error 
 		return err
 	}
 	log.Info().Msg("migrations applied")
-	return nil
+	return admin.ensure(ctx, in.Pool, log)
 }
 
 func runSimulator(ctx context.Context, env config.Getenv, stderr io.Writer) error {

@@ -4,6 +4,8 @@ go 1.26.0
 
 replace github.com/aiprism/prism/streams => ../../streams
 
+replace github.com/aiprism/prism/accounts => ../../accounts
+
 replace github.com/aiprism/prism/platform => ../../platform
 
 replace github.com/aiprism/prism/ingest => ../../ingest
@@ -19,6 +21,7 @@ replace github.com/aiprism/prism/notifier => ../../notifier
 replace github.com/aiprism/prism/api => ../../api
 
 require (
+	github.com/aiprism/prism/accounts v0.0.0-00010101000000-000000000000
 	github.com/aiprism/prism/analyzer v0.0.0-00010101000000-000000000000
 	github.com/aiprism/prism/api v0.0.0-00010101000000-000000000000
 	github.com/aiprism/prism/extractor v0.0.0-00010101000000-000000000000
@@ -32,6 +35,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
 	golang.org/x/sync v0.25.0
+	golang.org/x/term v0.47.0
 )
 
 require (
@@ -87,6 +91,7 @@ require (
 	github.com/richardlehane/msoleps v1.0.6 // indirect
 	github.com/rivo/uniseg v0.2.0 // indirect
 	github.com/ryszard/goskiplist v0.0.0-20150312221310-2dfbae5fcf46 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/spf13/afero v1.15.0 // indirect
 	github.com/tetratelabs/wazero v1.12.0 // indirect
 	github.com/tiendc/go-deepcopy v1.7.2 // indirect

@@ -42,7 +42,12 @@ Other commands:
   dev           the whole system in one process, with embedded NATS, S3,
                 PostgreSQL and the Bedrock simulator, data under ./var
   bedrock-sim   the Bedrock Runtime simulator on BEDROCKSIM_ADDR
-  migrate       apply the database migrations to DATABASE_URL
+  migrate       apply the database migrations to DATABASE_URL, then add
+                the admin PRISM_ADMIN_EMAIL (password in the file
+                PRISM_ADMIN_PASSWORD_FILE) if no user has that email
+  user          add, list, disable users and set passwords, in DATABASE_URL
+                (prism user help)
+  token         create, list and revoke API tokens (prism token help)
   bench         measure the pipeline, API, SSE and model capacity next to
                 raw JetStream on this machine (-quick, -capacity, -h)
   extract-worker  (internal) the extractor's sandboxed child process
@@ -65,6 +70,10 @@ func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr i
 		return runSimulator(ctx, env, stderr)
 	case "migrate":
 		return runMigrate(ctx, env, stderr)
+	case "user":
+		return runUser(ctx, args[1:], env, os.Stdin, stdout, stderr)
+	case "token":
+		return runToken(ctx, args[1:], env, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], env, stdout, stderr)
 	case sandbox.WorkerSubcommand:

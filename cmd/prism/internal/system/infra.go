@@ -22,10 +22,10 @@ import (
 
 // Infra holds the connections roles share in one process.
 type Infra struct {
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Pool     *pgxpool.Pool // nil for roles that need no database
-	Blobs    *blob.Store   // nil for roles that need no object store
+	NC       *nats.Conn          // nil when the process needs no NATS
+	JS       jetstream.JetStream // nil when the process needs no NATS
+	Pool     *pgxpool.Pool       // nil for roles that need no database
+	Blobs    *blob.Store         // nil for roles that need no object store
 	Registry *prometheus.Registry
 	Log      zerolog.Logger
 	Topology streams.Topology
@@ -105,13 +105,15 @@ func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.R
 		return nil, err
 	}
 	in := &Infra{Registry: reg, Log: log, Topology: c.nats.Topology}
-	opts := []nats.Option{nats.Name("prism " + name), nats.MaxReconnects(-1)}
-	if c.nats.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(c.nats.CredsFile))
-	}
-	conn, err := nats.Connect(c.nats.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", c.nats.URL, err)
+	var conn *nats.Conn
+	if needs.NATS {
+		opts := []nats.Option{nats.Name("prism " + name), nats.MaxReconnects(-1)}
+		if c.nats.CredsFile != "" {
+			opts = append(opts, nats.UserCredentials(c.nats.CredsFile))
+		}
+		if conn, err = nats.Connect(c.nats.URL, opts...); err != nil {
+			return nil, fmt.Errorf("connect to NATS at %s: %w", c.nats.URL, err)
+		}
 	}
 	if err := in.attach(ctx, conn, c.dsn, c.maxConns, c.blob, needs); err != nil {
 		in.Close()
@@ -120,16 +122,19 @@ func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.R
 	return in, nil
 }
 
-// attach completes Infra around an open NATS connection.
+// attach completes Infra around an open NATS connection, or none when
+// needs has no NATS (the account commands use PostgreSQL alone).
 func (in *Infra) attach(ctx context.Context, conn *nats.Conn, dsn string, maxConns int, bc blob.Config, needs Needs) error {
-	in.NC = conn
-	js, err := jetstream.New(conn)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	in.JS = js
-	if err := streams.EnsureStreams(ctx, js, in.Topology); err != nil {
-		return err
+	if conn != nil {
+		in.NC = conn
+		js, err := jetstream.New(conn)
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		in.JS = js
+		if err := streams.EnsureStreams(ctx, js, in.Topology); err != nil {
+			return err
+		}
 	}
 	if needs.Postgres {
 		pc, err := pgxpool.ParseConfig(dsn)
