@@ -409,7 +409,7 @@ func TestRestartFindsEarlierDocuments(t *testing.T) {
 // test's port).
 func TestReadmeWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed")
+		t.Fatal("curl not installed (.ci/run installs it: apt-get install -y curl)")
 	}
 	root, _ := filepath.Abs("../../../..")
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
