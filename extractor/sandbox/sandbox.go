@@ -470,8 +470,13 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 	}()
 
 	resp, text, readErr := s.read(p.out)
-	if readErr != nil && errors.Is(readErr, errOutputCap) {
+	switch {
+	case errors.Is(readErr, errOutputCap):
 		killFor("output")
+	case errors.Is(readErr, errProtocol):
+		// A worker with documents to go would otherwise keep running
+		// until the wall clock, and the document wait for it.
+		killFor("protocol")
 	}
 	if readErr == nil && resp.OK && !last && timer.Stop() && stopWatch() {
 		// A good answer from a worker with documents to go: it read the
@@ -513,6 +518,8 @@ func (s *Sandbox) run(ctx context.Context, req worker.Request, doc io.Reader, ti
 		return res, usage, reason.New(reason.Timeout, "extraction took longer than %s and was stopped; the document may be too large or malformed", timeout)
 	case "output":
 		return res, usage, reason.New(reason.OutputTooLarge, "the extraction produced more text than allowed")
+	case "protocol":
+		return res, usage, reason.New(reason.WorkerCrashed, "the extraction worker crashed on this document (%v)", readErr)
 	}
 	if readErr == nil && (!last || p.waitErr == nil) {
 		if !resp.OK {
@@ -548,6 +555,10 @@ func (s *Sandbox) result(resp worker.Response, text string) extract.Result {
 
 var errOutputCap = errors.New("worker output over the cap")
 
+// errProtocol is an answer that is not a response line: the worker is
+// broken, and may still be running.
+var errProtocol = errors.New("worker answered outside the protocol")
+
 func killedFor(mu *sync.Mutex, why *string) string {
 	mu.Lock()
 	defer mu.Unlock()
@@ -576,7 +587,7 @@ func (s *Sandbox) read(br *bufio.Reader) (worker.Response, string, error) {
 		return resp, "", fmt.Errorf("read response: %w", err)
 	}
 	if err := json.Unmarshal(line, &resp); err != nil {
-		return resp, "", fmt.Errorf("parse response: %w", err)
+		return resp, "", fmt.Errorf("%w: %w", errProtocol, err)
 	}
 	maxBytes := s.cfg.Limits.MaxChars*4 + 1024
 	if resp.TextBytes < 0 || resp.TextBytes > maxBytes {

@@ -72,6 +72,9 @@ func testWorker() int {
 	case "garbage":
 		fmt.Fprintln(os.Stdout, "this is not the protocol")
 		return 0
+	case "garbage-stays": // answers outside the protocol, then waits for more
+		fmt.Fprintln(os.Stdout, "this is not the protocol")
+		time.Sleep(time.Hour)
 	case "deaf": // stops reading at once, as a worker dying while it waits
 		os.Stdin.Close()
 		time.Sleep(2 * time.Second)
