@@ -85,7 +85,7 @@ func (s *Server) checkOwned(c *fiber.Ctx, key, owner, resource string) error {
 	if blob.OwnedBy(key, owner) {
 		return nil
 	}
-	s.deps.Log.Error().Str("request_id", requestID(c)).Str("document_id", resource).Str("owner", owner).Str("key", key).
+	s.deps.Log.Error().Str("request_id", requestID(c)).Str("resource", resource).Str("owner", owner).Str("key", key).
 		Msg("refused a stored object of another owner")
 	return objectErr(blob.ErrNotFound)
 }
