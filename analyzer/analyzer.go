@@ -47,7 +47,21 @@ type StageConfig struct {
 	// chosen model's context window allows (see chunkBytes).
 	ChunkBytes int
 	MaxChars   int // longest text read from the store
+	// CacheScope is whose documents a cached answer serves:
+	// CacheScopeOwner ("" too) or CacheScopeShared.
+	CacheScope string
 }
+
+// Result cache scopes (ANALYZER_CACHE_SCOPE).
+const (
+	// CacheScopeOwner: an answer serves only documents of the owner it
+	// was given for. A hit would otherwise tell one owner that another
+	// analyzed the same text (its speed and cost show it).
+	CacheScopeOwner = "owner"
+	// CacheScopeShared: an answer serves every owner; for single-tenant
+	// deployments, where the same text is not worth paying for twice.
+	CacheScopeShared = "shared"
+)
 
 // Stage is the analyzer's event handler.
 type Stage struct {
@@ -97,6 +111,11 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	var ex streams.ExtractedData
 	if err := ev.Decode(&ex); err != nil {
 		return streams.Permanent(streams.ClassBadEvent, err)
+	}
+	if !blob.OwnedBy(ex.Text.Key, ev.Owner) {
+		// A forged or mistaken event must not make this stage read another
+		// owner's text, nor send it to a model.
+		return streams.Permanent(streams.ClassForeignObject, fmt.Errorf("text %q is not an object of owner %s", ex.Text.Key, ev.Owner))
 	}
 	m := streams.MetaOf(ev)
 	if done, err := s.done(ctx, m); err != nil || done {
@@ -154,7 +173,7 @@ func (s *Stage) progress(ctx context.Context, m streams.Meta, key string, p stre
 func (s *Stage) readText(ctx context.Context, ref streams.ObjectRef) (string, error) {
 	rc, _, err := s.objects.Get(ctx, ref.Key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return "", streams.Permanentf(streams.ClassTextMissing, "the extracted text %s is gone", ref.Key)
+		return "", streams.Permanent(streams.ClassTextMissing, err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read text: %w", err)
@@ -183,7 +202,7 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 	if strings.TrimSpace(text) == "" {
 		return streams.AnalyzedData{}, streams.Permanentf(streams.ClassEmptyText, "the document has no text to analyze")
 	}
-	return cached(ctx, s.cache, "doc", text, func(d *streams.AnalyzedData) {
+	return cached(ctx, s.cache, "doc", s.cacheScope(m.Owner), text, func(d *streams.AnalyzedData) {
 		// Nothing was spent on this run: the original run's figures stay
 		// with the original run.
 		d.Cached, d.CostUSD, d.Attempts, d.InputTokens, d.OutputTokens = true, 0, nil, 0, 0
@@ -193,13 +212,21 @@ func (s *Stage) analyze(ctx context.Context, m streams.Meta, text string) (strea
 	})
 }
 
-// cached returns the cached answer of kind for text, with what it cost
-// cleared by spent, or computes one with fn and caches it under the model
-// fn reports: a redelivery or a re-upload never pays twice.
-func cached[T any](ctx context.Context, c *Cache, kind, text string, spent func(*T), fn func() (T, string, error)) (T, error) {
+// cacheScope is the cache scope of owner's documents ("" = shared).
+func (s *Stage) cacheScope(owner string) string {
+	if s.cfg.CacheScope == CacheScopeShared {
+		return ""
+	}
+	return owner
+}
+
+// cached returns the cached answer of kind for text in scope, with what it
+// cost cleared by spent, or computes one with fn and caches it under the
+// model fn reports: a redelivery or a re-upload never pays twice.
+func cached[T any](ctx context.Context, c *Cache, kind, scope, text string, spent func(*T), fn func() (T, string, error)) (T, error) {
 	sha := TextSHA256(text)
 	var v T
-	if ok, err := c.Get(ctx, kind, sha, prompt.Version, &v); err != nil {
+	if ok, err := c.Get(ctx, kind, scope, sha, prompt.Version, &v); err != nil {
 		return v, err
 	} else if ok {
 		spent(&v)
@@ -209,7 +236,7 @@ func cached[T any](ctx context.Context, c *Cache, kind, text string, spent func(
 	if err != nil {
 		return v, err
 	}
-	if err := c.Put(ctx, kind, sha, prompt.Version, model, v); err != nil {
+	if err := c.Put(ctx, kind, scope, sha, prompt.Version, model, v); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("kind", kind).Msg("result not cached")
 	}
 	return v, nil
@@ -226,9 +253,9 @@ func (s *Stage) analyzeAnew(ctx context.Context, m streams.Meta, text string) (s
 	for i, chunk := range chunks {
 		assess := s.assessCached // a chunk done before a redelivery is not paid again
 		if len(chunks) == 1 {
-			assess = func(ctx context.Context, text, _ string) (call, error) { return s.assess(ctx, text, text) }
+			assess = func(ctx context.Context, text, _, _ string) (call, error) { return s.assess(ctx, text, text) }
 		}
-		c, err := assess(ctx, chunk, "chunk")
+		c, err := assess(ctx, chunk, "chunk", s.cacheScope(m.Owner))
 		if err != nil {
 			return streams.AnalyzedData{}, err
 		}
@@ -289,9 +316,9 @@ func (s *Stage) chunkSize(ctx context.Context, n int) (int, error) {
 	return s.chunkBytes(chosen), nil
 }
 
-// assessCached assesses one text, reusing a cached answer for it.
-func (s *Stage) assessCached(ctx context.Context, text, kind string) (call, error) {
-	return cached(ctx, s.cache, kind, text, func(c *call) {
+// assessCached assesses one text, reusing a cached answer for it in scope.
+func (s *Stage) assessCached(ctx context.Context, text, kind, scope string) (call, error) {
+	return cached(ctx, s.cache, kind, scope, text, func(c *call) {
 		c.Attempts, c.CostUSD, c.InputTokens, c.OutputTokens = nil, 0, 0, 0
 	}, func() (call, string, error) {
 		c, err := s.assess(ctx, text, text)

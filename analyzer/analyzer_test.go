@@ -45,6 +45,7 @@ type fixture struct {
 	client *bedrockruntime.Client
 	js     jetstream.JetStream
 	store  *blob.Store
+	s3     *testenv.S3Watch // the endpoint store reaches: requests seen, errors made
 	sim    *bedrocksim.Server
 	stage  *analyzer.Stage
 	pub    *streams.Publisher
@@ -103,7 +104,8 @@ func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *f
 	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
-	store := testenv.S3(t)
+	s3 := testenv.S3Watched(t)
+	store := s3.Store(t)
 	sim, err := bedrocksim.New(bedrocksim.Config{Models: models, Speed: 0, AccessKey: "AKTEST", SecretKey: "secret", Seed: 1}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -135,19 +137,25 @@ func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *f
 		cfg.ChunkBytes = 400_000
 	}
 	cfg.MaxChars = 2_000_000
-	return &fixture{js: js, store: store, sim: sim, stage: analyzer.NewStage(store, r, cache, pub, cfg, nil), pub: pub, shared: shared, client: client,
+	return &fixture{js: js, store: store, s3: s3, sim: sim, stage: analyzer.NewStage(store, r, cache, pub, cfg, nil), pub: pub, shared: shared, client: client,
 		check: assessment.MustNewValidator(), wire: rec}
 }
 
 // extracted stores text and returns the extracted event the stage consumes.
 func (f *fixture) extracted(t *testing.T, doc, text string) *streams.Event {
 	t.Helper()
+	return f.extractedOf(t, "alice", doc, text)
+}
+
+// extractedOf is extracted for a document of owner.
+func (f *fixture) extractedOf(t *testing.T, owner, doc, text string) *streams.Event {
+	t.Helper()
 	ctx := context.Background()
-	put, err := f.store.Put(ctx, blob.TextKey("alice", doc, "run-1"), strings.NewReader(text), int64(len(text)), "text/plain")
+	put, err := f.store.Put(ctx, blob.TextKey(owner, doc, "run-1"), strings.NewReader(text), int64(len(text)), "text/plain")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := streams.NewEvent("/test", streams.Meta{Owner: "alice", DocumentID: doc, Run: 1}, streams.Extracted, "",
+	ev, err := streams.NewEvent("/test", streams.Meta{Owner: owner, DocumentID: doc, Run: 1, CorrelationID: "corr-" + doc}, streams.Extracted, "",
 		streams.ExtractedData{Text: streams.ObjectRef{Key: put.Key, Size: put.Size, SHA256: put.SHA256}, Format: "txt"})
 	if err != nil {
 		t.Fatal(err)
@@ -159,11 +167,17 @@ func (f *fixture) extracted(t *testing.T, doc, text string) *streams.Event {
 // checks its assessment against the schema and the document's text.
 func (f *fixture) analyzed(t *testing.T, doc, text string) (streams.AnalyzedData, assessment.Assessment) {
 	t.Helper()
+	return f.analyzedOf(t, "alice", doc, text)
+}
+
+// analyzedOf is analyzed for a document of owner.
+func (f *fixture) analyzedOf(t *testing.T, owner, doc, text string) (streams.AnalyzedData, assessment.Assessment) {
+	t.Helper()
 	s, err := f.js.Stream(context.Background(), streams.DocsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := s.GetLastMsgForSubject(context.Background(), streams.DocSubject("alice", doc, streams.Analyzed))
+	msg, err := s.GetLastMsgForSubject(context.Background(), streams.DocSubject(owner, doc, streams.Analyzed))
 	if err != nil {
 		t.Fatalf("no analyzed event for %s: %v", doc, err)
 	}

@@ -13,9 +13,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Cache remembers model answers by (sha256 of the text, prompt version,
-// model), so a redelivered event, a re-upload of the same content or a
-// retried chunk never pays for the same call twice. A lookup takes the
+// Cache remembers model answers by (scope, sha256 of the text, prompt
+// version, model), so a redelivered event, a re-upload of the same content
+// or a retried chunk never pays for the same call twice. The scope is the
+// owner whose document the answer was for, or "" for answers shared by
+// every owner (see CacheScopeShared). A lookup takes the
 // newest answer any model of the chain gave for the text and prompt, in
 // one read (a direct get of the last message under the key's wildcard),
 // not one read per model. It lives in a JetStream KV bucket on file
@@ -47,9 +49,14 @@ func OpenCache(ctx context.Context, js jetstream.JetStream, bucket string, repli
 }
 
 // cacheKey is the entry of one model's answer; model "*" is every model's.
-func cacheKey(kind, textSHA, promptVersion, model string) string {
+// A scoped key has one token more than a shared one, so a wildcard lookup
+// in one scope never matches an entry of another, nor a shared one.
+func cacheKey(kind, scope, textSHA, promptVersion, model string) string {
 	if model != "*" {
 		model = router.KeyToken(model)
+	}
+	if scope != "" {
+		kind += "." + scope
 	}
 	return kind + "." + textSHA + "." + promptVersion + "." + model
 }
@@ -60,13 +67,14 @@ func TextSHA256(text string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Get looks up the newest cached answer for the text and prompt version,
-// whichever model gave it, into v.
-func (c *Cache) Get(ctx context.Context, kind, textSHA, promptVersion string, v any) (bool, error) {
+// Get looks up the newest cached answer in scope (an owner id, or "" for
+// shared answers) for the text and prompt version, whichever model gave
+// it, into v.
+func (c *Cache) Get(ctx context.Context, kind, scope, textSHA, promptVersion string, v any) (bool, error) {
 	if c == nil {
 		return false, nil
 	}
-	msg, err := c.stream.GetLastMsgForSubject(ctx, "$KV."+c.kv.Bucket()+"."+cacheKey(kind, textSHA, promptVersion, "*"))
+	msg, err := c.stream.GetLastMsgForSubject(ctx, "$KV."+c.kv.Bucket()+"."+cacheKey(kind, scope, textSHA, promptVersion, "*"))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}
@@ -79,8 +87,8 @@ func (c *Cache) Get(ctx context.Context, kind, textSHA, promptVersion string, v 
 	return true, nil
 }
 
-// Put stores model's answer v.
-func (c *Cache) Put(ctx context.Context, kind, textSHA, promptVersion, model string, v any) error {
+// Put stores model's answer v in scope.
+func (c *Cache) Put(ctx context.Context, kind, scope, textSHA, promptVersion, model string, v any) error {
 	if c == nil {
 		return nil
 	}
@@ -88,7 +96,7 @@ func (c *Cache) Put(ctx context.Context, kind, textSHA, promptVersion, model str
 	if err != nil {
 		return fmt.Errorf("encode cached result: %w", err)
 	}
-	if _, err := c.kv.Put(ctx, cacheKey(kind, textSHA, promptVersion, model), raw); err != nil {
+	if _, err := c.kv.Put(ctx, cacheKey(kind, scope, textSHA, promptVersion, model), raw); err != nil {
 		return fmt.Errorf("write result cache: %w", err)
 	}
 	return nil

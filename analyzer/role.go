@@ -30,7 +30,9 @@ type Config struct {
 // ConfigFromEnv reads ANALYZER_* and the Bedrock variables. The model chain
 // is ANALYZER_MODELS_FILE (a JSON array, best model first) or the default
 // seven-model chain; a bad chain stops the analyzer with a message naming
-// the model and the field.
+// the model and the field. ANALYZER_CACHE_SCOPE is whose documents a cached
+// answer serves: owner (the default: only the owner it was given for) or
+// shared (every owner; for single-tenant deployments only).
 func ConfigFromEnv(l *config.Loader) Config {
 	c := Config{
 		// Calls take seconds: using 7 models x 200 requests/min at ~10 s a
@@ -40,6 +42,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 			MaxOutputTokens: l.Int("ANALYZER_MAX_OUTPUT_TOKENS", 2048, 256, 64_000),
 			ChunkBytes:      l.Int("ANALYZER_CHUNK_BYTES", 400_000, 1000, 3_000_000),
 			MaxChars:        l.Int("ANALYZER_MAX_CHARS", 2_000_000, 1000, 100_000_000),
+			CacheScope:      l.OneOf("ANALYZER_CACHE_SCOPE", CacheScopeOwner, CacheScopeOwner, CacheScopeShared),
 		},
 		Router: router.Options{
 			MaxWait:  l.Duration("ANALYZER_MAX_WAIT", 2*time.Second, 0, 5*time.Minute),

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/platform/config"
+	"github.com/aiprism/prism/streams"
 )
 
 // Auth modes.
@@ -34,10 +35,14 @@ const DefaultExportMaxRows = 100_000
 // API_MAX_UPLOAD_BYTES, API_SSE_HEARTBEAT, API_READ_TIMEOUT and
 // API_EXPORT_MAX_ROWS.
 func ConfigFromEnv(l *config.Loader) Config {
+	devOwner := l.String("API_DEV_OWNER", "dev")
+	// The owner id reaches subjects and object keys: the same rule as
+	// every owner id (no '.', '*', '>' or whitespace).
+	l.Check(streams.ValidToken(devOwner) == nil, "API_DEV_OWNER", "an owner id: 1 to 64 letters, digits, '-' or '_'")
 	return Config{
 		Addr:           l.String("API_ADDR", "127.0.0.1:8080"),
 		Auth:           l.OneOf("API_AUTH", AuthToken, AuthDev, AuthToken),
-		DevOwner:       l.String("API_DEV_OWNER", "dev"),
+		DevOwner:       devOwner,
 		MaxUploadBytes: l.Int64("API_MAX_UPLOAD_BYTES", 50<<20, 1, 4<<30),
 		SSEHeartbeat:   l.Duration("API_SSE_HEARTBEAT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
 		ReadTimeout:    l.Duration("API_READ_TIMEOUT", 5*time.Minute, time.Second, time.Hour),

@@ -40,6 +40,9 @@ func (s *Server) deleteDocument(c *fiber.Ctx) error {
 	}
 	var failed []error
 	for _, key := range del.Keys {
+		if s.checkOwned(c, key, owner, id) != nil {
+			continue // named by a forged or mistaken event: another owner's object stays
+		}
 		if err := s.deps.Blobs.Delete(ctx, key); err != nil {
 			failed = append(failed, err)
 		}

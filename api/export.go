@@ -273,5 +273,5 @@ func (s *Server) getExport(c *fiber.Ctx) error {
 		return err
 	}
 	f := exportFormats[e.Format]
-	return s.serveObject(c, download{key: e.Key, contentType: f.contentType, filename: "assessments-" + e.ID + "." + f.ext})
+	return s.serveObject(c, download{key: e.Key, owner: e.Owner, resource: e.ID, contentType: f.contentType, filename: "assessments-" + e.ID + "." + f.ext})
 }

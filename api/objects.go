@@ -13,6 +13,8 @@ import (
 // download describes a stored object to answer with.
 type download struct {
 	key         string
+	owner       string // the object must be one of this owner's (the document's or export's)
+	resource    string // the document or export id, for the log
 	contentType string
 	filename    string // "" = shown inline; otherwise an attachment with this name
 }
@@ -23,6 +25,9 @@ type download struct {
 // several ranges or a malformed header get the whole object (RFC 9110
 // lets a server ignore Range); a range past the end is 416.
 func (s *Server) serveObject(c *fiber.Ctx, d download) error {
+	if err := s.checkOwned(c, d.key, d.owner, d.resource); err != nil {
+		return err
+	}
 	ctx := c.UserContext()
 	c.Set(fiber.HeaderAcceptRanges, "bytes")
 	// Headers of the object, set only once it is found: a problem answer
@@ -70,6 +75,19 @@ func (s *Server) serveObject(c *fiber.Ctx, d download) error {
 	headers(info)
 	c.Context().SetBodyStream(rc, int(info.Size))
 	return nil
+}
+
+// checkOwned refuses, before anything is read, a key that is not an
+// object of owner: keys come from events, and a forged event could have
+// recorded another owner's key on a document. The caller sees the object
+// as missing; the log says why.
+func (s *Server) checkOwned(c *fiber.Ctx, key, owner, resource string) error {
+	if blob.OwnedBy(key, owner) {
+		return nil
+	}
+	s.deps.Log.Error().Str("request_id", requestID(c)).Str("resource", resource).Str("owner", owner).Str("key", key).
+		Msg("refused a stored object of another owner")
+	return objectErr(blob.ErrNotFound)
 }
 
 // objectErr maps a store error: a document whose object is gone is a 404

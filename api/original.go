@@ -22,5 +22,5 @@ func (s *Server) original(c *fiber.Ctx) error {
 		name = "document"
 	}
 	s.recordAccess(c, doc.ID, store.AuditDownloaded, nil)
-	return s.serveObject(c, download{key: doc.OriginalKey, contentType: "application/octet-stream", filename: name})
+	return s.serveObject(c, download{key: doc.OriginalKey, owner: doc.Owner, resource: doc.ID, contentType: "application/octet-stream", filename: name})
 }

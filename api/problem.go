@@ -69,14 +69,15 @@ func fiberClass(code int) string {
 
 // Problem classes the API's clients can switch on.
 const (
-	classNotFound   = "not-found"
-	classBadParam   = "bad-parameter"
-	classConflict   = "conflict"
-	classNotReady   = "not-ready"
-	classStorage    = "storage-unavailable"
-	classTooLarge   = "too-large"
-	classNoText     = "no-text"
-	classNoAnalysis = "no-assessment"
+	classNotFound    = "not-found"
+	classBadParam    = "bad-parameter"
+	classConflict    = "conflict"
+	classNotReady    = "not-ready"
+	classStorage     = "storage-unavailable"
+	classUnavailable = "unavailable" // a backend needed to answer (or to authorize) did not answer
+	classTooLarge    = "too-large"
+	classNoText      = "no-text"
+	classNoAnalysis  = "no-assessment"
 )
 
 // badParam is a 400 naming the parameter at fault.

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
@@ -44,14 +46,23 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 	defer release()
 	// Authorize before subscribing: the subscription and the replay are
 	// keyed by owner and document, so they only ever see this document.
+	// A check that cannot be made refuses: a stream is never opened on
+	// the chance that the document is the caller's (or not deleted).
 	latest, err := s.events.Last(c.UserContext(), streams.DocumentFilter(owner, id))
 	if err != nil {
-		return err
+		return s.uncheckable(c, id, err)
 	}
 	if latest == nil {
 		return notFound(id)
 	}
-	if st, err := s.deps.Documents.DocumentState(c.UserContext(), owner, id); err == nil && st.Deleted {
+	st, err := s.deps.Documents.DocumentState(c.UserContext(), owner, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Only the event log knows it yet (just uploaded): its events,
+		// found under the caller's owner, are the caller's.
+	case err != nil:
+		return s.uncheckable(c, id, err)
+	case st.Deleted:
 		return notFound(id)
 	}
 	lastRun := latest.Run
@@ -88,6 +99,15 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// uncheckable answers a request whose access check failed (the event log
+// or the database did not answer): 503, to be retried, with the cause in
+// the log only.
+func (s *Server) uncheckable(c *fiber.Ctx, id string, err error) error {
+	s.deps.Log.Error().Err(err).Str("request_id", requestID(c)).Str("document_id", id).Msg("sse: access check failed; no stream")
+	c.Set(fiber.HeaderRetryAfter, "2")
+	return problem(fiber.StatusServiceUnavailable, classUnavailable, "whether document "+id+" is yours cannot be checked now; retry in a moment")
 }
 
 // outcomeSeq is the stream sequence of the terminal event (analyzed or

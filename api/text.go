@@ -40,7 +40,7 @@ func (s *Server) text(c *fiber.Ctx) error {
 	}
 	s.recordAccess(c, doc.ID, store.AuditViewed, map[string]any{"what": "text"})
 	if !window {
-		return s.serveObject(c, download{key: doc.TextKey, contentType: "text/plain; charset=utf-8"})
+		return s.serveObject(c, download{key: doc.TextKey, owner: doc.Owner, resource: doc.ID, contentType: "text/plain; charset=utf-8"})
 	}
 	offset, err := intParam(c, "offset", 0, 0, maxTextOffset)
 	if err != nil {
@@ -57,6 +57,9 @@ func (s *Server) text(c *fiber.Ctx) error {
 // its start (S3 cannot seek by character), skipping without keeping, and
 // holds at most the window (limit characters) in memory.
 func (s *Server) textWindow(c *fiber.Ctx, doc store.Document, offset, limit int) error {
+	if err := s.checkOwned(c, doc.TextKey, doc.Owner, doc.ID); err != nil {
+		return err
+	}
 	rc, _, err := s.deps.Blobs.Get(c.UserContext(), doc.TextKey)
 	if err != nil {
 		return objectErr(err)

@@ -89,6 +89,11 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	if err := ev.Decode(&up); err != nil {
 		return streams.Permanent(streams.ClassBadEvent, err)
 	}
+	if !blob.OwnedBy(up.Original.Key, ev.Owner) {
+		// A forged or mistaken event must not make this stage read, and
+		// publish as text, another owner's document.
+		return streams.Permanent(streams.ClassForeignObject, fmt.Errorf("original %q is not an object of owner %s", up.Original.Key, ev.Owner))
+	}
 	m := streams.MetaOf(ev)
 	if s.log != nil {
 		if done, err := s.log.Emitted(ctx, m, streams.Extracted); err != nil || done {
@@ -137,7 +142,7 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 func (s *Stage) extract(ctx context.Context, orig streams.ObjectRef) (Result, error) {
 	rc, _, err := s.objects.Get(ctx, orig.Key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return Result{}, streams.Permanentf(streams.ClassOriginalMissing, "the stored original %s is gone", orig.Key)
+		return Result{}, streams.Permanent(streams.ClassOriginalMissing, err)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("read original: %w", err)
@@ -150,7 +155,7 @@ func (s *Stage) extract(ctx context.Context, orig streams.ObjectRef) (Result, er
 		var re *reason.Error
 		if errors.As(err, &re) {
 			zerolog.Ctx(ctx).Info().Str("reason", re.Class).Dur("wall", usage.Wall).Int64("max_rss", usage.MaxRSS).Msg("extraction failed")
-			return Result{}, streams.Permanent(re.Class, re.Err)
+			return Result{}, &streams.PermanentError{Class: re.Class, Reason: userReason(re), Err: re.Err}
 		}
 		return Result{}, fmt.Errorf("extract: %w", err)
 	}
@@ -158,7 +163,7 @@ func (s *Stage) extract(ctx context.Context, orig streams.ObjectRef) (Result, er
 		return Result{}, fmt.Errorf("read original: got %d bytes, the event says %d", r.n, orig.Size)
 	}
 	if orig.SHA256 != "" && !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), orig.SHA256) {
-		return Result{}, streams.Permanentf(streams.ClassOriginalCorrupt, "the stored original %s does not match its recorded checksum", orig.Key)
+		return Result{}, streams.Permanent(streams.ClassOriginalCorrupt, fmt.Errorf("the stored original %s does not match its recorded checksum", orig.Key))
 	}
 	zerolog.Ctx(ctx).Debug().Dur("wall", usage.Wall).Dur("cpu", usage.User+usage.System).Int64("max_rss", usage.MaxRSS).Msg("worker usage")
 	return Result{
@@ -166,6 +171,17 @@ func (s *Stage) extract(ctx context.Context, orig streams.ObjectRef) (Result, er
 		SheetNames: xr.SheetNames, Truncated: xr.Truncated, Title: xr.Title, Author: xr.Author,
 		Language: xr.Language, Words: xr.Words, Chars: xr.Chars,
 	}, nil
+}
+
+// userReason is what users are told about an extraction failure: the
+// parsers' messages are written for them (see package reason), but an
+// internal failure's message is an environment's error, which only the
+// logs get.
+func userReason(re *reason.Error) string {
+	if re.Class == reason.Internal {
+		return "The document could not be extracted because of a problem on our side, not in the document."
+	}
+	return re.Err.Error()
 }
 
 type hashingReader struct {

@@ -82,7 +82,7 @@ func (s *Service) HandleIntake(ctx context.Context, msg jetstream.Msg) error {
 		if errors.Is(err, ErrTooLarge) {
 			class = streams.ClassTooLarge
 		}
-		if _, perr := s.pub.Emit(ctx, m, streams.Failed, "", streams.FailedData{Stage: streams.StageIngest, Reason: err.Error(), ReasonClass: class}); perr != nil {
+		if _, perr := s.pub.Emit(ctx, m, streams.Failed, "", streams.FailedData{Stage: streams.StageIngest, Reason: streams.ClassReason(class), ReasonClass: class}); perr != nil {
 			return perr
 		}
 		return nil

@@ -40,7 +40,7 @@ type decision struct {
 	delay   time.Duration // actRetry
 	outcome string        // metric label: ack, retry, wait or fail
 	class   string        // actFail: the failure class
-	reason  string        // actFail: for people
+	reason  string        // actFail: for people, a sentence of ours (the error itself is logged)
 }
 
 // decide is the delivery rule every stage shares, as a function of the
@@ -49,9 +49,12 @@ type decision struct {
 //   - the handler's context ended (shutdown): retry, whatever the error
 //     says. Work cut short is never the document's failure, nor an
 //     attempt to give up on;
-//   - a PermanentError: fail with its class;
+//   - a PermanentError: fail with its class and the sentence it tells users;
 //   - a transient error at the last allowed delivery, or of an event older
-//     than maxAge: fail as gave-up;
+//     than maxAge: fail as gave-up.
+//
+// The reason never quotes the error: the runner logs that, with the
+// document and correlation ids, for operators;
 //   - otherwise retry, after the delay a RetryError asks for (a wait,
 //     e.g. for model capacity) or else after backoff(delivered).
 func decide(p policy, a attempt) decision {
@@ -61,9 +64,9 @@ func decide(p policy, a attempt) decision {
 	if a.canceled {
 		return decision{action: actRetry, delay: p.backoff(a.delivered), outcome: "retry"}
 	}
-	permanent, class, after := classify(a.err)
+	permanent, class, reason, after := classify(a.err)
 	if permanent {
-		return decision{action: actFail, outcome: "fail", class: class, reason: a.err.Error()}
+		return decision{action: actFail, outcome: "fail", class: class, reason: reason}
 	}
 	last := p.maxDeliver > 0 && a.delivered >= uint64(p.maxDeliver)
 	tooOld := p.maxAge > 0 && a.age >= p.maxAge
@@ -72,8 +75,12 @@ func decide(p policy, a attempt) decision {
 		if tooOld {
 			age = a.age.Round(time.Second).String() + " and "
 		}
+		why := "it kept failing for a reason on our side, not in the document"
+		if after > 0 {
+			why = "it kept waiting for capacity that did not come free in time"
+		}
 		return decision{action: actFail, outcome: "fail", class: ClassGaveUp,
-			reason: fmt.Sprintf("gave up after %s%d attempts: %s", age, a.delivered, a.err)}
+			reason: fmt.Sprintf("Gave up after %s%d attempts: %s.", age, a.delivered, why)}
 	}
 	if after > 0 {
 		return decision{action: actRetry, delay: after, outcome: "wait"}

@@ -120,6 +120,10 @@ func ParseEvent(subject string, raw []byte) (*Event, error) {
 		return nil, err
 	}
 	switch {
+	case ValidToken(owner) != nil || ValidToken(doc) != nil:
+		// A subject token may hold characters an id may not; such an owner
+		// must not reach object keys, the database or another subject.
+		return nil, fmt.Errorf("event on %s: owner or document is not a valid id", subject)
 	case ev.SpecVersion != "1.0":
 		return nil, fmt.Errorf("event on %s: specversion %q, want 1.0", subject, ev.SpecVersion)
 	case ev.ID == "":

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/aiprism/prism/streams/streamstest"
@@ -215,7 +216,7 @@ func TestRunnerGivesUpWaitingByAgeNotByCount(t *testing.T) {
 	publishUploaded(t, pub, "doc1")
 	var failed []streams.FailedData
 	testenv.Eventually(t, 10*time.Second, "failed event", func() bool { failed = streamstest.Failures(t, js, "doc1"); return len(failed) == 1 })
-	if f := failed[0]; f.ReasonClass != "gave-up" || !strings.Contains(f.Reason, "every model is busy") || f.Attempts < 10 {
+	if f := failed[0]; f.ReasonClass != "gave-up" || !strings.Contains(f.Reason, "capacity") || strings.Contains(f.Reason, "every model is busy") || f.Attempts < 10 {
 		t.Fatalf("failed event = %+v, want gave-up after many waits", f)
 	}
 	if n := calls.Load(); n < 10 {
@@ -324,6 +325,40 @@ func TestRunnerTerminatesEnvelopeThatDisagreesWithSubject(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "dead letter", func() bool { return streamstest.DeadLetters(t, js) == 1 })
 	if calls.Load() != 0 {
 		t.Fatal("handler saw a forged envelope")
+	}
+}
+
+// An owner or document id that is a subject token but not a valid id
+// (it may hold '@', '/', non-ASCII letters...) never reaches a handler: it
+// would end up in object keys and database rows.
+func TestParseEventRefusesInvalidIDs(t *testing.T) {
+	good, err := streams.NewEvent("/test", meta("doc1"), streams.Uploaded, "", streams.UploadedData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []streams.Meta{{Owner: "al@ice", DocumentID: "doc1"}, {Owner: "alice", DocumentID: "doc/1"}, {Owner: "ålice", DocumentID: "doc1"}} {
+		ev := *good
+		ev.Owner, ev.Subject = m.Owner, m.DocumentID
+		raw, _ := json.Marshal(ev)
+		if _, err := streams.ParseEvent(streams.DocSubject(m.Owner, m.DocumentID, streams.Uploaded), raw); err == nil {
+			t.Errorf("event of owner %q, document %q accepted", m.Owner, m.DocumentID)
+		}
+	}
+	raw, _ := json.Marshal(good)
+	if _, err := streams.ParseEvent(good.NATSSubject(), raw); err != nil {
+		t.Fatalf("a valid event refused: %v", err)
+	}
+}
+
+// Object keys follow the owner rule of subjects: blob.OwnedBy restates
+// ValidToken, and the two must agree on every id.
+func TestObjectOwnershipFollowsTheIDRule(t *testing.T) {
+	for _, owner := range []string{"alice", "a_b", "_x", "A-9", strings.Repeat("a", streams.MaxTokenLen),
+		"", "a.b", "a*", "a>", "a b", "a\tb", "al@ice", "ålice", "a/b", strings.Repeat("a", streams.MaxTokenLen+1)} {
+		valid := streams.ValidToken(owner) == nil
+		if owned := blob.OwnedBy(blob.TextKey(owner, "doc1", "1"), owner); owned != valid {
+			t.Errorf("owner %q: valid id %v, but owns its own keys %v", owner, valid, owned)
+		}
 	}
 }
 

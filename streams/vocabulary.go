@@ -64,4 +64,50 @@ const (
 	ClassIncompleteOutput  = "incomplete-output"    // the model's answer stayed cut off at the largest output budget
 	ClassInvalidAssessment = "invalid-assessment"   // the model's answer failed validation after a repair turn
 	ClassBadWebhook        = "bad-webhook"          // the webhook request cannot be built
+	ClassForeignObject     = "foreign-object"       // an event names a stored object of another owner
 )
+
+// ClassReason is what users are told about a failure of class: a sentence
+// of ours. An error's own text never reaches users (it may carry S3,
+// PostgreSQL or Bedrock internals); the runner logs it. A class defined
+// elsewhere (the extractor's) gets a general sentence here; its stage
+// passes a better one with the error (PermanentError.Reason).
+func ClassReason(class string) string {
+	switch class {
+	case ClassBadEvent:
+		return "An event about this document could not be read, so this stage could not work on it."
+	case ClassGaveUp:
+		return "Gave up after repeated failures on our side, not in the document."
+	case ClassBadOwner:
+		return "The document was sent for an owner id that is not valid."
+	case ClassEmpty:
+		return "The document is empty."
+	case ClassTooLarge:
+		return "The document is larger than the size limit."
+	case ClassOwnerMismatch:
+		return "An event about this document named another owner and was refused."
+	case ClassDBRejected:
+		return "The document's data could not be recorded."
+	case ClassOriginalMissing:
+		return "The stored original of this document is gone."
+	case ClassOriginalCorrupt:
+		return "The stored original of this document does not match the checksum recorded at upload."
+	case ClassTextMissing:
+		return "The extracted text of this document is gone."
+	case ClassEmptyText:
+		return "The document has no text to analyze."
+	case ClassTooLargeForModels:
+		return "The document is too large for every model available."
+	case ClassModelRejected:
+		return "The model refused to assess this document."
+	case ClassIncompleteOutput:
+		return "The model's answer stayed cut off even at the largest output budget."
+	case ClassInvalidAssessment:
+		return "The model's answer failed validation, also after a repair attempt."
+	case ClassBadWebhook:
+		return "The webhook request could not be built."
+	case ClassForeignObject:
+		return "An event about this document named a stored object of another owner; nothing was read."
+	}
+	return "This stage could not process the document."
+}

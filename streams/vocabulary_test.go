@@ -2,6 +2,7 @@ package streams_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aiprism/prism/streams"
@@ -57,9 +58,14 @@ func TestVocabularyIsStable(t *testing.T) {
 		streams.ClassIncompleteOutput:  "incomplete-output",
 		streams.ClassInvalidAssessment: "invalid-assessment",
 		streams.ClassBadWebhook:        "bad-webhook",
+		streams.ClassForeignObject:     "foreign-object",
 	} {
 		if got != want {
 			t.Errorf("failure class %q was renamed to %q", want, got)
+		}
+		// Users are told a sentence of ours for every class.
+		if r := streams.ClassReason(got); r == streams.ClassReason("no-such-class") || !strings.HasSuffix(r, ".") {
+			t.Errorf("failure class %q has no sentence of its own: %q", got, r)
 		}
 	}
 }

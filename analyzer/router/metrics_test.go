@@ -8,25 +8,32 @@ import (
 
 	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/analyzer/router"
+	"github.com/aiprism/prism/platform/testenv"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
 )
 
 // A model that answers ModelNotReadyException is cooled and routed around
 // (through the real client against the simulator), the attempt trail
-// says so, and the router's metrics tell the same story when scraped.
+// says so in our words (it is shown to users) while Bedrock's go to the
+// log, and the router's metrics tell the same story when scraped.
 func TestNotReadyFallsBackAndMetricsTellIt(t *testing.T) {
 	w, r, _, reg := twoModels(t, bedrocksim.Faults{NotReady: 1})
+	logs := &testenv.Logs{}
 
-	res, err := r.Converse(context.Background(), chatRequest(false))
+	res, err := r.Converse(zerolog.New(logs).WithContext(context.Background()), chatRequest(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Model.ID != "model-b" || len(res.Attempts) != 2 {
 		t.Fatalf("served by %s after %+v, want model-b on the second attempt", res.Model.ID, res.Attempts)
 	}
-	if a := res.Attempts[0]; a.Model != "model-a" || a.Outcome != "not_ready" || !strings.Contains(a.Error, "ModelNotReadyException") {
-		t.Fatalf("first attempt %+v, want model-a not_ready naming ModelNotReadyException", a)
+	if a := res.Attempts[0]; a.Model != "model-a" || a.Outcome != "not_ready" || a.Error != "the model was not ready" {
+		t.Fatalf("first attempt %+v, want model-a not_ready, told in our words", a)
+	}
+	if !strings.Contains(logs.String(), "ModelNotReadyException") || !strings.Contains(logs.String(), `"model":"model-a"`) {
+		t.Fatalf("Bedrock's error is not in the log:\n%s", logs.String())
 	}
 	// The next request skips the cooling model without calling it.
 	if res, err := r.Converse(context.Background(), chatRequest(false)); err != nil || len(res.Attempts) != 1 || res.Model.ID != "model-b" {

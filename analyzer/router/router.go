@@ -167,9 +167,16 @@ func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
 		out, err := r.client.Converse(ctx, req.Build(m, maxOut))
 		latency := time.Since(start)
 		class := bedrock.Classify(err)
-		attempt := streams.Attempt{Model: m.ID, LatencyMS: latency.Milliseconds(), Outcome: outcomeName(class)}
+		outcome, said := describe(class)
+		attempt := streams.Attempt{Model: m.ID, LatencyMS: latency.Milliseconds(), Outcome: outcome}
 		if err != nil {
-			attempt.Error = truncate(err.Error(), 300)
+			attempt.Error = said
+			lvl := zerolog.WarnLevel
+			if class == bedrock.ClassThrottled || class == bedrock.ClassNotReady {
+				lvl = zerolog.InfoLevel // routine: the router moves on
+			}
+			zerolog.Ctx(ctx).WithLevel(lvl).Err(err).Str("model", m.ID).Str("outcome", attempt.Outcome).
+				Int64("latency_ms", attempt.LatencyMS).Msg("model call failed")
 		}
 		attempts = append(attempts, attempt)
 		r.metrics.call(m.ID, attempt.Outcome, latency)
@@ -284,24 +291,19 @@ func usage(out *bedrockruntime.ConverseOutput) (in, outTok int) {
 	return int(aws.ToInt32(out.Usage.InputTokens)), int(aws.ToInt32(out.Usage.OutputTokens))
 }
 
-func outcomeName(c bedrock.Class) string {
+// describe returns the outcome of a call of class c in the attempt trail,
+// which is stored with the assessment and shown to users: the outcome for
+// programs, and what happened in our words (Bedrock's go to the log).
+func describe(c bedrock.Class) (outcome, said string) {
 	switch c {
 	case bedrock.ClassNone:
-		return "ok"
+		return "ok", ""
 	case bedrock.ClassThrottled:
-		return "throttled"
+		return "throttled", "the model was over its quota"
 	case bedrock.ClassNotReady:
-		return "not_ready"
+		return "not_ready", "the model was not ready"
 	case bedrock.ClassPermanent:
-		return "rejected"
-	default:
-		return "error"
+		return "rejected", "the model rejected the request"
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return "error", "the model call failed"
 }

@@ -3,12 +3,16 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 
 	"github.com/aiprism/prism/persist/migrations"
 	"github.com/aiprism/prism/platform/testenv"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -154,6 +158,72 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 	} {
 		if _, err := migrations.Load(fsys); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// Owner ids reach NATS subjects and object keys, so every table holding
+// one refuses a value that is not one subject token of [A-Za-z0-9_-]: no
+// '.', '*', '>' or whitespace. Each table is tried with a row that is
+// valid but for its owner.
+func TestOwnerColumnsRefuseNonTokens(t *testing.T) {
+	ctx := context.Background()
+	pool := open(t, testenv.Postgres(t))
+	if err := migrations.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	// Parents of the rows below, owned by a valid owner.
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO documents (id, owner, status, status_rank, run, uploaded_at, updated_at) VALUES ('d0', 'alice', 'uploaded', 10, 1, now(), now());
+		INSERT INTO chat_sessions (id, owner) VALUES ('s0', 'alice');
+		INSERT INTO webhook_subscriptions (id, owner, url, secret) VALUES ('w0', 'alice', 'https://example.com/hook', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	inserts := map[string]string{
+		"documents":             `INSERT INTO documents (id, owner, status, status_rank, run, uploaded_at, updated_at) VALUES ($1, $2, 'uploaded', 10, 1, now(), now())`,
+		"document_events":       `INSERT INTO document_events (event_id, document_id, owner, run, type, occurred_at) VALUES ($1, 'd0', $2, 1, 'uploaded', now())`,
+		"assessments":           `INSERT INTO assessments (document_id, run, owner, result, score, risk_level, created_at) VALUES ('d0', abs(hashtext($1)), $2, '{}', 1, 'low', now())`,
+		"chat_sessions":         `INSERT INTO chat_sessions (id, owner) VALUES ($1, $2)`,
+		"chat_messages":         `INSERT INTO chat_messages (session_id, owner, role, content) VALUES ('s0', $2, 'user', $1)`,
+		"webhook_subscriptions": `INSERT INTO webhook_subscriptions (id, owner, url, secret) VALUES ($1, $2, 'https://example.com/hook', 'x')`,
+		"webhook_deliveries":    `INSERT INTO webhook_deliveries (subscription_id, owner, event_id, event_type) VALUES ('w0', $2, $1, 'uploaded')`,
+		"exports":               `INSERT INTO exports (id, owner, format, object_key, rows, size_bytes) VALUES ($1, $2, 'csv', 'k', 0, 0)`,
+	}
+	bad := []string{"a.b", "a*", ">", "alice.>", "a b", "a\tb", "a\nb", " alice", "", strings.Repeat("a", 65), "ålice"}
+	for table, insert := range inserts {
+		for i, owner := range bad {
+			_, err := pool.Exec(ctx, insert, fmt.Sprintf("%s-bad-%d", table, i), owner)
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
+				t.Errorf("%s accepted owner %q (err %v), want a check violation", table, owner, err)
+			}
+		}
+		for i, owner := range []string{"alice", "01J9ZK3V4T9Q-x_Y", strings.Repeat("a", 64)} {
+			if _, err := pool.Exec(ctx, insert, fmt.Sprintf("%s-good-%d", table, i), owner); err != nil {
+				t.Errorf("%s refused owner %q: %v", table, owner, err)
+			}
+		}
+	}
+	// Every owner column of the schema is covered: a table added later
+	// with an owner column and no check fails here.
+	rows, err := pool.Query(ctx, `SELECT c.table_name FROM information_schema.columns c
+		WHERE c.table_schema = 'public' AND c.column_name = 'owner' AND NOT EXISTS (
+			SELECT 1 FROM pg_constraint k WHERE k.conrelid = (quote_ident(c.table_name))::regclass AND k.contype = 'c'
+			AND pg_get_constraintdef(k.oid) LIKE '%owner ~ %[A-Za-z0-9\_-]{1,64}$%')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchecked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unchecked) > 0 {
+		t.Fatalf("owner columns without the subject-token check: %v", unchecked)
+	}
+	for table := range inserts {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 AND column_name = 'owner'`, table).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("table %s has no owner column (%d, %v)", table, n, err)
 		}
 	}
 }

@@ -21,13 +21,14 @@ const (
 //
 // The date (UTC of t) comes first so lifecycle rules and audits can select
 // by upload day; owner and document id keep one document's objects
-// together. owner and documentID follow the character rules of
-// SafeFilename ("/" becomes "_", empty becomes "unknown"), so a hostile
-// value cannot add path levels or escape the prefix. The filename is kept,
-// sanitized, because downloads present it to users.
+// together. The owner segment is the owner id itself (see ownerSegment);
+// documentID follows the character rules of SafeFilename ("/" becomes
+// "_", empty becomes "unknown"), so a hostile value cannot add path levels
+// or escape the prefix. The filename is kept, sanitized, because downloads
+// present it to users.
 func Key(owner, documentID, filename string, t time.Time) string {
 	return "uploads/" + t.UTC().Format("2006/01/02") + "/" +
-		safeSegment(owner, "unknown", maxSegmentBytes) + "/" +
+		ownerSegment(owner) + "/" +
 		safeSegment(documentID, "unknown", maxSegmentBytes) + "/" +
 		SafeFilename(filename)
 }
@@ -42,7 +43,7 @@ func Key(owner, documentID, filename string, t time.Time) string {
 // are sanitized as in Key.
 func TextKey(owner, documentID, version string) string {
 	return "text/" +
-		safeSegment(owner, "unknown", maxSegmentBytes) + "/" +
+		ownerSegment(owner) + "/" +
 		safeSegment(documentID, "unknown", maxSegmentBytes) + "/" +
 		safeSegment(version, "unknown", maxSegmentBytes) + ".txt"
 }
@@ -53,8 +54,69 @@ func TextKey(owner, documentID, version string) string {
 //
 // sanitized as in Key.
 func ExportKey(owner, exportID, ext string, t time.Time) string {
-	return "exports/" + safeSegment(owner, "unknown", maxSegmentBytes) + "/" +
+	return "exports/" + ownerSegment(owner) + "/" +
 		t.UTC().Format("20060102T150405Z") + "-" + safeSegment(exportID, "unknown", maxSegmentBytes) + "." + ext
+}
+
+// OwnedBy reports whether key is an object of owner: a key Key, TextKey
+// or ExportKey built for that owner. It is the one rule every consumer of
+// a key that arrived in an event or a row applies before reading or
+// deleting the object, so a forged event cannot point a stage or a
+// download at another owner's bytes. An owner that is not a valid id owns
+// nothing.
+func OwnedBy(key, owner string) bool {
+	seg, ok := keyOwner(key)
+	return ok && validOwner(owner) && seg == owner
+}
+
+// keyOwner returns the owner segment of a key of one of the shapes above.
+// Keys with empty, "." or ".." segments have no owner: some S3-compatible
+// stores and proxies normalise such paths.
+func keyOwner(key string) (string, bool) {
+	parts := strings.Split(key, "/")
+	for _, p := range parts {
+		if p == "" || p == "." || p == ".." {
+			return "", false
+		}
+	}
+	switch {
+	case len(parts) == 7 && parts[0] == "uploads": // uploads/YYYY/MM/DD/<owner>/<document>/<file>
+		return parts[4], true
+	case len(parts) == 4 && parts[0] == "text": // text/<owner>/<document>/<version>.txt
+		return parts[1], true
+	case len(parts) == 3 && parts[0] == "exports": // exports/<owner>/<stamp>-<id>.<ext>
+		return parts[1], true
+	}
+	return "", false
+}
+
+// ownerSegment is the owner's segment of its keys: the owner id itself,
+// so two owners never share one (sanitizing would map "a__b" and "a_b",
+// or "_x" and "x", to the same segment). Owner ids are checked everywhere
+// they enter (streams.ValidToken); a value that is not one gets a
+// sanitized segment with a leading "~", which no valid id has, so no
+// owner holds its objects.
+func ownerSegment(owner string) string {
+	if validOwner(owner) {
+		return owner
+	}
+	return "~" + safeSegment(owner, "unknown", maxSegmentBytes)
+}
+
+// validOwner is streams.ValidToken's rule (1 to 64 of [A-Za-z0-9_-]),
+// restated because streams builds on this module, not the reverse; a
+// streams test holds the two to the same answers.
+func validOwner(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // SafeFilename reduces a client-supplied filename to one safe key segment:

@@ -77,6 +77,13 @@ func NATS(t testing.TB) (*natsembed.Server, *nats.Conn, jetstream.JetStream) {
 // when the test ends.
 func S3Config(t testing.TB) blob.Config {
 	t.Helper()
+	return S3ConfigAt(serveS3(t).URL())
+}
+
+// serveS3 starts the local S3 store of S3Config and stops it when the test
+// ends.
+func serveS3(t testing.TB) *s3local.Server {
+	t.Helper()
 	srv, err := startS3(t.TempDir())
 	if err != nil {
 		t.Fatalf("testenv: start S3: %v", err)
@@ -88,7 +95,7 @@ func S3Config(t testing.TB) blob.Config {
 			t.Errorf("testenv: stop S3: %v", err)
 		}
 	})
-	return S3ConfigAt(srv.URL())
+	return srv
 }
 
 // startS3 starts the local S3 store on dir with the test bucket, which
@@ -102,7 +109,12 @@ func startS3(dir string) (*s3local.Server, error) {
 // S3 returns a blob.Store on a fresh local S3 endpoint (see S3Config).
 func S3(t testing.TB) *blob.Store {
 	t.Helper()
-	st, err := blob.New(context.Background(), S3Config(t))
+	return storeAt(t, S3Config(t))
+}
+
+func storeAt(t testing.TB, cfg blob.Config) *blob.Store {
+	t.Helper()
+	st, err := blob.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("testenv: blob store: %v", err)
 	}

@@ -44,6 +44,34 @@ func TestNATS(t *testing.T) {
 	}
 }
 
+// The watched endpoint passes requests through, counts them by method and
+// key, and answers a failed key with S3's error, which the SDK reports
+// with its code and message.
+func TestS3Watched(t *testing.T) {
+	w := testenv.S3Watched(t)
+	st := w.Store(t)
+	ctx := t.Context()
+	if _, err := st.Put(ctx, "dir/k", strings.NewReader("v"), 1, "text/plain"); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	rc, _, err := st.Get(ctx, "dir/k")
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	raw, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(raw) != "v" || w.Count(http.MethodGet, "dir/k") != 1 || w.Count(http.MethodPut, "dir/k") != 1 || w.Count(http.MethodGet, "other") != 0 {
+		t.Fatalf("read %q; counted GET %d, PUT %d", raw, w.Count(http.MethodGet, "dir/k"), w.Count(http.MethodPut, "dir/k"))
+	}
+	w.Fail("dir/k", testenv.S3Error{Status: http.StatusForbidden, Code: "AccessDenied", Message: "watched-endpoint-says-no"})
+	if _, _, err := st.Get(ctx, "dir/k"); err == nil || !strings.Contains(err.Error(), "watched-endpoint-says-no") || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Fatalf("get of a failed key: %v, want S3's AccessDenied with its message", err)
+	}
+	if _, err := st.Head(ctx, "dir/k"); err == nil {
+		t.Fatal("head of a failed key succeeded")
+	}
+}
+
 func TestS3(t *testing.T) {
 	st := testenv.S3(t)
 	ctx := t.Context()

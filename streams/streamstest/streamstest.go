@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -262,25 +263,45 @@ func cancelIsNeverPermanent(t *testing.T, s *Stage) {
 // until the test ends.
 func start(t *testing.T, s *Stage, wrap func(ctx context.Context, next func(context.Context) error) error) {
 	t.Helper()
-	opts := streams.RunnerOptions{
-		Concurrency: 2,
-		Log:         zerolog.New(zerolog.NewTestWriter(t)),
-		Publisher:   s.Publisher,
-		Backoff:     func(uint64) time.Duration { return backoff },
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
+	opts := runnerOptions(t, s.Publisher, io.Discard)
+	runUntilCleanup(t, func(ctx context.Context) error {
 		if s.Handler != nil {
-			done <- streams.Run(ctx, s.JS, s.Consumer, func(ctx context.Context, ev *streams.Event) error {
+			return streams.Run(ctx, s.JS, s.Consumer, func(ctx context.Context, ev *streams.Event) error {
 				return wrap(ctx, func(ctx context.Context) error { return s.Handler(ctx, ev) })
 			}, opts)
-			return
 		}
-		done <- streams.RunMessages(ctx, s.JS, s.Consumer, func(ctx context.Context, msg jetstream.Msg) error {
+		return streams.RunMessages(ctx, s.JS, s.Consumer, func(ctx context.Context, msg jetstream.Msg) error {
 			return wrap(ctx, func(ctx context.Context) error { return s.MsgHandler(ctx, msg) })
 		}, opts)
-	}()
+	})
+}
+
+// Running runs h on consumer c through the real runner, as a role does,
+// until the test ends; failures are published with pub, and log lines go
+// to log as well as to the test's output. Redeliveries come after the
+// suite's short backoff.
+func Running(t *testing.T, js jetstream.JetStream, c streams.Consumer, h streams.Handler, pub *streams.Publisher, log io.Writer) {
+	t.Helper()
+	opts := runnerOptions(t, pub, log)
+	runUntilCleanup(t, func(ctx context.Context) error { return streams.Run(ctx, js, c, h, opts) })
+}
+
+func runnerOptions(t *testing.T, pub *streams.Publisher, log io.Writer) streams.RunnerOptions {
+	return streams.RunnerOptions{
+		Concurrency: 2,
+		Log:         zerolog.New(io.MultiWriter(log, zerolog.NewTestWriter(t))),
+		Publisher:   pub,
+		Backoff:     func(uint64) time.Duration { return backoff },
+	}
+}
+
+// runUntilCleanup runs run until the test ends, then cancels its context
+// and waits for it to return.
+func runUntilCleanup(t *testing.T, run func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -349,6 +370,22 @@ func Failures(t *testing.T, js jetstream.JetStream, doc string) []streams.Failed
 		out = append(out, f)
 	}
 	return out
+}
+
+// WaitFailed waits for the document.failed event of owner's document doc
+// and returns its payload.
+func WaitFailed(t *testing.T, js jetstream.JetStream, owner, doc string) streams.FailedData {
+	t.Helper()
+	var f streams.FailedData
+	log := streams.NewLog(js)
+	testenv.Eventually(t, wait, "document.failed of "+owner+"/"+doc, func() bool {
+		ev, err := log.Last(context.Background(), streams.DocSubject(owner, doc, streams.Failed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev != nil && ev.Decode(&f) == nil
+	})
+	return f
 }
 
 // Events returns the stored events of type typ about Owner's document doc

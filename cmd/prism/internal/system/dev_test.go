@@ -55,6 +55,13 @@ type devSystem struct {
 // PostgreSQL under varDir, as `make run` does.
 func startDev(t *testing.T, varDir, dsn string, extra ...map[string]string) *devSystem {
 	t.Helper()
+	return startDevLogging(t, varDir, dsn, io.Discard, extra...)
+}
+
+// startDevLogging is startDev with the system's log lines (warnings and
+// errors) written to logs as well as to the test's output.
+func startDevLogging(t *testing.T, varDir, dsn string, logs io.Writer, extra ...map[string]string) *devSystem {
+	t.Helper()
 	env := map[string]string{
 		"PRISM_VAR_DIR":       varDir,
 		"PRISM_DEV_NATS_PORT": "-1",
@@ -70,7 +77,7 @@ func startDev(t *testing.T, varDir, dsn string, extra ...map[string]string) *dev
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	log := zerolog.New(io.MultiWriter(logs, zerolog.NewTestWriter(t))).Level(zerolog.WarnLevel)
 	dev, err := system.StartDev(ctx, config.MapEnv(env), obs.NewRegistry(), log)
 	if err != nil {
 		cancel()
