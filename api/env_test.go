@@ -313,9 +313,24 @@ func (d *doc) analyze(score int, level string) *streams.Event {
 func (e *env) analyzed(owner, filename, text string, score int, level string) *doc {
 	e.t.Helper()
 	d := e.newDoc(owner, filename, []byte(text))
-	d.extract(text)
+	extracted := d.extract(text)
 	d.waitSeq(d.analyze(score, level).Seq)
+	// The projector applies events concurrently: the analyzed event can be
+	// in before the extracted one that brings the text key.
+	d.waitEvent(extracted.Seq)
 	return d
+}
+
+// waitEvent waits until the read model has applied the document's event
+// at stream sequence seq itself, whatever came after it.
+func (d *doc) waitEvent(seq uint64) {
+	d.e.t.Helper()
+	testenv.Eventually(d.e.t, 10*time.Second, fmt.Sprintf("event %d of %s projected", seq, d.id), func() bool {
+		var n int
+		err := d.e.pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM document_events WHERE document_id = $1 AND stream_seq = $2`, d.id, int64(seq)).Scan(&n)
+		return err == nil && n == 1
+	})
 }
 
 // waitSeq waits until the read model has applied the document's event at
