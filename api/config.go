@@ -3,6 +3,10 @@
 package api
 
 import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aiprism/prism/platform/config"
@@ -22,7 +26,29 @@ type Config struct {
 	DevOwner       string
 	MaxUploadBytes int64
 	SSEHeartbeat   time.Duration
-	ReadTimeout    time.Duration
+	// HeaderTimeout bounds reading a request's line and headers, from its
+	// first byte (a new connection) or from the end of the previous
+	// request's idle wait; ReadTimeout then bounds reading its body.
+	HeaderTimeout time.Duration
+	ReadTimeout   time.Duration
+	// WriteTimeout bounds writing an answer whose body is not streamed;
+	// streamed ones (SSE, exports, downloads) are not cut by it.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends nothing.
+	IdleTimeout time.Duration
+	// PublicURL is where clients reach the API; an https one turns on
+	// Strict-Transport-Security.
+	PublicURL string
+	// TrustedProxies (IPs or CIDRs) may say the client's scheme with
+	// X-Forwarded-Proto; nobody else is believed.
+	TrustedProxies []string
+	// CORSOrigins are the exact origins (scheme://host[:port]) browsers
+	// may call the API from, with credentials. None: CORS is off.
+	CORSOrigins []string
+	// MetricsToken, when set, serves /metrics on the API's listener to
+	// callers presenting it as a bearer token. Unset, /metrics is public
+	// only with dev auth; otherwise it is on METRICS_ADDR alone.
+	MetricsToken string
 	// ExportMaxRows caps one bulk export; a larger one is refused with a
 	// request to narrow the filters. 0 = DefaultExportMaxRows.
 	ExportMaxRows int
@@ -31,21 +57,93 @@ type Config struct {
 // DefaultExportMaxRows is the export cap when none is configured.
 const DefaultExportMaxRows = 100_000
 
+// Timeouts when none is configured.
+const (
+	DefaultHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout   = 5 * time.Minute
+	DefaultWriteTimeout  = time.Minute
+	DefaultIdleTimeout   = time.Minute
+)
+
 // ConfigFromEnv reads API_ADDR, API_AUTH, API_DEV_OWNER,
-// API_MAX_UPLOAD_BYTES, API_SSE_HEARTBEAT, API_READ_TIMEOUT and
+// API_MAX_UPLOAD_BYTES, API_SSE_HEARTBEAT, API_HEADER_TIMEOUT,
+// API_READ_TIMEOUT (a request body), API_WRITE_TIMEOUT (an answer that is
+// not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
+// API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN and
 // API_EXPORT_MAX_ROWS.
 func ConfigFromEnv(l *config.Loader) Config {
 	devOwner := l.String("API_DEV_OWNER", "dev")
 	// The owner id reaches subjects and object keys: the same rule as
 	// every owner id (no '.', '*', '>' or whitespace).
 	l.Check(streams.ValidToken(devOwner) == nil, "API_DEV_OWNER", "an owner id: 1 to 64 letters, digits, '-' or '_'")
-	return Config{
+	c := Config{
 		Addr:           l.String("API_ADDR", "127.0.0.1:8080"),
 		Auth:           l.OneOf("API_AUTH", AuthToken, AuthDev, AuthToken),
 		DevOwner:       devOwner,
 		MaxUploadBytes: l.Int64("API_MAX_UPLOAD_BYTES", 50<<20, 1, 4<<30),
 		SSEHeartbeat:   l.Duration("API_SSE_HEARTBEAT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
-		ReadTimeout:    l.Duration("API_READ_TIMEOUT", 5*time.Minute, time.Second, time.Hour),
+		HeaderTimeout:  l.Duration("API_HEADER_TIMEOUT", DefaultHeaderTimeout, 100*time.Millisecond, time.Minute),
+		ReadTimeout:    l.Duration("API_READ_TIMEOUT", DefaultReadTimeout, time.Second, time.Hour),
+		WriteTimeout:   l.Duration("API_WRITE_TIMEOUT", DefaultWriteTimeout, time.Second, time.Hour),
+		IdleTimeout:    l.Duration("API_IDLE_TIMEOUT", DefaultIdleTimeout, time.Second, time.Hour),
+		PublicURL:      l.URL("API_PUBLIC_URL", "", "http", "https"),
+		TrustedProxies: list(l.String("API_TRUSTED_PROXIES", "")),
+		CORSOrigins:    list(l.String("API_CORS_ORIGINS", "")),
+		MetricsToken:   l.String("API_METRICS_TOKEN", ""),
 		ExportMaxRows:  l.Int("API_EXPORT_MAX_ROWS", DefaultExportMaxRows, 1, 10_000_000),
 	}
+	for _, p := range c.TrustedProxies {
+		_, _, err := net.ParseCIDR(p)
+		l.Check(err == nil || net.ParseIP(p) != nil, "API_TRUSTED_PROXIES", fmt.Sprintf("IP addresses or CIDR ranges, comma-separated (not %q)", p))
+	}
+	for i, o := range c.CORSOrigins {
+		norm, err := origin(o)
+		l.Check(err == nil, "API_CORS_ORIGINS", fmt.Sprintf("exact origins such as https://app.example.com, comma-separated (%v)", err))
+		c.CORSOrigins[i] = norm
+	}
+	// A guessable token would make /metrics public in all but name.
+	l.Check(c.MetricsToken == "" || len(c.MetricsToken) >= 32, "API_METRICS_TOKEN", "at least 32 characters")
+	return c
+}
+
+// withDefaults fills what a Config built in code (tests) leaves zero.
+func (c Config) withDefaults() Config {
+	if c.ExportMaxRows <= 0 {
+		c.ExportMaxRows = DefaultExportMaxRows
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.HeaderTimeout, DefaultHeaderTimeout}, {&c.ReadTimeout, DefaultReadTimeout}, {&c.WriteTimeout, DefaultWriteTimeout}, {&c.IdleTimeout, DefaultIdleTimeout}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	return c
+}
+
+// list splits a comma-separated value, dropping empty items.
+func list(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// origin checks that o is an origin as browsers send it, scheme://host
+// with an optional port and nothing else, and returns it lower-cased.
+func origin(o string) (string, error) {
+	u, err := url.Parse(o)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%q: %w", o, err)
+	case o == "*" || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return "", fmt.Errorf("%q is not an http or https origin", o)
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return "", fmt.Errorf("%q has more than a scheme, host and port", o)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }

@@ -43,6 +43,9 @@ const (
 
 func tokenOf(owner string) string { return "token-of-" + owner }
 
+// metricsToken is the env's API_METRICS_TOKEN.
+const metricsToken = "metrics-token-of-the-test-0123456789"
+
 // env is the API on a loopback listener over real NATS, S3 and
 // PostgreSQL, with the real projector filling the read model.
 type env struct {
@@ -50,6 +53,7 @@ type env struct {
 	js    jetstream.JetStream
 	pool  *pgxpool.Pool
 	blobs *blob.Store
+	s3    blob.Config // where blobs are, to look at the bucket directly
 	pub   *streams.Publisher
 	srv   *api.Server
 	url   string
@@ -73,6 +77,9 @@ type envOption func(*envConfig)
 func withUploadLimit(n int64) envOption { return func(c *envConfig) { c.maxUpload = n } }
 func withExportMaxRows(n int) envOption { return func(c *envConfig) { c.api.ExportMaxRows = n } }
 
+// withAPI changes the API's configuration.
+func withAPI(change func(*api.Config)) envOption { return func(c *envConfig) { change(&c.api) } }
+
 // withLargeUploads lets uploads of up to n bytes through the API and ingest.
 func withLargeUploads(n int64) envOption {
 	return func(c *envConfig) { c.api.MaxUploadBytes, c.maxUpload = n, n }
@@ -90,14 +97,16 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	cfg := envConfig{
-		api: api.Config{Auth: api.AuthToken, MaxUploadBytes: 10 << 20, SSEHeartbeat: time.Second, ReadTimeout: time.Minute},
-		s3:  testenv.S3Config,
+		api: api.Config{Auth: api.AuthToken, MaxUploadBytes: 10 << 20, SSEHeartbeat: time.Second, ReadTimeout: time.Minute,
+			MetricsToken: metricsToken},
+		s3: testenv.S3Config,
 	}
 	cfg.maxUpload = cfg.api.MaxUploadBytes
 	for _, o := range opts {
 		o(&cfg)
 	}
-	blobs, err := blob.New(ctx, cfg.s3(t))
+	s3 := cfg.s3(t)
+	blobs, err := blob.New(ctx, s3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +163,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		}
 	})
 	c := loadContract(t)
-	return &env{t: t, js: js, pool: pool, blobs: blobs, pub: streams.NewPublisher(js, "/test"), srv: srv,
+	return &env{t: t, js: js, pool: pool, blobs: blobs, s3: s3, pub: streams.NewPublisher(js, "/test"), srv: srv,
 		url:       "http://" + ln.Addr().String(),
 		http:      &http.Client{Timeout: time.Minute, Transport: &checkedTransport{t: t, c: c, next: http.DefaultTransport}},
 		unchecked: &http.Client{Timeout: time.Minute},

@@ -12,7 +12,9 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 }
 
 // readyz checks every dependency and names each in the answer, so an
-// operator sees which one is down.
+// operator sees which one is down. The answer is public: why a check
+// failed (a backend's error text, which may name hosts and users) goes
+// to the log only.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
@@ -20,7 +22,8 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	ready := true
 	record := func(name string, err error) {
 		if err != nil {
-			checks[name] = "fail: " + err.Error()
+			s.deps.Log.Warn().Err(err).Str("check", name).Msg("readiness check failed")
+			checks[name] = "fail"
 			ready = false
 			return
 		}

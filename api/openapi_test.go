@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -54,9 +55,10 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	if r.json(t, &spec); spec.OpenAPI != "3.1.0" {
 		t.Fatalf("openapi %q", spec.OpenAPI)
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		expect(t, e.get(path, ""), http.StatusOK)
 	}
+	expect(t, e.get("/metrics", "", "Authorization", "Bearer "+metricsToken), http.StatusOK)
 	d := e.analyzed(alice, "tour.txt", "unlimited liability for everything", 70, "high")
 	doc := "/api/v1/documents/" + d.id
 	for _, path := range []string{"/api/v1/documents?risk_level=high&sort=-score&limit=5", doc, doc + "/assessment",
@@ -124,20 +126,22 @@ func TestHealth(t *testing.T) {
 	if ready.Checks["nats"] != "ok" || ready.Checks["postgres"] != "ok" || ready.Checks["s3"] != "ok" {
 		t.Fatalf("readyz %+v", ready)
 	}
-	if r := e.get("/metrics", ""); !strings.Contains(string(r.body), "prism_http_requests_total") {
+	if r := e.get("/metrics", "", "Authorization", "Bearer "+metricsToken); !strings.Contains(string(r.body), "prism_http_requests_total") {
 		t.Fatalf("metrics lack the HTTP counter:\n%.500s", r.body)
 	}
 }
 
 // TestReadyzNamesTheFailingCheck: with NATS gone, /readyz answers 503 and
-// says which dependency failed while the others are fine.
+// says which dependency failed while the others are fine; why it failed
+// is in the log, not in the public answer.
 func TestReadyzNamesTheFailingCheck(t *testing.T) {
 	e := newEnv(t)
 	_, nc, js := testenv.NATS(t)
 	nc.Close()
+	var logged bytes.Buffer
 	srv := api.New(api.Config{Auth: api.AuthToken}, api.Deps{
 		NC: nc, JS: js, Pool: e.pool, Documents: store.New(e.pool), Blobs: e.blobs,
-		Registry: obs.NewRegistry(), Log: zerolog.Nop(),
+		Registry: obs.NewRegistry(), Log: zerolog.New(&logged),
 	})
 	resp, err := srv.App().Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), 10_000)
 	if err != nil {
@@ -152,7 +156,10 @@ func TestReadyzNamesTheFailingCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusServiceUnavailable || ready.Status != "not ready" ||
-		!strings.HasPrefix(ready.Checks["nats"], "fail") || ready.Checks["postgres"] != "ok" || ready.Checks["s3"] != "ok" {
+		ready.Checks["nats"] != "fail" || ready.Checks["postgres"] != "ok" || ready.Checks["s3"] != "ok" {
 		t.Fatalf("readyz with NATS down: %d %+v", resp.StatusCode, ready)
+	}
+	if !strings.Contains(logged.String(), `"check":"nats"`) || !strings.Contains(logged.String(), "not connected") {
+		t.Fatalf("the log does not say why the nats check failed:\n%s", logged.String())
 	}
 }

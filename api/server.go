@@ -10,11 +10,9 @@ import (
 	"github.com/aiprism/prism/ingest"
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/blob"
-	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/streams"
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -82,9 +80,7 @@ type Server struct {
 
 // New builds the API.
 func New(cfg Config, deps Deps) *Server {
-	if cfg.ExportMaxRows <= 0 {
-		cfg.ExportMaxRows = DefaultExportMaxRows
-	}
+	cfg = cfg.withDefaults()
 	life, stop := context.WithCancel(context.Background())
 	s := &Server{
 		stop:    stop,
@@ -103,14 +99,23 @@ func New(cfg Config, deps Deps) *Server {
 		// exports and SSE run after fasthttp has reused its buffers.
 		Immutable: true,
 		// Uploads stream through to the store instead of being buffered.
+		// fasthttp applies no body limit to a streamed body: limitBodies
+		// does, for every route.
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
-		BodyLimit:                    int(min(cfg.MaxUploadBytes+1<<20, 1<<31-1)),
-		ReadTimeout:                  cfg.ReadTimeout,
-		IdleTimeout:                  2 * time.Minute,
-		ErrorHandler:                 errorHandler(deps.Log),
-		JSONEncoder:                  gojson.Marshal,
+		BodyLimit:                    int(min(cfg.MaxUploadBytes+formOverhead, 1<<31-1)),
+		// The header timeout; headerTimeouts moves the read deadline to
+		// ReadTimeout once the headers are in. No WriteTimeout: it would
+		// cut streams (limitWrites sets the deadline per answer).
+		ReadTimeout:  cfg.HeaderTimeout,
+		IdleTimeout:  cfg.IdleTimeout,
+		ErrorHandler: errorHandler(deps.Log),
+		JSONEncoder:  gojson.Marshal,
+		// X-Forwarded-Proto (HSTS, c.Protocol) is believed only from these.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          cfg.TrustedProxies,
 	})
+	s.app.Server().HeaderReceived = headerTimeouts(cfg.ReadTimeout)
 	s.routes()
 	return s
 }
@@ -119,12 +124,18 @@ func New(cfg Config, deps Deps) *Server {
 // test keeps the two in step.
 func (s *Server) routes() {
 	app := s.app
+	app.Use(securityHeaders(s.cfg))
+	app.Use(limitWrites(s.cfg.WriteTimeout))
+	if len(s.cfg.CORSOrigins) > 0 {
+		app.Use(corsPolicy(s.cfg.CORSOrigins))
+	}
 	app.Use(recover.New())
 	app.Use(withRequestID)
 	app.Use(newHTTPMetrics(s.deps.Registry).middleware)
+	app.Use(s.limitBodies)
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
-	app.Get("/metrics", adaptor.HTTPHandler(obs.MetricsHandler(s.deps.Registry)))
+	app.Get("/metrics", s.metrics())
 	// The API description is public: registered before the authenticated group.
 	app.Get("/api/v1/openapi.json", s.openAPI)
 
@@ -159,7 +170,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("api: no listener in Deps")
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.app.Listener(ln) }()
+	go func() { errc <- s.app.Listener(lingerListener{ln}) }()
 	s.deps.Log.Info().Str("addr", ln.Addr().String()).Msg("api listening")
 	select {
 	case err := <-errc:

@@ -1,45 +1,89 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"strconv"
-	"strings"
 
 	"github.com/aiprism/prism/ingest"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
 
+// Form limits: what a client may send besides the file.
+const (
+	maxFormFields     = 16       // parts other than "file"
+	maxFormFieldBytes = 64 << 10 // their bodies together
+	// formOverhead is what the whole body may hold beyond the file: the
+	// other fields, every part's headers and the boundaries.
+	formOverhead = 2 * maxFormFieldBytes
+)
+
+// uploadLimit is the largest document the API accepts: API_MAX_UPLOAD_BYTES,
+// or ingest's own limit if that is lower.
+func (s *Server) uploadLimit() int64 {
+	limit := s.deps.Ingest.MaxBytes()
+	if s.cfg.MaxUploadBytes > 0 {
+		limit = min(limit, s.cfg.MaxUploadBytes)
+	}
+	return limit
+}
+
 // upload accepts one document as multipart/form-data (field "file") and
 // streams it to the claim-check store: the body is never held in memory.
 // It answers 202 once the original and its uploaded event are durable.
+// The body arrives capped (limitBodies): a document over the limit is
+// refused with 413 while it streams, and nothing of it is kept.
 func (s *Server) upload(c *fiber.Ctx) error {
 	mediaType, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
 		return problem(fiber.StatusUnsupportedMediaType, "not-multipart", "send the document as multipart/form-data in a field named \"file\"")
 	}
-	body := c.Context().RequestBodyStream()
-	if body == nil {
-		body = strings.NewReader(string(c.Body()))
+	body, ok := c.Locals(localsUploadBody).(io.Reader)
+	if !ok {
+		body = bytes.NewReader(c.Body()) // no body, or one limitBodies read
 	}
 	mr := multipart.NewReader(body, params["boundary"])
+	fields, fieldBytes := 0, int64(0)
 	for {
 		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		switch {
+		case errors.Is(err, io.EOF):
 			return problem(fiber.StatusBadRequest, "no-file", "the form has no field named \"file\"")
+		case err != nil:
+			return s.badForm(err)
 		}
-		if err != nil {
-			return problem(fiber.StatusBadRequest, "bad-multipart", "the multipart body is malformed: "+err.Error())
+		if part.FormName() == "file" {
+			if err := s.accept(c, part); err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, body) // the closing boundary: read, so the connection stays usable
+			return nil
 		}
-		if part.FormName() != "file" {
-			_ = part.Close()
-			continue
+		// Other fields are read and dropped, within bounds.
+		fields++
+		n, err := io.Copy(io.Discard, io.LimitReader(part, maxFormFieldBytes-fieldBytes+1))
+		fieldBytes += n
+		switch {
+		case fields > maxFormFields || fieldBytes > maxFormFieldBytes:
+			return problem(fiber.StatusRequestEntityTooLarge, classTooLarge,
+				"the form may hold at most "+strconv.Itoa(maxFormFields)+" fields besides \"file\", of "+humanBytes(maxFormFieldBytes)+" together")
+		case err != nil:
+			return s.badForm(err)
 		}
-		return s.accept(c, part)
 	}
+}
+
+// badForm answers a form that could not be read: the body's problem, or
+// what the multipart reader found wrong with it.
+func (s *Server) badForm(err error) *Problem {
+	if p := bodyProblem(err, s.tooLarge(true)); p != nil {
+		return p
+	}
+	return problem(fiber.StatusBadRequest, "bad-multipart", "the multipart body is malformed: "+err.Error())
 }
 
 func (s *Server) accept(c *fiber.Ctx, part *multipart.Part) error {
@@ -58,10 +102,12 @@ func (s *Server) accept(c *fiber.Ctx, part *multipart.Part) error {
 		Via:           "http",
 		CorrelationID: requestID(c),
 		Body:          part,
+		MaxBytes:      s.uploadLimit(),
 	})
+	if p := bodyProblem(err, s.tooLarge(true)); p != nil {
+		return p
+	}
 	switch {
-	case errors.Is(err, ingest.ErrTooLarge):
-		return problem(fiber.StatusRequestEntityTooLarge, "too-large", "the document exceeds the upload limit of "+humanBytes(s.deps.Ingest.MaxBytes()))
 	case errors.Is(err, ingest.ErrEmpty):
 		return problem(fiber.StatusBadRequest, "empty", "the document is empty")
 	case err != nil:

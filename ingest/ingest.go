@@ -54,6 +54,9 @@ type Upload struct {
 	Via           string // http or nats
 	CorrelationID string
 	Body          io.Reader
+	// MaxBytes lowers the service's limit for this upload (the API's own
+	// limit); 0 keeps it.
+	MaxBytes int64
 }
 
 // Accept stores the document's bytes and emits document.uploaded. It
@@ -72,14 +75,18 @@ func (s *Service) Accept(ctx context.Context, u Upload) (*streams.Event, error) 
 	if err := streams.ValidToken(u.DocumentID); err != nil {
 		return nil, fmt.Errorf("document id: %w", err)
 	}
-	if u.Size > s.maxBytes {
+	limit := s.maxBytes
+	if u.MaxBytes > 0 {
+		limit = min(limit, u.MaxBytes)
+	}
+	if u.Size > limit {
 		return nil, ErrTooLarge
 	}
 	log := zerolog.Ctx(ctx).With().Str("document_id", u.DocumentID).Str("correlation_id", u.CorrelationID).Logger()
 	key := blob.Key(u.Owner, u.DocumentID, u.Filename, s.now().UTC())
-	body := &limitReader{r: u.Body, left: s.maxBytes}
+	body := LimitReader(u.Body, limit)
 	res, err := s.store.Put(ctx, key, body, u.Size, "application/octet-stream")
-	if body.exceeded {
+	if body.Exceeded {
 		return nil, ErrTooLarge
 	}
 	if err != nil {
@@ -105,26 +112,30 @@ func (s *Service) Accept(ctx context.Context, u Upload) (*streams.Event, error) 
 	return ev, nil
 }
 
-// limitReader fails once more than left bytes are read, so an oversized
-// streamed upload is cut off instead of filling the store.
-type limitReader struct {
+// LimitReader returns a reader of r that fails with ErrTooLarge once more
+// than n bytes are read, so an oversized streamed upload is cut off
+// instead of filling the store.
+func LimitReader(r io.Reader, n int64) *LimitedReader { return &LimitedReader{r: r, left: n} }
+
+// LimitedReader is what LimitReader returns.
+type LimitedReader struct {
 	r        io.Reader
 	left     int64
-	exceeded bool
+	Exceeded bool // more than the limit was sent
 }
 
-func (l *limitReader) Read(p []byte) (int, error) {
+func (l *LimitedReader) Read(p []byte) (int, error) {
 	if l.left < 0 {
-		l.exceeded = true
+		l.Exceeded = true
 		return 0, ErrTooLarge
 	}
 	if int64(len(p)) > l.left+1 {
-		p = p[:l.left+1]
+		p = p[:l.left+1] // one byte more than allowed shows the excess
 	}
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	if l.left < 0 {
-		l.exceeded = true
+		l.Exceeded = true
 		return n, ErrTooLarge
 	}
 	return n, err

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/aiprism/prism/platform/config"
 )
 
 // Server-side encryption modes accepted in Config.SSE.
@@ -103,7 +105,7 @@ func (c Config) validate(n fieldNames) error {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s=%q: want an http:// or https:// URL such as http://127.0.0.1:9000", n.endpoint, c.Endpoint))
+			errs = append(errs, fmt.Errorf("%s=%q: want an http:// or https:// URL such as http://127.0.0.1:9000", n.endpoint, config.Redact(c.Endpoint)))
 		}
 	}
 	if c.Region == "" {

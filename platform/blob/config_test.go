@@ -66,6 +66,11 @@ func TestConfigFromEnv(t *testing.T) {
 			wantErr: []string{"S3_ENDPOINT=\"localhost:9000\"", "http://"},
 		},
 		{
+			name:    "bad endpoint, its credentials hidden",
+			env:     map[string]string{"S3_BUCKET": "docs", "S3_ENDPOINT": "ftp://ak:sk-secret@minio:9000"},
+			wantErr: []string{"S3_ENDPOINT=\"ftp://ak:xxxxx@minio:9000\""},
+		},
+		{
 			name:    "several problems reported together",
 			env:     map[string]string{"S3_SSE": "x"},
 			wantErr: []string{"S3_BUCKET", "S3_SSE"},

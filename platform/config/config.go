@@ -3,7 +3,8 @@
 // Each role declares one struct and fills it with a Loader. The Loader never
 // stops at the first problem: it records every bad or missing variable and
 // Err reports them together, each on its own line naming the variable and
-// what is expected, so an operator fixes a deployment in one pass.
+// what is expected, so an operator fixes a deployment in one pass. It
+// never repeats a credential: see Redact and secretName.
 package config
 
 import (
@@ -43,8 +44,15 @@ type Loader struct {
 // New returns a Loader over env.
 func New(env Getenv) *Loader { return &Loader{env: env} }
 
+// fail records a bad value. The value is repeated so that the operator
+// sees the typo, unless the variable holds a credential (secretName), and
+// never with the userinfo of a URL in it.
 func (l *Loader) fail(name, expected, got string) {
-	l.errs = append(l.errs, fmt.Errorf("%s: expected %s, got %q", name, expected, got))
+	if secretName(name) {
+		l.errs = append(l.errs, fmt.Errorf("%s: expected %s (the value is a secret and not repeated)", name, expected))
+		return
+	}
+	l.errs = append(l.errs, fmt.Errorf("%s: expected %s, got %q", name, expected, Redact(got)))
 }
 
 func (l *Loader) lookup(name string) (string, bool) {

@@ -42,15 +42,35 @@ func LogConfigFromEnv(l *config.Loader) LogConfig {
 	return LogConfig{Level: parsed, Format: l.OneOf("LOG_FORMAT", "json", "json", "console")}
 }
 
-// NewLogger returns a logger writing to w (os.Stderr when nil).
+// NewLogger returns a logger writing to w (os.Stderr when nil). Every line
+// passes through config.Redact: a connection string quoted in an error,
+// ours or a library's, reaches the log without its credentials.
 func NewLogger(w io.Writer, c LogConfig) zerolog.Logger {
 	if w == nil {
 		w = os.Stderr
 	}
+	w = RedactingWriter(w)
 	if c.Format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
 	return zerolog.New(w).Level(c.Level).With().Timestamp().Logger()
+}
+
+// RedactingWriter returns a writer that passes each write (zerolog writes
+// one line at a time) through config.Redact on its way to w.
+func RedactingWriter(w io.Writer) io.Writer { return redactor{w} }
+
+type redactor struct{ w io.Writer }
+
+func (r redactor) Write(p []byte) (int, error) {
+	line := string(p)
+	if red := config.Redact(line); red != line {
+		if _, err := io.WriteString(r.w, red); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return r.w.Write(p)
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors,

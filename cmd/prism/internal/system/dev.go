@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,9 +181,9 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 			_ = pg.Stop(cctx)
 		})
 		d.PGDSN = pg.DSN()
-		d.Started = append(d.Started, "PostgreSQL       "+redactDSN(d.PGDSN)+"  (data in "+filepath.Join(cfg.VarDir, "pg")+")")
+		d.Started = append(d.Started, "PostgreSQL       "+config.Redact(d.PGDSN)+"  (data in "+filepath.Join(cfg.VarDir, "pg")+")")
 	} else {
-		d.Started = append(d.Started, "PostgreSQL       "+redactDSN(d.PGDSN)+"  (DATABASE_URL)")
+		d.Started = append(d.Started, "PostgreSQL       "+config.Redact(d.PGDSN)+"  (DATABASE_URL)")
 	}
 	over["DATABASE_URL"] = d.PGDSN
 
@@ -192,7 +191,7 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 	// endpoint nor AWS credentials.
 	switch {
 	case cfg.BedrockEndpoint != "":
-		d.BedrockAt = "Bedrock at " + cfg.BedrockEndpoint + " (BEDROCK_ENDPOINT_URL)"
+		d.BedrockAt = "Bedrock at " + config.Redact(cfg.BedrockEndpoint) + " (BEDROCK_ENDPOINT_URL)"
 	case cfg.UseAWSBedrock:
 		d.BedrockAt = "AWS Bedrock in " + env("AWS_REGION")
 	default:
@@ -293,16 +292,4 @@ func orInProcess(url string) string {
 		return "(in-process only)"
 	}
 	return url
-}
-
-// redactDSN hides a password in a connection string for the banner.
-func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }

@@ -55,12 +55,11 @@ type devSystem struct {
 // PostgreSQL under varDir, as `make run` does.
 func startDev(t *testing.T, varDir, dsn string, extra ...map[string]string) *devSystem {
 	t.Helper()
-	return startDevLogging(t, varDir, dsn, io.Discard, extra...)
+	return startDevLogging(t, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), varDir, dsn, extra...)
 }
 
-// startDevLogging is startDev with the system's log lines (warnings and
-// errors) written to logs as well as to the test's output.
-func startDevLogging(t *testing.T, varDir, dsn string, logs io.Writer, extra ...map[string]string) *devSystem {
+// startDevLogging is startDev logging to log.
+func startDevLogging(t *testing.T, log zerolog.Logger, varDir, dsn string, extra ...map[string]string) *devSystem {
 	t.Helper()
 	env := map[string]string{
 		"PRISM_VAR_DIR":       varDir,
@@ -77,7 +76,6 @@ func startDevLogging(t *testing.T, varDir, dsn string, logs io.Writer, extra ...
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	log := zerolog.New(io.MultiWriter(logs, zerolog.NewTestWriter(t))).Level(zerolog.WarnLevel)
 	dev, err := system.StartDev(ctx, config.MapEnv(env), obs.NewRegistry(), log)
 	if err != nil {
 		cancel()
@@ -102,12 +100,18 @@ func startDevLogging(t *testing.T, varDir, dsn string, logs io.Writer, extra ...
 
 func upload(t *testing.T, api, name, content string) string {
 	t.Helper()
+	return uploadWith(t, http.DefaultClient, api, name, content)
+}
+
+// uploadWith uploads with client (one that authenticates, say).
+func uploadWith(t *testing.T, client *http.Client, api, name, content string) string {
+	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, _ := mw.CreateFormFile("file", name)
 	_, _ = fw.Write([]byte(content))
 	_ = mw.Close()
-	resp, err := http.Post(api+"/api/v1/documents", mw.FormDataContentType(), &body)
+	resp, err := client.Post(api+"/api/v1/documents", mw.FormDataContentType(), &body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +135,19 @@ type sseEvent struct {
 // followSSE reads a document's event stream until it ends.
 func followSSE(t *testing.T, api, id, lastEventID string) []sseEvent {
 	t.Helper()
+	return followSSEWith(t, http.DefaultClient, api, id, lastEventID)
+}
+
+// followSSEWith is followSSE with client.
+func followSSEWith(t *testing.T, client *http.Client, api, id, lastEventID string) []sseEvent {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, api+"/api/v1/documents/"+id+"/events", nil)
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	resp, err := client.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.R
 			opts = append(opts, nats.UserCredentials(c.nats.CredsFile))
 		}
 		if conn, err = nats.Connect(c.nats.URL, opts...); err != nil {
-			return nil, fmt.Errorf("connect to NATS at %s: %w", c.nats.URL, err)
+			return nil, fmt.Errorf("connect to NATS at %s: %w", config.Redact(c.nats.URL), err)
 		}
 	}
 	if err := in.attach(ctx, conn, c.dsn, c.maxConns, c.blob, needs); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
+	"github.com/rs/zerolog"
 )
 
 // The analyzer's only model is one Bedrock does not know: Bedrock answers
@@ -32,7 +33,7 @@ func TestBedrockWordsReachTheLogNotTheDocumentView(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &testenv.Logs{}
-	dev := startDevLogging(t, t.TempDir(), testenv.Postgres(t), logs, map[string]string{"ANALYZER_MODELS_FILE": models})
+	dev := startDevLogging(t, zerolog.New(io.MultiWriter(logs, zerolog.NewTestWriter(t))).Level(zerolog.WarnLevel), t.TempDir(), testenv.Postgres(t), map[string]string{"ANALYZER_MODELS_FILE": models})
 	id := upload(t, dev.APIURL, "contract.txt", contract)
 
 	var view []byte
