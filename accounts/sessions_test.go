@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,33 +13,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// clock is a time the test moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().UTC()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // sessionEnv is two API replicas' session stores over one NATS and one
 // database, on a clock the test moves.
 type sessionEnv struct {
 	js         jetstream.JetStream
 	users      *accounts.Users
 	one, two   *accounts.Sessions
-	clock      *clock
+	clock      *testenv.Clock
 	alice, bob accounts.User
 }
 
@@ -48,7 +27,7 @@ func newSessionEnv(t *testing.T, idle, maxLife time.Duration) *sessionEnv {
 	t.Helper()
 	_, _, js := testenv.NATS(t)
 	pool := persisttest.DB(t)
-	e := &sessionEnv{js: js, users: accounts.NewUsers(pool, accounts.DefaultParams()), clock: newClock()}
+	e := &sessionEnv{js: js, users: accounts.NewUsers(pool, accounts.DefaultParams()), clock: testenv.NewClock()}
 	e.alice, e.bob = addUser(t, e.users, "alice@example.com"), addUser(t, e.users, "bob@example.com")
 	cfg := accounts.SessionConfig{Idle: idle, Max: maxLife, Now: e.clock.Now}
 	for _, s := range []**accounts.Sessions{&e.one, &e.two} {

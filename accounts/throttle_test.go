@@ -15,10 +15,10 @@ import (
 
 // throttles are two replicas' throttles over one NATS, on a clock the
 // test moves.
-func throttles(t *testing.T, p accounts.ThrottlePolicy) (one, two *accounts.Throttle, c *clock) {
+func throttles(t *testing.T, p accounts.ThrottlePolicy) (one, two *accounts.Throttle, c *testenv.Clock) {
 	t.Helper()
 	_, _, js := testenv.NATS(t)
-	c = newClock()
+	c = testenv.NewClock()
 	open := func() *accounts.Throttle {
 		th, err := accounts.OpenThrottle(context.Background(), js, accounts.ThrottleConfig{Policy: p, Now: c.Now})
 		if err != nil {
