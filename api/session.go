@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"time"
 
 	"github.com/aiprism/prism/accounts"
 	"github.com/gofiber/fiber/v2"
@@ -111,13 +110,14 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	end := sess.CreatedAt.Add(acc.Sessions.Max())
-	s.setSessionCookie(c, secret, int(time.Until(end).Seconds()))
+	// The cookie lasts as long as the session can; the server ends it
+	// sooner when it goes unused.
+	s.setSessionCookie(c, secret, int(acc.Sessions.Max().Seconds()))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{
 		"user":         viewUser(u),
 		"csrf_token":   accounts.CSRFToken(secret),
-		"expires_at":   end,
+		"expires_at":   sess.CreatedAt.Add(acc.Sessions.Max()),
 		"idle_timeout": int(acc.Sessions.Idle().Seconds()),
 	})
 }
