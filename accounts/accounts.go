@@ -9,9 +9,11 @@
 // other. Passwords are kept as argon2id PHC strings (password.go); tokens
 // only as their SHA-256 (tokens.go).
 //
-// Sessions are not here: they live in a JetStream KV bucket so that every
-// API replica shares them, and are ended by the session store when a user
-// is disabled or changes password.
+// Sessions (sessions.go) and the sign-in throttle (throttle.go) live in
+// JetStream KV buckets, so that every API replica shares them: a session
+// begun on one replica works on all, and ending it on one ends it on all.
+// Whoever disables a user or changes a password ends the user's sessions
+// too (Sessions.EndAll, EndUserSessions).
 package accounts
 
 import (

@@ -206,7 +206,23 @@ func (ts *Tokens) List(ctx context.Context, userID string) ([]Token, error) {
 // Revoke revokes the token with id; revoking twice keeps the first time.
 // The next Lookup on any replica refuses it: nothing caches tokens.
 func (ts *Tokens) Revoke(ctx context.Context, id string) error {
-	tag, err := ts.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1`, id)
+	return ts.revoke(ctx, "", id)
+}
+
+// RevokeOwn is Revoke of a token of the user with userID only: another
+// user's token is ErrTokenNotFound, as if it did not exist.
+func (ts *Tokens) RevokeOwn(ctx context.Context, userID, id string) error {
+	if userID == "" {
+		return fmt.Errorf("%w: %s", ErrTokenNotFound, id)
+	}
+	return ts.revoke(ctx, userID, id)
+}
+
+// revoke revokes the token with id, of the user with userID unless it is
+// empty.
+func (ts *Tokens) revoke(ctx context.Context, userID, id string) error {
+	tag, err := ts.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now())
+		WHERE id = $1 AND ($2 = '' OR user_id = $2)`, id, userID)
 	if err != nil {
 		return fmt.Errorf("revoke token %s: %w", id, err)
 	}

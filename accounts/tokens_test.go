@@ -366,3 +366,25 @@ func TestListNeverShowsSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeOwn: a user revokes their own tokens only; another user's
+// token is not found, and stays valid.
+func TestRevokeOwn(t *testing.T) {
+	ctx := context.Background()
+	e := newTokenEnv(t)
+	bob := addUser(t, e.users, "bob@example.com")
+	alices, atok := e.create(t, accounts.NewToken{})
+	bobs, btok := e.create(t, accounts.NewToken{UserID: bob.ID})
+	for _, c := range []struct{ user, id string }{{e.alice.ID, btok.ID}, {"", atok.ID}, {bob.ID, "no-such-token"}} {
+		if err := e.tokens.RevokeOwn(ctx, c.user, c.id); !errors.Is(err, accounts.ErrTokenNotFound) {
+			t.Errorf("RevokeOwn(%q, %s): %v, want ErrTokenNotFound", c.user, c.id, err)
+		}
+	}
+	if _, _, err := e.tokens.Lookup(ctx, bobs); err != nil {
+		t.Fatalf("alice revoked bob's token: %v", err)
+	}
+	if err := e.tokens.RevokeOwn(ctx, e.alice.ID, atok.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.refused(t, alices, "revoked by its user")
+}

@@ -171,8 +171,9 @@ func (u *Users) GetByID(ctx context.Context, id string) (User, error) {
 }
 
 // Disable stops the user with email from signing in and makes their API
-// tokens stop working; disabling twice keeps the first time. The user's
-// sessions are ended by the session store (not part of this package).
+// tokens stop working; disabling twice keeps the first time. Sessions
+// refuse a disabled user at once (Sessions.Lookup reads the user); the
+// caller also ends them (Sessions.EndAll), so nothing of them is left.
 func (u *Users) Disable(ctx context.Context, email string) (User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
@@ -182,8 +183,8 @@ func (u *Users) Disable(ctx context.Context, email string) (User, error) {
 		WHERE email = $1 RETURNING `+userColumns, e)
 }
 
-// SetPassword replaces the password of the user with email. The user's
-// sessions are ended by the session store (not part of this package).
+// SetPassword replaces the password of the user with email. The caller
+// ends the user's sessions (Sessions.EndAll, EndUserSessions).
 func (u *Users) SetPassword(ctx context.Context, email, password string) (User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {

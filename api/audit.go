@@ -8,9 +8,15 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// actor is who makes the request, for audit entries.
+// actor is who makes the request, for audit entries: the authenticated
+// user, who is not the documents' owner when an admin reads another
+// user's documents.
 func (s *Server) actor(c *fiber.Ctx) store.Actor {
-	return store.Actor{User: ownerOf(c), RequestID: requestID(c), Source: Source}
+	user := ownerOf(c)
+	if p := principalOf(c); p != nil {
+		user = p.User.ID
+	}
+	return store.Actor{User: user, RequestID: requestID(c), Source: Source}
 }
 
 // recordAccess writes a read's audit entry. It is best effort: a reader is

@@ -9,14 +9,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiprism/prism/accounts"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/streams"
 )
 
 // Auth modes.
 const (
-	AuthDev   = "dev"   // every request acts as DevOwner: for a laptop, never for a shared deployment
-	AuthToken = "token" // Authorization: Bearer <API token>
+	AuthDev   = "dev"   // every request acts as DevOwner: for a laptop, never for a shared deployment, so loopback only
+	AuthToken = "token" // a session cookie (POST /api/v1/session) or Authorization: Bearer <API token>
 )
 
 // Config is the api role's configuration.
@@ -52,6 +53,11 @@ type Config struct {
 	// ExportMaxRows caps one bulk export; a larger one is refused with a
 	// request to narrow the filters. 0 = DefaultExportMaxRows.
 	ExportMaxRows int
+	// SessionIdle and SessionMax end a session after this long unused,
+	// and this long after sign-in whatever its use. 0 = the accounts
+	// defaults (12 h, 7 days).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
 }
 
 // DefaultExportMaxRows is the export cap when none is configured.
@@ -69,8 +75,9 @@ const (
 // API_MAX_UPLOAD_BYTES, API_SSE_HEARTBEAT, API_HEADER_TIMEOUT,
 // API_READ_TIMEOUT (a request body), API_WRITE_TIMEOUT (an answer that is
 // not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
-// API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN and
-// API_EXPORT_MAX_ROWS.
+// API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN,
+// API_EXPORT_MAX_ROWS, API_SESSION_IDLE and API_SESSION_MAX. Dev auth on
+// an address other than loopback is refused.
 func ConfigFromEnv(l *config.Loader) Config {
 	devOwner := l.String("API_DEV_OWNER", "dev")
 	// The owner id reaches subjects and object keys: the same rule as
@@ -91,6 +98,8 @@ func ConfigFromEnv(l *config.Loader) Config {
 		CORSOrigins:    list(l.String("API_CORS_ORIGINS", "")),
 		MetricsToken:   l.String("API_METRICS_TOKEN", ""),
 		ExportMaxRows:  l.Int("API_EXPORT_MAX_ROWS", DefaultExportMaxRows, 1, 10_000_000),
+		SessionIdle:    l.Duration("API_SESSION_IDLE", accounts.DefaultSessionIdle, time.Minute, 30*24*time.Hour),
+		SessionMax:     l.Duration("API_SESSION_MAX", accounts.DefaultSessionMax, time.Minute, 365*24*time.Hour),
 	}
 	for _, p := range c.TrustedProxies {
 		_, _, err := net.ParseCIDR(p)
@@ -103,6 +112,9 @@ func ConfigFromEnv(l *config.Loader) Config {
 	}
 	// A guessable token would make /metrics public in all but name.
 	l.Check(c.MetricsToken == "" || len(c.MetricsToken) >= 32, "API_METRICS_TOKEN", "at least 32 characters")
+	l.Check(c.SessionIdle <= c.SessionMax, "API_SESSION_IDLE", "at most API_SESSION_MAX ("+c.SessionMax.String()+")")
+	l.Check(c.Auth != AuthDev || loopback(c.Addr), "API_AUTH",
+		"token, or API_ADDR on loopback (e.g. 127.0.0.1:8080): "+devAuthRisk(c.Addr))
 	return c
 }
 
@@ -146,4 +158,24 @@ func origin(o string) (string, error) {
 		return "", fmt.Errorf("%q has more than a scheme, host and port", o)
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// devAuthRisk says why dev auth is refused on addr.
+func devAuthRisk(addr string) string {
+	return "API_AUTH=dev lets anyone who reaches the API act as the dev user without signing in, and API_ADDR=" +
+		addr + " is not a loopback address"
+}
+
+// loopback reports whether addr (host:port) listens on loopback only:
+// localhost or a loopback IP, not every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -154,15 +154,26 @@ func (c *contract) checkProblem(ex exchange) error {
 	return nil
 }
 
-// bearerPresent passes a request that carries a bearer token: whether the
-// token is known is the server's to say (401, which the document lists).
+// bearerPresent passes a request that carries the credential of the
+// scheme, a bearer token or a session cookie: whether it is valid is the
+// server's to say (401, which the document lists).
 func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	s := in.SecurityScheme
-	if s.Type != "http" || s.Scheme != "bearer" {
+	req := in.RequestValidationInput.Request
+	switch {
+	case s.Type == "http" && s.Scheme == "bearer":
+		if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); !ok || tok == "" {
+			return in.NewError(errors.New("no bearer token"))
+		}
+	case s.Type == "apiKey" && s.In == "cookie":
+		// Named with the __Host- prefix when the cookie is Secure.
+		if _, err := req.Cookie(s.Name); err != nil {
+			if _, err := req.Cookie("__Host-" + s.Name); err != nil {
+				return in.NewError(errors.New("no session cookie"))
+			}
+		}
+	default:
 		return in.NewError(fmt.Errorf("security scheme %s of type %s %s is not known to the test", in.SecuritySchemeName, s.Type, s.Scheme))
-	}
-	if tok, ok := strings.CutPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer "); !ok || tok == "" {
-		return in.NewError(errors.New("no bearer token"))
 	}
 	return nil
 }

@@ -62,7 +62,13 @@ type env struct {
 	http      *http.Client
 	unchecked *http.Client
 	contract  *contract
-	stop      context.CancelFunc // stops the server and the projector
+	stop      context.CancelFunc // stops the servers and the projector
+	life      context.Context    // ends with stop
+	// Accounts, with session lifetimes and sign-in delays on clock.
+	clock    *testenv.Clock
+	accounts api.Accounts
+	deps     api.Deps   // what every server of the env is built on
+	cfg      api.Config // and configured with
 }
 
 // envConfig is what options change in an env.
@@ -134,40 +140,62 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	clock := testenv.NewClock()
+	acc, err := api.OpenAccounts(ctx, cfg.api, js, pool, api.AccountsOptions{Replicas: 1, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(cfg.api, api.Deps{
-		NC:        nc,
-		JS:        js,
-		Pool:      pool,
-		Documents: store.New(pool),
-		Blobs:     blobs,
-		Ingest:    ingest.NewService(blobs, streams.NewPublisher(js, api.Source), cfg.maxUpload),
-		Registry:  obs.NewRegistry(),
-		Log:       log,
-		Listener:  ln,
-	})
 	runCtx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(runCtx) }()
 	projected := make(chan error, 1)
 	go func() { projected <- persist.New(pool, log).Run(runCtx, js, persist.WithConcurrency(4)) }()
 	t.Cleanup(func() {
 		stop()
-		for _, ch := range []chan error{served, projected} {
-			if err := <-ch; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("stopped with: %v", err)
-			}
+		if err := <-projected; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("projector stopped with: %v", err)
 		}
 	})
 	c := loadContract(t)
-	return &env{t: t, js: js, pool: pool, blobs: blobs, s3: s3, pub: streams.NewPublisher(js, "/test"), srv: srv,
-		url:       "http://" + ln.Addr().String(),
+	e := &env{t: t, js: js, pool: pool, blobs: blobs, s3: s3, pub: streams.NewPublisher(js, "/test"),
 		http:      &http.Client{Timeout: time.Minute, Transport: &checkedTransport{t: t, c: c, next: http.DefaultTransport}},
 		unchecked: &http.Client{Timeout: time.Minute},
-		contract:  c, stop: stop}
+		contract:  c, stop: stop, clock: clock, accounts: acc,
+		deps: api.Deps{
+			NC:        nc,
+			JS:        js,
+			Pool:      pool,
+			Documents: store.New(pool),
+			Blobs:     blobs,
+			Ingest:    ingest.NewService(blobs, streams.NewPublisher(js, api.Source), cfg.maxUpload),
+			Log:       log,
+			Accounts:  acc,
+		},
+		cfg: cfg.api, life: runCtx,
+	}
+	e.srv, e.url = e.serve()
+	return e
+}
+
+// serve runs another API server (a replica) on the env's NATS, database,
+// object store and accounts until the env stops, and returns it with its
+// URL.
+func (e *env) serve() (*api.Server, string) {
+	e.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	deps := e.deps
+	deps.Registry, deps.Listener = obs.NewRegistry(), ln
+	srv := api.New(e.cfg, deps)
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(e.life) }()
+	e.t.Cleanup(func() {
+		e.stop()
+		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
+			e.t.Errorf("API server stopped with: %v", err)
+		}
+	})
+	return srv, "http://" + ln.Addr().String()
 }
 
 // response is a finished HTTP exchange.

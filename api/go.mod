@@ -4,11 +4,14 @@ go 1.26.0
 
 replace github.com/aiprism/prism/streams => ../streams
 
+replace github.com/aiprism/prism/accounts => ../accounts
+
 replace github.com/aiprism/prism/platform => ../platform
 
 replace github.com/aiprism/prism/persist => ../persist
 
 require (
+	github.com/aiprism/prism/accounts v0.0.0-00010101000000-000000000000
 	github.com/aiprism/prism/ingest v0.0.0-00010101000000-000000000000
 	github.com/aiprism/prism/persist v0.0.0-00010101000000-000000000000
 	github.com/aiprism/prism/platform v0.0.0-00010101000000-000000000000

@@ -84,6 +84,19 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	}
 	expect(t, e.do(http.MethodPost, doc+"/reanalyze", alice, nil), http.StatusAccepted)
 	expect(t, e.do(http.MethodDelete, doc, alice, nil), http.StatusNoContent)
+	// Sessions and tokens: sign in, who am I, make, list and revoke a
+	// token, sign out.
+	s := e.mustSignIn("alice@example.com", e.withPassword("alice@example.com"))
+	expect(t, e.get("/api/v1/me", "", "Cookie", s.cookie), http.StatusOK)
+	expect(t, e.get("/api/v1/me", alice), http.StatusOK)
+	r = e.do(http.MethodPost, "/api/v1/tokens", "", strings.NewReader(`{"name":"tour","scopes":["read"],"expires_at":"2999-01-01T00:00:00Z"}`),
+		e.as(s, "Content-Type", "application/json")...)
+	expect(t, r, http.StatusCreated)
+	var token struct{ ID string }
+	r.json(t, &token)
+	expect(t, e.get("/api/v1/tokens", "", "Cookie", s.cookie), http.StatusOK)
+	expect(t, e.do(http.MethodDelete, "/api/v1/tokens/"+token.ID, "", nil, e.as(s)...), http.StatusNoContent)
+	expect(t, e.do(http.MethodDelete, "/api/v1/session", "", nil, e.as(s)...), http.StatusNoContent)
 
 	// What is refused: an unknown id (the router must know the route all
 	// the same), no token.
@@ -96,7 +109,7 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 		if resp.StatusCode == http.StatusMethodNotAllowed || p.Class == "no-route" || p.Class == "method-not-allowed" || resp.StatusCode >= 500 {
 			t.Errorf("%s: %d %s", op, resp.StatusCode, resp.body)
 		}
-		if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/openapi.json" {
+		if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/openapi.json" && op != "POST /api/v1/session" {
 			e.do(method, path, "", nil).problem(t, http.StatusUnauthorized, "unauthenticated")
 		}
 	}

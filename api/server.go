@@ -56,6 +56,9 @@ type Deps struct {
 	Ingest    *ingest.Service
 	Registry  *prometheus.Registry
 	Log       zerolog.Logger
+	// Accounts authenticate requests in token mode (OpenAccounts). With
+	// none, users and API tokens are read from Pool and nobody signs in.
+	Accounts Accounts
 	// Listener is where Run serves. The caller listens, so the address
 	// is known (and a busy port reported) before anything runs.
 	Listener net.Listener
@@ -124,6 +127,7 @@ func New(cfg Config, deps Deps) *Server {
 // test keeps the two in step.
 func (s *Server) routes() {
 	app := s.app
+	s.deps.Accounts = s.deps.Accounts.withDefaults(s.deps.Pool)
 	app.Use(securityHeaders(s.cfg))
 	app.Use(limitWrites(s.cfg.WriteTimeout))
 	if len(s.cfg.CORSOrigins) > 0 {
@@ -138,8 +142,15 @@ func (s *Server) routes() {
 	app.Get("/metrics", s.metrics())
 	// The API description is public: registered before the authenticated group.
 	app.Get("/api/v1/openapi.json", s.openAPI)
+	// Signing in is what an unauthenticated caller does.
+	app.Post("/api/v1/session", s.signIn)
 
-	v1 := app.Group("/api/v1", authenticate(s.cfg, s.deps.Pool))
+	v1 := app.Group("/api/v1", s.authenticate)
+	v1.Delete("/session", s.signOut)
+	v1.Get("/me", s.me)
+	v1.Post("/tokens", s.createToken)
+	v1.Get("/tokens", s.listTokens)
+	v1.Delete("/tokens/:id", s.revokeToken)
 	v1.Post("/documents", s.upload)
 	v1.Get("/documents", s.listDocuments)
 	v1.Get("/documents/:id", s.getDocument)
@@ -168,6 +179,9 @@ func (s *Server) Run(ctx context.Context) error {
 	ln := s.deps.Listener
 	if ln == nil {
 		return errors.New("api: no listener in Deps")
+	}
+	if err := s.checkListener(ln); err != nil {
+		return err
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(lingerListener{ln}) }()

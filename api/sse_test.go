@@ -30,7 +30,9 @@ func (e *env) sseEvents(owner, id string, ready chan<- struct{}) (ids []uint64, 
 // or ctx does.
 func (e *env) sseStream(ctx context.Context, owner, id, query string, ready chan<- struct{}, header ...string) (status int, ids []uint64, kinds []string, err error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/api/v1/documents/"+id+"/events"+query, nil)
-	req.Header.Set("Authorization", "Bearer "+tokenOf(owner))
+	if owner != "" {
+		req.Header.Set("Authorization", "Bearer "+tokenOf(owner))
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -26,13 +26,17 @@ const userUsage = `usage:
                         add a user (prints the new user's id)
   prism user list       list the users
   prism user disable EMAIL
-                        stop a user signing in and using API tokens
+                        stop a user signing in and using API tokens, and
+                        end their sessions
   prism user passwd EMAIL [--password-file FILE]
-                        set a user's password
+                        set a user's password, and end their sessions
 
 A password is read from FILE (its first line), or else typed at the
 terminal without echo, or else read as one line of standard input. It is
 never taken as an argument. Passwords are 12 to 1024 bytes.
+
+disable and passwd need NATS (NATS_URL) besides DATABASE_URL: sessions
+live there.
 `
 
 const tokenUsage = `usage:
@@ -44,27 +48,43 @@ const tokenUsage = `usage:
   prism token revoke --user EMAIL --all
 `
 
-// Account commands use DATABASE_URL alone.
-var accountNeeds = system.Needs{Postgres: true}
+// Account commands use DATABASE_URL alone, except those that end a
+// user's sessions, which live in NATS.
+var (
+	accountNeeds = system.Needs{Postgres: true}
+	sessionNeeds = system.Needs{Postgres: true, NATS: true}
+)
 
 // accountStores are the users and tokens of DATABASE_URL.
 type accountStores struct {
 	users  *accounts.Users
 	tokens *accounts.Tokens
+	in     *system.Infra
 }
 
-// withAccounts runs f on the users and tokens of DATABASE_URL.
-func withAccounts(ctx context.Context, env config.Getenv, stderr io.Writer, name string, f func(*accountStores) error) error {
+// withAccounts runs f on the users and tokens of DATABASE_URL, and on
+// NATS if needs says so.
+func withAccounts(ctx context.Context, env config.Getenv, stderr io.Writer, name string, needs system.Needs, f func(*accountStores) error) error {
 	log, err := logger(env, stderr, name)
 	if err != nil {
 		return err
 	}
-	in, err := system.Open(ctx, env, accountNeeds, obs.NewRegistry(), log, name)
+	in, err := system.Open(ctx, env, needs, obs.NewRegistry(), log, name)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	return f(&accountStores{users: accounts.NewUsers(in.Pool, accounts.DefaultParams()), tokens: accounts.NewTokens(in.Pool)})
+	return f(&accountStores{users: accounts.NewUsers(in.Pool, accounts.DefaultParams()), tokens: accounts.NewTokens(in.Pool), in: in})
+}
+
+// endSessions ends every session of u, on every API replica, and says so.
+func (s *accountStores) endSessions(ctx context.Context, u accounts.User, stderr io.Writer) error {
+	n, err := accounts.EndUserSessions(ctx, s.in.JS, "", u.ID)
+	if err != nil {
+		return fmt.Errorf("%s: the change is made, but their sessions could not all be ended (run the command again): %w", u.Email, err)
+	}
+	fmt.Fprintf(stderr, "ended %d session(s) of %s\n", n, u.Email)
+	return nil
 }
 
 // runUser runs `prism user ...`. stdin is where a password is read from
@@ -205,7 +225,7 @@ func userAdd(ctx context.Context, args []string, env config.Getenv, stdin io.Rea
 	if *admin {
 		role = accounts.RoleAdmin
 	}
-	return withAccounts(ctx, env, stderr, "user", func(s *accountStores) error {
+	return withAccounts(ctx, env, stderr, "user", accountNeeds, func(s *accountStores) error {
 		if _, err := s.users.Get(ctx, email); !errors.Is(err, accounts.ErrUserNotFound) {
 			if err == nil {
 				err = fmt.Errorf("%w: %s", accounts.ErrEmailTaken, email)
@@ -230,7 +250,7 @@ func userList(ctx context.Context, args []string, env config.Getenv, stdout, std
 	if _, err := parseArgs(newFlags("prism user list", stderr, userUsage), args, 0); err != nil {
 		return quietHelp(err)
 	}
-	return withAccounts(ctx, env, stderr, "user", func(s *accountStores) error {
+	return withAccounts(ctx, env, stderr, "user", accountNeeds, func(s *accountStores) error {
 		users, err := s.users.List(ctx)
 		if err != nil {
 			return err
@@ -248,26 +268,24 @@ func userList(ctx context.Context, args []string, env config.Getenv, stdout, std
 	})
 }
 
-// userDisable disables a user: they cannot sign in and their API tokens
-// stop working. Their sessions are ended by the session store once
-// sessions exist (issue 12, item 2), not here.
+// userDisable disables a user: they cannot sign in, their API tokens
+// stop working and their sessions end.
 func userDisable(ctx context.Context, args []string, env config.Getenv, stderr io.Writer) error {
 	pos, err := parseArgs(newFlags("prism user disable", stderr, userUsage), args, 1)
 	if err != nil {
 		return quietHelp(err)
 	}
-	return withAccounts(ctx, env, stderr, "user", func(s *accountStores) error {
+	return withAccounts(ctx, env, stderr, "user", sessionNeeds, func(s *accountStores) error {
 		u, err := s.users.Disable(ctx, pos[0])
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "disabled %s: they can no longer sign in, and their API tokens no longer work\n", u.Email)
-		return nil
+		return s.endSessions(ctx, u, stderr)
 	})
 }
 
-// userPasswd sets a user's password. Their sessions are ended by the
-// session store once sessions exist (issue 12, item 2), not here.
+// userPasswd sets a user's password and ends their sessions.
 func userPasswd(ctx context.Context, args []string, env config.Getenv, stdin io.Reader, stderr io.Writer) error {
 	fs := newFlags("prism user passwd", stderr, userUsage)
 	passwordFile := fs.String("password-file", "", "read the password from this file")
@@ -275,7 +293,7 @@ func userPasswd(ctx context.Context, args []string, env config.Getenv, stdin io.
 	if err != nil {
 		return quietHelp(err)
 	}
-	return withAccounts(ctx, env, stderr, "user", func(s *accountStores) error {
+	return withAccounts(ctx, env, stderr, "user", sessionNeeds, func(s *accountStores) error {
 		if _, err := s.users.Get(ctx, pos[0]); err != nil {
 			return err // before asking for a password that cannot be used
 		}
@@ -288,7 +306,7 @@ func userPasswd(ctx context.Context, args []string, env config.Getenv, stdin io.
 			return err
 		}
 		fmt.Fprintf(stderr, "changed the password of %s\n", u.Email)
-		return nil
+		return s.endSessions(ctx, u, stderr)
 	})
 }
 
@@ -368,7 +386,7 @@ func tokenCreate(ctx context.Context, args []string, env config.Getenv, stdout, 
 	if *expires < 0 {
 		return fmt.Errorf("%w: --expires %s", accounts.ErrInvalidExpiry, *expires)
 	}
-	return withAccounts(ctx, env, stderr, "token", func(s *accountStores) error {
+	return withAccounts(ctx, env, stderr, "token", accountNeeds, func(s *accountStores) error {
 		u, err := s.users.Get(ctx, *email)
 		if err != nil {
 			return err
@@ -394,7 +412,7 @@ func tokenList(ctx context.Context, args []string, env config.Getenv, stdout, st
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return quietHelp(err)
 	}
-	return withAccounts(ctx, env, stderr, "token", func(s *accountStores) error {
+	return withAccounts(ctx, env, stderr, "token", accountNeeds, func(s *accountStores) error {
 		users, err := s.users.List(ctx)
 		if err != nil {
 			return err
@@ -455,7 +473,7 @@ func tokenRevoke(ctx context.Context, args []string, env config.Getenv, stderr i
 		fs.Usage()
 		return errors.New("prism token revoke: give a token ID, or --user EMAIL --all")
 	}
-	return withAccounts(ctx, env, stderr, "token", func(s *accountStores) error {
+	return withAccounts(ctx, env, stderr, "token", accountNeeds, func(s *accountStores) error {
 		if !*all {
 			if err := s.tokens.Revoke(ctx, pos[0]); err != nil {
 				return err

@@ -17,6 +17,7 @@ import (
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -28,7 +29,8 @@ const (
 
 // cli runs the prism command in this process against a migrated
 // database. Its environment names no NATS (nothing listens at the
-// default address): the account commands need PostgreSQL alone.
+// default address) unless withNATS adds one: the account commands need
+// PostgreSQL alone, but those that end sessions.
 type cli struct {
 	t      *testing.T
 	pool   *pgxpool.Pool
@@ -41,6 +43,14 @@ func newCLI(t *testing.T) *cli {
 	pool := persisttest.DB(t)
 	return &cli{t: t, pool: pool, env: map[string]string{"DATABASE_URL": pool.Config().ConnString()},
 		users: accounts.NewUsers(pool, accounts.DefaultParams()), tokens: accounts.NewTokens(pool)}
+}
+
+// withNATS starts a NATS server for the commands that end sessions and
+// returns its JetStream.
+func (c *cli) withNATS() jetstream.JetStream {
+	srv, _, js := testenv.NATS(c.t)
+	c.env["NATS_URL"] = srv.ClientURL()
+	return js
 }
 
 // run runs prism with args and returns what it wrote.
@@ -81,6 +91,7 @@ func (c *cli) signsIn(email, password string) bool {
 
 func TestUserCommands(t *testing.T) {
 	c := newCLI(t)
+	c.withNATS() // for passwd
 	stdout, stderr := c.ok("user", "add", "Alice@Example.com", "--admin", "--name", "Alice A", "--password-file", c.file(alicePassword+"\n"))
 	id := strings.TrimSuffix(stdout, "\n")
 	if err := streams.ValidToken(id); err != nil || strings.Contains(id, "\n") {
@@ -129,6 +140,7 @@ func TestUserCommands(t *testing.T) {
 
 func TestUserDisableStopsSignInAndTokens(t *testing.T) {
 	c := newCLI(t)
+	c.withNATS()
 	c.ok("user", "add", "alice@example.com", "--password-file", c.file(alicePassword))
 	token, _ := c.ok("token", "create", "--user", "alice@example.com", "--name", "ci")
 	_, stderr := c.ok("user", "disable", "Alice@example.com")
@@ -146,6 +158,64 @@ func TestUserDisableStopsSignInAndTokens(t *testing.T) {
 	}
 	if _, _, err := c.run("token", "create", "--user", "alice@example.com", "--name", "again"); !errors.Is(err, accounts.ErrUserDisabled) {
 		t.Errorf("token for a disabled user: %v", err)
+	}
+}
+
+// TestDisableAndPasswdEndSessions: prism user disable and prism user
+// passwd end every session of the user in the bucket the API replicas
+// share, and no one else's; without NATS they change nothing.
+func TestDisableAndPasswdEndSessions(t *testing.T) {
+	ctx := context.Background()
+	c := newCLI(t)
+	if _, _, err := c.run("user", "passwd", "alice@example.com", "--password-file", c.file(bobPassword)); err == nil ||
+		!strings.Contains(err.Error(), "NATS") {
+		t.Fatalf("passwd without NATS: %v", err)
+	}
+	js := c.withNATS()
+	sessions, err := accounts.OpenSessions(ctx, js, c.users, accounts.SessionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ok("user", "add", "alice@example.com", "--password-file", c.file(alicePassword))
+	c.ok("user", "add", "bob@example.com", "--password-file", c.file(bobPassword))
+	signIn := func(email string) string {
+		u, err := c.users.Get(ctx, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, _, err := sessions.Create(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	live := func(secret string) bool {
+		_, _, err := sessions.Lookup(ctx, secret)
+		if err != nil && !errors.Is(err, accounts.ErrInvalidSession) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	a1, a2, b := signIn("alice@example.com"), signIn("alice@example.com"), signIn("bob@example.com")
+	if _, stderr := c.ok("user", "passwd", "alice@example.com", "--password-file", c.file("alice's next passphrase")); !strings.Contains(stderr, "ended 2 session(s)") {
+		t.Errorf("passwd said %q", stderr)
+	}
+	if live(a1) || live(a2) || !live(b) {
+		t.Fatalf("after alice's passwd: alice's sessions live %v %v, bob's %v", live(a1), live(a2), live(b))
+	}
+
+	b2 := signIn("bob@example.com")
+	if _, stderr := c.ok("user", "disable", "bob@example.com"); !strings.Contains(stderr, "ended 2 session(s)") {
+		t.Errorf("disable said %q", stderr)
+	}
+	// Enabled again by hand, bob still has no session: they were ended,
+	// not only refused.
+	if _, err := c.pool.Exec(ctx, `UPDATE users SET disabled_at = NULL WHERE email = 'bob@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	if live(b) || live(b2) {
+		t.Fatal("bob's sessions outlived prism user disable")
 	}
 }
 

@@ -127,7 +127,15 @@ func runDev(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) er
 	defer dev.Close()
 	fmt.Fprintf(stdout, "\nAI-Prism is running: %s\n\n", dev.APIURL)
 	fmt.Fprintf(stdout, "  started:\n    %s\n", strings.Join(dev.Started, "\n    "))
-	fmt.Fprintf(stdout, "\n  try:  curl -F file=@README.md %s/api/v1/documents\n", dev.APIURL)
+	if a := dev.Account; a.Email != "" {
+		// API_AUTH=token: the real sign-in, with the account made for it.
+		fmt.Fprintf(stdout, "\n  sign in as %s with the password in %s:\n", a.Email, a.PasswordFile)
+		fmt.Fprintf(stdout, "    %s\n", a.SignInCommand(dev.APIURL))
+		fmt.Fprintf(stdout, "    then send its csrf_token as X-CSRF-Token (and Origin: %s) with every change,\n", dev.APIURL)
+		fmt.Fprintf(stdout, "    or make an API token with POST /api/v1/tokens and send it as Authorization: Bearer\n")
+	} else {
+		fmt.Fprintf(stdout, "\n  try:  curl -F file=@README.md %s/api/v1/documents\n", dev.APIURL)
+	}
 	fmt.Fprintf(stdout, "  metrics: %s/metrics   health: %s/readyz\n  Ctrl-C stops everything; data stays in ./var.\n\n", dev.APIURL, dev.APIURL)
 	err = dev.Wait()
 	log.Info().Msg("shutting down")

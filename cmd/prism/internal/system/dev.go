@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/aiprism/prism/accounts"
 	"github.com/aiprism/prism/analyzer/bedrocksim"
+	"github.com/aiprism/prism/api"
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/natsembed"
@@ -98,6 +101,9 @@ type Dev struct {
 	Sim *bedrocksim.Server
 	// Infra is the process's connections, for tests and benchmarks.
 	Infra *Infra
+	// Account is the local account to sign in with when the API runs
+	// with API_AUTH=token; empty in dev auth.
+	Account DevAccount
 	// RoleEnv is what the roles were configured with on top of the
 	// process environment: the addresses and credentials of the embedded
 	// services. Roles started as separate processes get it too.
@@ -237,6 +243,11 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 	if err != nil {
 		return nil, err
 	}
+	if denv("API_AUTH") == api.AuthToken && slices.Contains(cfg.Roles, RoleAPI) {
+		if d.Account, err = ensureDevAccount(ctx, in, cfg.VarDir); err != nil {
+			return nil, err
+		}
+	}
 	d.running, err = StartRoles(ctx, in, denv, roles)
 	if err != nil {
 		return nil, err
@@ -292,4 +303,51 @@ func orInProcess(url string) string {
 		return "(in-process only)"
 	}
 	return url
+}
+
+// DevAccount is the local account `prism dev` makes for API_AUTH=token.
+type DevAccount struct {
+	Email        string
+	PasswordFile string // holds the password, readable by its owner only
+}
+
+// SignInCommand is a shell command that signs in at apiURL, keeping the
+// session cookie in cookies.txt and printing the answer (with the CSRF
+// token). The password is read from its file, never shown.
+func (a DevAccount) SignInCommand(apiURL string) string {
+	return `curl -sS -c cookies.txt -H 'Content-Type: application/json' -d "{\"email\":\"` + a.Email +
+		`\",\"password\":\"$(cat '` + a.PasswordFile + `')\"}" ` + apiURL + `/api/v1/session`
+}
+
+// devEmail is the local account's email.
+const devEmail = "dev@localhost"
+
+// ensureDevAccount makes the local admin account dev@localhost with a
+// random password, written to PRISM_VAR_DIR/dev-password (0600), so the
+// real sign-in can be tried without set-up. A later start keeps both; if
+// the file is gone, the password is replaced and written anew.
+func ensureDevAccount(ctx context.Context, in *Infra, varDir string) (DevAccount, error) {
+	acc := DevAccount{Email: devEmail, PasswordFile: filepath.Join(varDir, "dev-password")}
+	users := accounts.NewUsers(in.Pool, accounts.DefaultParams())
+	_, err := users.Get(ctx, devEmail)
+	exists := err == nil
+	if err != nil && !errors.Is(err, accounts.ErrUserNotFound) {
+		return acc, fmt.Errorf("dev account: %w", err)
+	}
+	if _, ferr := os.Stat(acc.PasswordFile); exists && ferr == nil {
+		return acc, nil
+	}
+	password := rand.Text()
+	if err := os.WriteFile(acc.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
+		return acc, fmt.Errorf("dev account: write its password: %w", err)
+	}
+	if exists {
+		_, err = users.SetPassword(ctx, devEmail, password)
+	} else {
+		_, err = users.Add(ctx, accounts.NewUser{Email: devEmail, DisplayName: "Local developer", Role: accounts.RoleAdmin, Password: password})
+	}
+	if err != nil {
+		return acc, fmt.Errorf("dev account: %w", err)
+	}
+	return acc, nil
 }

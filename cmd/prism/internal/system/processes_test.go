@@ -144,4 +144,12 @@ func TestRoleStopsOnBadConfigNamingTheVariable(t *testing.T) {
 	if !strings.Contains(string(out), "API_AUTH: expected one of dev, token") {
 		t.Fatalf("the error does not name the variable:\n%s", out)
 	}
+
+	// Dev auth where others reach the API: refused, naming both variables.
+	cmd = exec.Command(bin, "api")
+	cmd.Env = []string{"API_AUTH=dev", "API_ADDR=0.0.0.0:0", "DATABASE_URL=postgres://localhost/x", "S3_BUCKET=b", "NATS_URL=nats://127.0.0.1:1"}
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "API_AUTH: expected token, or API_ADDR on loopback") || !strings.Contains(string(out), "API_ADDR=0.0.0.0:0") {
+		t.Fatalf("dev auth on a public address: %v\n%s", err, out)
+	}
 }

@@ -2,9 +2,11 @@ package system
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/aiprism/prism/analyzer"
 	"github.com/aiprism/prism/api"
@@ -124,13 +126,29 @@ func extractorConfig(l *config.Loader) extractor.Config {
 }
 
 // buildAPI listens on API_ADDR before anything runs, so the address is
-// known and a busy port stops the start.
+// known and a busy port stops the start, then opens the accounts (in
+// token mode, creating the sessions and sign-in buckets if need be).
 func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Runner, error) {
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s (API_ADDR): %w", c.Addr, err)
 	}
+	var acc api.Accounts
+	if c.Auth == api.AuthToken {
+		ctx, cancel := context.WithTimeout(context.Background(), accountsOpenTimeout)
+		defer cancel()
+		if in.JS == nil {
+			err = errors.New("sessions need NATS")
+		} else {
+			acc, err = api.OpenAccounts(ctx, c, in.JS, in.Pool, api.AccountsOptions{Replicas: in.Topology.Replicas})
+		}
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("api: %w", err)
+		}
+	}
 	return api.New(c, api.Deps{
+		Accounts:  acc,
 		NC:        in.NC,
 		JS:        in.JS,
 		Pool:      in.Pool,
@@ -142,6 +160,9 @@ func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Ru
 		Listener:  ln,
 	}), nil
 }
+
+// accountsOpenTimeout bounds creating the API's KV buckets at start.
+const accountsOpenTimeout = 30 * time.Second
 
 // RoleNames lists the names of the roles, in start order.
 func RoleNames() []string {

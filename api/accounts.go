@@ -1,0 +1,58 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/aiprism/prism/accounts"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Accounts are what the API authenticates with in token mode: users and
+// API tokens in PostgreSQL, sessions and the sign-in throttle in JetStream
+// KV, all owned by the accounts module. Build them with OpenAccounts.
+type Accounts struct {
+	Users    *accounts.Users
+	Tokens   *accounts.Tokens
+	Sessions *accounts.Sessions // nil: no sign-in, API tokens only
+	Throttle *accounts.Throttle // nil: no sign-in
+}
+
+// AccountsOptions are what OpenAccounts takes besides the configuration.
+type AccountsOptions struct {
+	Replicas int // of the KV buckets (streams.Topology)
+	// Now is the clock of session lifetimes and sign-in delays; nil =
+	// time.Now. Tests move it.
+	Now func() time.Time
+}
+
+// OpenAccounts opens the accounts on the process's connections, creating
+// the sessions and throttle buckets if they do not exist yet. Every API
+// replica calls it at start.
+func OpenAccounts(ctx context.Context, cfg Config, js jetstream.JetStream, pool *pgxpool.Pool, o AccountsOptions) (Accounts, error) {
+	users := accounts.NewUsers(pool, accounts.DefaultParams())
+	sessions, err := accounts.OpenSessions(ctx, js, users, accounts.SessionConfig{
+		Idle: cfg.SessionIdle, Max: cfg.SessionMax, Replicas: o.Replicas, Now: o.Now,
+	})
+	if err != nil {
+		return Accounts{}, err
+	}
+	throttle, err := accounts.OpenThrottle(ctx, js, accounts.ThrottleConfig{Replicas: o.Replicas, Now: o.Now})
+	if err != nil {
+		return Accounts{}, err
+	}
+	return Accounts{Users: users, Tokens: accounts.NewTokens(pool), Sessions: sessions, Throttle: throttle}, nil
+}
+
+// withDefaults fills in users and tokens from pool when the caller gave
+// none, so a server built with a database alone still takes API tokens.
+func (a Accounts) withDefaults(pool *pgxpool.Pool) Accounts {
+	if a.Users == nil && pool != nil {
+		a.Users = accounts.NewUsers(pool, accounts.DefaultParams())
+	}
+	if a.Tokens == nil && pool != nil {
+		a.Tokens = accounts.NewTokens(pool)
+	}
+	return a
+}
