@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -77,23 +79,65 @@ func TestAssessmentNotYet(t *testing.T) {
 	}
 }
 
-// Every route about one document answers another owner exactly as it
-// answers for a document that does not exist.
-func TestAnotherOwnersDocumentIsNotFound(t *testing.T) {
+// TestCrossUserProbe: bob, signed in with a session and with an API
+// token, tries every route on alice's document and her export, by id and
+// by guessing. Each answers as for a document that does not exist, his
+// lists and exports hold nothing of hers, and nothing of hers changed.
+func TestCrossUserProbe(t *testing.T) {
 	e := newEnv(t)
 	d := e.analyzed(alice, "secret.txt", "alice's secret", 10, "low")
-	for _, route := range []struct{ method, path string }{
-		{http.MethodGet, ""}, {http.MethodGet, "/assessment"}, {http.MethodGet, "/history"},
-		{http.MethodGet, "/text"}, {http.MethodGet, "/original"}, {http.MethodGet, "/events"},
-		{http.MethodPost, "/reanalyze"}, {http.MethodDelete, ""},
-	} {
-		for _, id := range []string{d.id, "NOSUCHDOCUMENT", "bad.id"} {
-			r := e.do(route.method, "/api/v1/documents/"+id+route.path, bob, nil)
-			r.problem(t, http.StatusNotFound, "not-found")
+	var export struct{ ID string }
+	stored := e.do(http.MethodPost, "/api/v1/assessments/export", alice, strings.NewReader(`{"format":"json"}`), "Content-Type", "application/json")
+	expect(t, stored, http.StatusCreated)
+	stored.json(t, &export)
+	before := e.get("/api/v1/documents/"+d.id, alice)
+	expect(t, before, http.StatusOK)
+
+	if _, err := e.accounts.Users.SetPassword(context.Background(), bob+"@example.com", alicePassword); err != nil {
+		t.Fatal(err)
+	}
+	bobSession := e.mustSignIn(bob+"@example.com", alicePassword)
+	ways := []struct {
+		name   string
+		owner  string   // bearer token of this owner
+		header []string // or a browser's session
+	}{{"token", bob, nil}, {"session", "", e.as(bobSession)}}
+	for _, way := range ways {
+		for _, route := range []struct{ method, path string }{
+			{http.MethodGet, ""}, {http.MethodGet, "/assessment"}, {http.MethodGet, "/history"},
+			{http.MethodGet, "/text"}, {http.MethodGet, "/original"}, {http.MethodGet, "/events"},
+			{http.MethodPost, "/reanalyze"}, {http.MethodDelete, ""},
+		} {
+			for _, id := range []string{d.id, strings.ToLower(d.id), "NOSUCHDOCUMENT", "bad.id"} {
+				r := e.do(route.method, "/api/v1/documents/"+id+route.path, way.owner, nil, way.header...)
+				r.problem(t, http.StatusNotFound, "not-found")
+			}
+		}
+		for _, id := range []string{export.ID, "NOSUCHEXPORT"} {
+			e.get("/api/v1/exports/"+id, way.owner, way.header...).problem(t, http.StatusNotFound, "not-found")
+		}
+		// Lists, exports and stats: nothing of alice's, by any filter.
+		for _, path := range []string{"/api/v1/documents", "/api/v1/documents?q=secret", "/api/v1/documents?status=analyzed",
+			"/api/v1/assessments/export?format=json", "/api/v1/assessments/export?format=ndjson&q=secret", "/api/v1/stats"} {
+			r := e.get(path, way.owner, way.header...)
+			expect(t, r, http.StatusOK)
+			if bytes.Contains(r.body, []byte(d.id)) || bytes.Contains(r.body, []byte("secret.txt")) {
+				t.Fatalf("%s as bob (%s) shows alice's document: %s", path, way.name, r.body)
+			}
+		}
+		var stats store.Stats
+		e.get("/api/v1/stats", way.owner, way.header...).json(t, &stats)
+		if stats.Documents != 0 {
+			t.Fatalf("bob's stats (%s) count %d documents; he has none", way.name, stats.Documents)
 		}
 	}
-	// Nothing happened to alice's document.
-	expect(t, e.get("/api/v1/documents/"+d.id, alice), http.StatusOK)
+	// Nothing happened to alice's document or export, and no event was
+	// written under bob's name.
+	after := e.get("/api/v1/documents/"+d.id, alice)
+	if !bytes.Equal(after.body, before.body) {
+		t.Fatalf("alice's document changed under bob's probe:\n%s\n%s", before.body, after.body)
+	}
+	expect(t, e.get("/api/v1/exports/"+export.ID, alice), http.StatusOK)
 	if ok, _ := streams.NewLog(e.js).DocumentExists(t.Context(), bob, d.id); ok {
 		t.Fatal("bob's request created an event")
 	}
