@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -491,5 +494,41 @@ func TestDevAuthOnlyOnLoopback(t *testing.T) {
 	defer cancel()
 	if err := srv.Run(ctx); err == nil || !strings.Contains(err.Error(), "API_AUTH=dev") {
 		t.Fatalf("dev auth served on %s: %v", ln.Addr(), err)
+	}
+}
+
+// TestSignUpOnlyWhenOpen: with API_SIGNUP closed (the default) nobody can
+// make an account over HTTP; open, a new user signs up, signs in and works
+// on their own documents, and a taken email or a short password is
+// refused with nothing created.
+func TestSignUpOnlyWhenOpen(t *testing.T) {
+	body := func(email, password string) io.Reader {
+		raw, _ := json.Marshal(map[string]string{"email": email, "password": password, "display_name": "Carol"})
+		return bytes.NewReader(raw)
+	}
+	closed := newEnv(t)
+	closed.do(http.MethodPost, "/api/v1/users", "", body("carol@example.com", "carol's long passphrase"),
+		"Content-Type", "application/json").problem(t, http.StatusForbidden, "signup-closed")
+	if _, err := closed.accounts.Users.Get(context.Background(), "carol@example.com"); !errors.Is(err, accounts.ErrUserNotFound) {
+		t.Fatalf("closed sign-up made an account: %v", err)
+	}
+
+	e := newEnv(t, withAPI(func(c *api.Config) { c.OpenSignUp = true }))
+	r := e.do(http.MethodPost, "/api/v1/users", "", body("Carol@Example.com", "carol's long passphrase"), "Content-Type", "application/json")
+	expect(t, r, http.StatusCreated)
+	var carol struct{ ID, Email, Role string }
+	r.json(t, &carol)
+	if carol.Email != "carol@example.com" || carol.Role != "user" || carol.ID == "" {
+		t.Fatalf("signed up as %+v, want a user carol@example.com", carol)
+	}
+	s := e.mustSignIn("carol@example.com", "carol's long passphrase")
+	expect(t, e.uploadAs("mine.txt", "carol's document", e.as(s)...), http.StatusAccepted)
+
+	e.do(http.MethodPost, "/api/v1/users", "", body("carol@example.com", "another long passphrase"),
+		"Content-Type", "application/json").problem(t, http.StatusConflict, "email-taken")
+	e.do(http.MethodPost, "/api/v1/users", "", body("dave@example.com", "short"),
+		"Content-Type", "application/json").problem(t, http.StatusBadRequest, "bad-account")
+	if _, err := e.accounts.Users.Get(context.Background(), "dave@example.com"); !errors.Is(err, accounts.ErrUserNotFound) {
+		t.Fatalf("a refused sign-up made an account: %v", err)
 	}
 }

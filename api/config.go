@@ -58,6 +58,9 @@ type Config struct {
 	// defaults (12 h, 7 days).
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// OpenSignUp lets anyone create a user account (POST /api/v1/users);
+	// off, accounts are made by an admin (`prism user add`).
+	OpenSignUp bool
 }
 
 // DefaultExportMaxRows is the export cap when none is configured.
@@ -76,7 +79,8 @@ const (
 // API_READ_TIMEOUT (a request body), API_WRITE_TIMEOUT (an answer that is
 // not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
 // API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN,
-// API_EXPORT_MAX_ROWS, API_SESSION_IDLE and API_SESSION_MAX. Dev auth on
+// API_EXPORT_MAX_ROWS, API_SESSION_IDLE, API_SESSION_MAX and API_SIGNUP
+// (closed or open). Dev auth on
 // an address other than loopback is refused.
 func ConfigFromEnv(l *config.Loader) Config {
 	devOwner := l.String("API_DEV_OWNER", "dev")
@@ -100,6 +104,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 		ExportMaxRows:  l.Int("API_EXPORT_MAX_ROWS", DefaultExportMaxRows, 1, 10_000_000),
 		SessionIdle:    l.Duration("API_SESSION_IDLE", accounts.DefaultSessionIdle, time.Minute, 30*24*time.Hour),
 		SessionMax:     l.Duration("API_SESSION_MAX", accounts.DefaultSessionMax, time.Minute, 365*24*time.Hour),
+		OpenSignUp:     l.OneOf("API_SIGNUP", "closed", "closed", "open") == "open",
 	}
 	for _, p := range c.TrustedProxies {
 		_, _, err := net.ParseCIDR(p)

@@ -97,6 +97,9 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	expect(t, e.get("/api/v1/tokens", "", "Cookie", s.cookie), http.StatusOK)
 	expect(t, e.do(http.MethodDelete, "/api/v1/tokens/"+token.ID, "", nil, e.as(s)...), http.StatusNoContent)
 	expect(t, e.do(http.MethodDelete, "/api/v1/session", "", nil, e.as(s)...), http.StatusNoContent)
+	// Sign-up is closed unless configured (TestSignUpOnlyWhenOpen opens it).
+	e.do(http.MethodPost, "/api/v1/users", "", strings.NewReader(`{"email":"carol@example.com","password":"carol's long passphrase"}`),
+		"Content-Type", "application/json").problem(t, http.StatusForbidden, "signup-closed")
 
 	// What is refused: an unknown id (the router must know the route all
 	// the same), no token.
@@ -109,7 +112,7 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 		if resp.StatusCode == http.StatusMethodNotAllowed || p.Class == "no-route" || p.Class == "method-not-allowed" || resp.StatusCode >= 500 {
 			t.Errorf("%s: %d %s", op, resp.StatusCode, resp.body)
 		}
-		if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/openapi.json" && op != "POST /api/v1/session" {
+		if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/openapi.json" && op != "POST /api/v1/session" && op != "POST /api/v1/users" {
 			e.do(method, path, "", nil).problem(t, http.StatusUnauthorized, "unauthenticated")
 		}
 	}

@@ -144,6 +144,7 @@ func (s *Server) routes() {
 	app.Get("/api/v1/openapi.json", s.openAPI)
 	// Signing in is what an unauthenticated caller does.
 	app.Post("/api/v1/session", s.signIn)
+	app.Post("/api/v1/users", s.signUp)
 
 	v1 := app.Group("/api/v1", s.authenticate)
 	v1.Delete("/session", s.signOut)

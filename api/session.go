@@ -122,6 +122,54 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 	})
 }
 
+// signUp creates a user account when sign-up is open (API_SIGNUP=open).
+// Each sign-up counts as an attempt of the sign-in throttle for its email
+// and address, so one address cannot mint accounts without slowing down.
+// The new user signs in with POST /api/v1/session.
+func (s *Server) signUp(c *fiber.Ctx) error {
+	if err := s.devAuth(); err != nil {
+		return err
+	}
+	if !s.cfg.OpenSignUp {
+		return problem(fiber.StatusForbidden, "signup-closed", "accounts are created by an administrator on this server")
+	}
+	acc := s.deps.Accounts
+	if acc.Throttle == nil || acc.Users == nil {
+		return problem(fiber.StatusServiceUnavailable, "sessions-unavailable", "this server takes API tokens only")
+	}
+	if err := sameOrigin(c, false); err != nil {
+		return err
+	}
+	var in struct {
+		Email       string `json:"email"`
+		Password    string `json:"password"`
+		DisplayName string `json:"display_name"`
+	}
+	if err := decodeBody(c, &in, `{"email", "password", "display_name"}`); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	if _, err := acc.Throttle.Begin(ctx, in.Email, c.IP()); err != nil {
+		var slow *accounts.Throttled
+		if errors.As(err, &slow) {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(int(math.Ceil(slow.Wait.Seconds())), 1)))
+			return problem(fiber.StatusTooManyRequests, "too-many-attempts", slow.Error())
+		}
+		return err
+	}
+	u, err := acc.Users.Add(ctx, accounts.NewUser{Email: in.Email, DisplayName: in.DisplayName, Role: accounts.RoleUser, Password: in.Password})
+	switch {
+	case errors.Is(err, accounts.ErrEmailTaken):
+		return problem(fiber.StatusConflict, "email-taken", accounts.ErrEmailTaken.Error())
+	case errors.Is(err, accounts.ErrInvalidEmail), errors.Is(err, accounts.ErrPasswordPolicy), errors.Is(err, accounts.ErrInvalidName):
+		return problem(fiber.StatusBadRequest, "bad-account", err.Error())
+	case err != nil:
+		return err
+	}
+	c.Location("/api/v1/me")
+	return c.Status(fiber.StatusCreated).JSON(viewUser(u))
+}
+
 // signOut ends the request's session on every replica.
 func (s *Server) signOut(c *fiber.Ctx) error {
 	if err := s.devAuth(); err != nil {
