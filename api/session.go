@@ -59,13 +59,8 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 	if err := s.devAuth(); err != nil {
 		return err
 	}
-	acc := s.deps.Accounts
-	if acc.Sessions == nil || acc.Throttle == nil || acc.Users == nil {
-		return problem(fiber.StatusServiceUnavailable, "sessions-unavailable", "this server takes API tokens only")
-	}
-	// A page of another site must not sign its visitor in (to an
-	// attacker's account); scripts sending neither header may.
-	if err := sameOrigin(c, false); err != nil {
+	acc, err := s.accountsForm(c)
+	if err != nil {
 		return err
 	}
 	var in struct {
@@ -122,6 +117,18 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 	})
 }
 
+// accountsForm checks what signing in and signing up need: the accounts,
+// and a request that is not from another site's page (which must not sign
+// its visitor in, to an attacker's account; scripts sending neither
+// Origin nor Sec-Fetch-Site may).
+func (s *Server) accountsForm(c *fiber.Ctx) (Accounts, error) {
+	acc := s.deps.Accounts
+	if acc.Sessions == nil || acc.Throttle == nil || acc.Users == nil {
+		return acc, problem(fiber.StatusServiceUnavailable, "sessions-unavailable", "this server takes API tokens only")
+	}
+	return acc, sameOrigin(c, false)
+}
+
 // signUp creates a user account when sign-up is open (API_SIGNUP=open).
 // Each sign-up counts as an attempt of the sign-in throttle for its email
 // and address, so one address cannot mint accounts without slowing down.
@@ -133,11 +140,8 @@ func (s *Server) signUp(c *fiber.Ctx) error {
 	if !s.cfg.OpenSignUp {
 		return problem(fiber.StatusForbidden, "signup-closed", "accounts are created by an administrator on this server")
 	}
-	acc := s.deps.Accounts
-	if acc.Throttle == nil || acc.Users == nil {
-		return problem(fiber.StatusServiceUnavailable, "sessions-unavailable", "this server takes API tokens only")
-	}
-	if err := sameOrigin(c, false); err != nil {
+	acc, err := s.accountsForm(c)
+	if err != nil {
 		return err
 	}
 	var in struct {
