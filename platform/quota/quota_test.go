@@ -332,44 +332,43 @@ func TestLeasesHoldAcrossReplicasAndExpire(t *testing.T) {
 		if _, err := r.a.Acquire(ctx, "streams", "bob", limit); err != nil {
 			t.Fatalf("another owner is limited apart: %v", err)
 		}
-		// Released on one replica, free on the other.
-		var some *quota.Lease
+		// Released on either replica, free on the other.
 		for _, ls := range held {
-			some = ls[0]
-		}
-		if err := some.Release(ctx); err != nil {
-			t.Fatal(err)
-		}
-		live, err := r.a.Acquire(ctx, "streams", "alice", limit)
-		if err != nil {
-			t.Fatalf("after a release: %v", err)
-		}
-		// Replica b dies: its leases are not refreshed, a's are.
-		r.clock.Add(ttl / 2)
-		for _, l := range held[r.a] {
-			if l != some {
-				if err := l.Refresh(ctx); err != nil {
+			for _, l := range ls {
+				if err := l.Release(ctx); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
+		live, err := r.a.Acquire(ctx, "streams", "alice", limit)
+		if err != nil {
+			t.Fatalf("after release: %v", err)
+		}
+		var dead []*quota.Lease
+		for range limit - 1 {
+			l, err := r.b.Acquire(ctx, "streams", "alice", limit)
+			if err != nil {
+				t.Fatalf("after release: %v", err)
+			}
+			dead = append(dead, l)
+		}
+		// Replica b dies: its leases are not refreshed, a's are.
+		r.clock.Add(ttl / 2)
 		if err := live.Refresh(ctx); err != nil {
 			t.Fatal(err)
 		}
+		_, err = r.a.Acquire(ctx, "streams", "alice", limit)
+		exceeded(t, err, "streams")
 		r.clock.Add(ttl/2 + time.Millisecond)
-		if live.Refresh(ctx) != nil {
-			t.Fatal("a lease refreshed within its TTL is lost")
+		if err := live.Refresh(ctx); err != nil {
+			t.Fatalf("a lease refreshed within its TTL: %v", err)
 		}
-		freed := 0
-		for _, l := range held[r.b] {
-			if l != some {
-				freed++
-				if err := l.Refresh(ctx); !errors.Is(err, quota.ErrLeaseLost) {
-					t.Fatalf("refresh of an expired lease: %v, want ErrLeaseLost", err)
-				}
+		for _, l := range dead {
+			if err := l.Refresh(ctx); !errors.Is(err, quota.ErrLeaseLost) {
+				t.Fatalf("refresh of an expired lease: %v, want ErrLeaseLost", err)
 			}
 		}
-		for range freed {
+		for range dead {
 			if _, err := r.a.Acquire(ctx, "streams", "alice", limit); err != nil {
 				t.Fatalf("the dead replica's leases did not free: %v", err)
 			}
