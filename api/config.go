@@ -52,6 +52,9 @@ type Config struct {
 	// ExportMaxRows caps one bulk export; a larger one is refused with a
 	// request to narrow the filters. 0 = DefaultExportMaxRows.
 	ExportMaxRows int
+	// Limits are the per-user abuse limits; zero fields take
+	// DefaultLimits.
+	Limits Limits
 }
 
 // DefaultExportMaxRows is the export cap when none is configured.
@@ -69,8 +72,9 @@ const (
 // API_MAX_UPLOAD_BYTES, API_SSE_HEARTBEAT, API_HEADER_TIMEOUT,
 // API_READ_TIMEOUT (a request body), API_WRITE_TIMEOUT (an answer that is
 // not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
-// API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN and
-// API_EXPORT_MAX_ROWS.
+// API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN,
+// API_EXPORT_MAX_ROWS, and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
+// API_LIMIT_DOCS_IN_FLIGHT, API_LIMIT_SSE_STREAMS and API_LIMIT_EXPORTS.
 func ConfigFromEnv(l *config.Loader) Config {
 	devOwner := l.String("API_DEV_OWNER", "dev")
 	// The owner id reaches subjects and object keys: the same rule as
@@ -91,6 +95,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 		CORSOrigins:    list(l.String("API_CORS_ORIGINS", "")),
 		MetricsToken:   l.String("API_METRICS_TOKEN", ""),
 		ExportMaxRows:  l.Int("API_EXPORT_MAX_ROWS", DefaultExportMaxRows, 1, 10_000_000),
+		Limits:         limitsFromEnv(l),
 	}
 	for _, p := range c.TrustedProxies {
 		_, _, err := net.ParseCIDR(p)
@@ -111,6 +116,7 @@ func (c Config) withDefaults() Config {
 	if c.ExportMaxRows <= 0 {
 		c.ExportMaxRows = DefaultExportMaxRows
 	}
+	c.Limits = c.Limits.withDefaults()
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration

@@ -22,6 +22,7 @@ import (
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -138,7 +139,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	limits, err := quota.Open(ctx, js, quota.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := api.New(cfg.api, api.Deps{
+		Quota:     limits,
 		NC:        nc,
 		JS:        js,
 		Pool:      pool,

@@ -107,7 +107,9 @@ func (s *Store) Admit(ctx context.Context, owner string, doc Doc, lim Limits, in
 		if a.count {
 			st.add(sec)
 		}
-		if lim.InFlight > 0 {
+		if lim.InFlight > 0 && !slices.ContainsFunc(st.Pending, func(p pending) bool { return p.Doc == doc }) {
+			// (A run submitted twice at once, two re-analyses racing, is
+			// one run: the event is stored once.)
 			st.Pending = append(st.Pending, pending{Doc: doc, At: sec})
 		}
 		return true, nil
