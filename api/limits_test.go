@@ -250,6 +250,18 @@ func (e *env) openStream(owner, id string) (*stream, response) {
 	return nil, response{resp, raw}
 }
 
+// refusedStream opens a stream that must be refused, and returns the
+// refusal.
+func (e *env) refusedStream(owner, id string) response {
+	e.t.Helper()
+	s, r := e.openStream(owner, id)
+	if s != nil {
+		s.close()
+		e.t.Fatalf("a stream of %s over the limit was opened", owner)
+	}
+	return r
+}
+
 // Open event streams are limited per owner across replicas: the one over
 // the limit gets 429 on either replica. A stream that ends frees its
 // place at once; a dead replica's streams free theirs when their leases
@@ -274,8 +286,7 @@ func TestEventStreamsHoldAcrossReplicasAndFreeWithADeadReplica(t *testing.T) {
 		open = append(open, s)
 	}
 	for _, rep := range []*replica{alive, doomed} {
-		_, r := rep.openStream(alice, d.id)
-		tooMany(t, r, "too-many-streams", int(ttl/time.Second), "4 event streams open")
+		tooMany(t, rep.refusedStream(alice, d.id), "too-many-streams", int(ttl/time.Second), "4 event streams open")
 	}
 	if s, r := doomed.openStream(bob, bobs.id); s == nil {
 		t.Fatalf("bob's stream refused: %d %s", r.StatusCode, r.body)
@@ -294,8 +305,7 @@ func TestEventStreamsHoldAcrossReplicasAndFreeWithADeadReplica(t *testing.T) {
 	// doomed holds three streams: it dies, and they are freed by expiry.
 	doomed.kill()
 	died := time.Now()
-	_, r := alive.openStream(alice, d.id)
-	tooMany(t, r, "too-many-streams", int(ttl/time.Second))
+	tooMany(t, alive.refusedStream(alice, d.id), "too-many-streams", int(ttl/time.Second))
 	var freed []*stream
 	testenv.Eventually(t, 3*ttl, "the dead replica's places", func() bool {
 		if s, _ := alive.openStream(alice, d.id); s != nil {
