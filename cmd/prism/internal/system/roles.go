@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/aiprism/prism/analyzer"
 	"github.com/aiprism/prism/api"
@@ -15,6 +16,7 @@ import (
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -130,7 +132,15 @@ func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Ru
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s (API_ADDR): %w", c.Addr, err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), bucketsOpenTimeout)
+	defer cancel()
+	limits, err := quota.Open(ctx, in.JS, quota.Config{Replicas: in.Topology.Replicas})
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	return api.New(c, api.Deps{
+		Quota:     limits,
 		NC:        in.NC,
 		JS:        in.JS,
 		Pool:      in.Pool,
@@ -142,6 +152,9 @@ func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Ru
 		Listener:  ln,
 	}), nil
 }
+
+// bucketsOpenTimeout bounds creating the API's KV buckets at start.
+const bucketsOpenTimeout = 30 * time.Second
 
 // RoleNames lists the names of the roles, in start order.
 func RoleNames() []string {
