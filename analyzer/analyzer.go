@@ -13,11 +13,13 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aiprism/prism/analyzer/assessment"
 	"github.com/aiprism/prism/analyzer/prompt"
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/blob"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/platform/spaces"
 	"github.com/aiprism/prism/streams"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,10 +84,23 @@ type Stage struct {
 	// promptTokens estimates what every request carries besides the
 	// document: the system prompt and the tool definition.
 	promptTokens int
+	// budget holds each owner to a daily number of model tokens; nil =
+	// none.
+	budget *quota.Budget
 }
 
+// StageOption configures a Stage beyond its StageConfig.
+type StageOption func(*Stage)
+
+// WithBudget holds each owner's documents to a daily model-token budget
+// (ANALYZER_DAILY_TOKENS_PER_USER): the input and output tokens of every
+// model call are counted on the owner's day, and once the day's budget is
+// spent, a document that needs the model fails as budget-spent instead
+// of calling it.
+func WithBudget(b *quota.Budget) StageOption { return func(s *Stage) { s.budget = b } }
+
 // NewStage returns the analysis stage. cache may be nil.
-func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, cfg StageConfig, js jetstream.JetStream) *Stage {
+func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, cfg StageConfig, js jetstream.JetStream, opts ...StageOption) *Stage {
 	check := assessment.MustNewValidator()
 	s := &Stage{objects: objects, router: r, cache: cache, pub: pub, cfg: cfg, check: check,
 		toolSchema:   document.NewLazyDocument(check.ToolSchema()),
@@ -93,6 +108,9 @@ func NewStage(objects Objects, r Router, cache *Cache, pub *streams.Publisher, c
 	}
 	if js != nil {
 		s.log = streams.NewLog(js)
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	for _, m := range r.Chain() {
 		if s.fits(m) {
@@ -134,7 +152,10 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	if err != nil {
 		return err
 	}
+	ctx, spent := withMeter(ctx)
 	result, err := s.analyze(ctx, m, text)
+	// Whatever the outcome, the model was paid for every call made.
+	s.count(ctx, m, spent.tokens.Load())
 	var busy *router.BusyError
 	if errors.As(err, &busy) {
 		// Waiting is not failing: the status says so, and the event comes
@@ -154,6 +175,50 @@ func (s *Stage) Handle(ctx context.Context, ev *streams.Event) error {
 	zerolog.Ctx(ctx).Info().Int("score", result.Score).Str("level", result.Level).Str("model", result.Model).
 		Bool("cached", result.Cached).Int("attempts", len(result.Attempts)).Float64("cost_usd", result.CostUSD).Msg("analyzed")
 	return nil
+}
+
+// count adds the tokens this delivery spent to the owner's day. A count
+// that cannot be written is logged, not retried: redoing the analysis
+// would spend more than it counts.
+func (s *Stage) count(ctx context.Context, m streams.Meta, tokens int64) {
+	if s.budget == nil || tokens == 0 {
+		return
+	}
+	if err := s.budget.Spend(ctx, m.Owner, m.DocumentID, m.Run, streams.Delivery(ctx), tokens); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Int64("tokens", tokens).Msg("model tokens not counted against the daily budget")
+	}
+}
+
+// checkBudget refuses to call the model for a document of an owner whose
+// daily budget is spent.
+func (s *Stage) checkBudget(ctx context.Context, owner string) error {
+	if s.budget == nil {
+		return nil
+	}
+	err := s.budget.Check(ctx, owner)
+	var ex *quota.Exceeded
+	if errors.As(err, &ex) {
+		return streams.Permanentf(streams.ClassBudgetSpent,
+			"The daily model budget of this account (%d tokens) is spent; re-analyze the document after it renews at midnight UTC.", ex.Max)
+	}
+	return err // the bucket did not answer: retried
+}
+
+// meter adds up the tokens of the model calls of one delivery.
+type meter struct{ tokens atomic.Int64 }
+
+type meterKey struct{}
+
+func withMeter(ctx context.Context) (context.Context, *meter) {
+	m := &meter{}
+	return context.WithValue(ctx, meterKey{}, m), m
+}
+
+// metered counts a call's tokens on ctx's meter, if it has one.
+func metered(ctx context.Context, res *router.Result) {
+	if m, ok := ctx.Value(meterKey{}).(*meter); ok {
+		m.tokens.Add(int64(res.InputTokens + res.OutputTokens))
+	}
 }
 
 // done reports whether this run of the document was analyzed already.
@@ -244,6 +309,9 @@ func cached[T any](ctx context.Context, c *Cache, kind, scope, text string, spen
 
 // analyzeAnew is analyze without the cache.
 func (s *Stage) analyzeAnew(ctx context.Context, m streams.Meta, text string) (streams.AnalyzedData, error) {
+	if err := s.checkBudget(ctx, m.Owner); err != nil {
+		return streams.AnalyzedData{}, err
+	}
 	size, err := s.chunkSize(ctx, len(text))
 	if err != nil {
 		return streams.AnalyzedData{}, routeError(err, nil)
@@ -386,6 +454,7 @@ func (s *Stage) assess(ctx context.Context, docText, groundText string) (call, e
 	for {
 		res, err := s.router.Converse(ctx, s.request(msgs, budget))
 		if res != nil {
+			metered(ctx, res)
 			total.Attempts = append(total.Attempts, res.Attempts...)
 			total.InputTokens += res.InputTokens
 			total.OutputTokens += res.OutputTokens

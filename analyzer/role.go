@@ -9,6 +9,7 @@ import (
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,9 @@ type Config struct {
 	CacheTTL    time.Duration
 	StateBucket string
 	CacheBucket string
+	// DailyTokensPerUser is each owner's model-token budget per UTC day
+	// (input and output tokens of every call); 0 = unlimited.
+	DailyTokensPerUser int64
 }
 
 // ConfigFromEnv reads ANALYZER_* and the Bedrock variables. The model chain
@@ -33,6 +37,12 @@ type Config struct {
 // the model and the field. ANALYZER_CACHE_SCOPE is whose documents a cached
 // answer serves: owner (the default: only the owner it was given for) or
 // shared (every owner; for single-tenant deployments only).
+// ANALYZER_DAILY_TOKENS_PER_USER is each owner's budget of model tokens
+// (input plus output) per UTC day, 0 for none: once it is spent, the
+// owner's new documents fail as budget-spent without calling a model, and
+// the API refuses their uploads until midnight UTC. It is counted in the
+// shared limits bucket, so it holds across analyzer replicas, and
+// published there for the API.
 func ConfigFromEnv(l *config.Loader) Config {
 	c := Config{
 		// Calls take seconds: using 7 models x 200 requests/min at ~10 s a
@@ -48,10 +58,11 @@ func ConfigFromEnv(l *config.Loader) Config {
 			MaxWait:  l.Duration("ANALYZER_MAX_WAIT", 2*time.Second, 0, 5*time.Minute),
 			Deadline: l.Duration("ANALYZER_DEADLINE", 5*time.Minute, time.Second, time.Hour),
 		},
-		Bedrock:     bedrock.ConfigFromEnv(l),
-		CacheTTL:    l.Duration("ANALYZER_CACHE_TTL", 30*24*time.Hour, 0, 365*24*time.Hour),
-		StateBucket: l.String("ANALYZER_STATE_BUCKET", "prism_router"),
-		CacheBucket: l.String("ANALYZER_CACHE_BUCKET", "prism_results"),
+		Bedrock:            bedrock.ConfigFromEnv(l),
+		CacheTTL:           l.Duration("ANALYZER_CACHE_TTL", 30*24*time.Hour, 0, 365*24*time.Hour),
+		StateBucket:        l.String("ANALYZER_STATE_BUCKET", "prism_router"),
+		CacheBucket:        l.String("ANALYZER_CACHE_BUCKET", "prism_results"),
+		DailyTokensPerUser: l.Int64("ANALYZER_DAILY_TOKENS_PER_USER", 2_000_000, 0, 1_000_000_000_000),
 	}
 	c.Chain = router.DefaultChain()
 	if path := l.String("ANALYZER_MODELS_FILE", ""); path != "" {
@@ -69,7 +80,7 @@ type Deps struct {
 	Registry prometheus.Registerer
 	Log      zerolog.Logger
 	// Replicas of the KV buckets the role creates (router state, result
-	// cache): the topology's replica count, as for the streams.
+	// cache, limits): the topology's replica count, as for the streams.
 	Replicas int
 }
 
@@ -104,8 +115,22 @@ func (r *Role) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	limits, err := quota.Open(ctx, js, quota.Config{Replicas: replicas})
+	if err != nil {
+		return err
+	}
+	// Published even when unlimited, so the API stops refusing by an
+	// older budget.
+	budget := limits.Budget(cfg.DailyTokensPerUser)
+	if err := budget.Publish(ctx); err != nil {
+		return err
+	}
+	var opts []StageOption
+	if budget.Limit() > 0 {
+		opts = append(opts, WithBudget(budget))
+	}
 	pub := streams.NewPublisher(js, "/prism/analyzer")
-	stage := NewStage(r.d.Objects, rt, cache, pub, cfg.Stage, js)
+	stage := NewStage(r.d.Objects, rt, cache, pub, cfg.Stage, js, opts...)
 	return streams.Run(ctx, js, streams.AnalyzerConsumer, stage.Handle, streams.RunnerOptions{
 		Concurrency: cfg.Concurrency,
 		Log:         r.d.Log,

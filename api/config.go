@@ -61,6 +61,9 @@ type Config struct {
 	// OpenSignUp lets anyone create a user account (POST /api/v1/users);
 	// off, accounts are made by an admin (`prism user add`).
 	OpenSignUp bool
+	// Limits are the per-user abuse limits; zero fields take
+	// DefaultLimits.
+	Limits Limits
 }
 
 // DefaultExportMaxRows is the export cap when none is configured.
@@ -79,9 +82,10 @@ const (
 // API_READ_TIMEOUT (a request body), API_WRITE_TIMEOUT (an answer that is
 // not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
 // API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN,
-// API_EXPORT_MAX_ROWS, API_SESSION_IDLE, API_SESSION_MAX and API_SIGNUP
-// (closed or open). Dev auth on
-// an address other than loopback is refused.
+// API_EXPORT_MAX_ROWS, API_SESSION_IDLE, API_SESSION_MAX, API_SIGNUP (closed
+// or open), and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
+// API_LIMIT_DOCS_IN_FLIGHT, API_LIMIT_SSE_STREAMS and API_LIMIT_EXPORTS.
+// Dev auth on an address other than loopback is refused.
 func ConfigFromEnv(l *config.Loader) Config {
 	devOwner := l.String("API_DEV_OWNER", "dev")
 	// The owner id reaches subjects and object keys: the same rule as
@@ -105,6 +109,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 		SessionIdle:    l.Duration("API_SESSION_IDLE", accounts.DefaultSessionIdle, time.Minute, 30*24*time.Hour),
 		SessionMax:     l.Duration("API_SESSION_MAX", accounts.DefaultSessionMax, time.Minute, 365*24*time.Hour),
 		OpenSignUp:     l.OneOf("API_SIGNUP", "closed", "closed", "open") == "open",
+		Limits:         limitsFromEnv(l),
 	}
 	for _, p := range c.TrustedProxies {
 		_, _, err := net.ParseCIDR(p)
@@ -128,6 +133,7 @@ func (c Config) withDefaults() Config {
 	if c.ExportMaxRows <= 0 {
 		c.ExportMaxRows = DefaultExportMaxRows
 	}
+	c.Limits = c.Limits.withDefaults()
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration

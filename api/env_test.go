@@ -22,6 +22,7 @@ import (
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -145,6 +146,10 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	limits, err := quota.Open(ctx, js, quota.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	projected := make(chan error, 1)
 	go func() { projected <- persist.New(pool, log).Run(runCtx, js, persist.WithConcurrency(4)) }()
@@ -168,6 +173,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 			Ingest:    ingest.NewService(blobs, streams.NewPublisher(js, api.Source), cfg.maxUpload),
 			Log:       log,
 			Accounts:  acc,
+			Quota:     limits,
 		},
 		cfg: cfg.api, life: runCtx,
 	}

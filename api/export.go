@@ -41,6 +41,24 @@ func (s *Server) exportSlot(c *fiber.Ctx) (release func(), err error) {
 	}
 }
 
+// exportSlots takes one of the owner's export places (429 when all are
+// taken, on any replica) and one of this process's (503); release gives
+// both back. The owner's place is a lease, refreshed while the export
+// runs, so an export on a replica that dies frees it.
+func (s *Server) exportSlots(c *fiber.Ctx) (release func(), err error) {
+	lease, err := s.lease(c, leaseExports, s.cfg.Limits.Exports)
+	if err != nil {
+		return nil, err
+	}
+	local, err := s.exportSlot(c)
+	if err != nil {
+		s.release(lease)
+		return nil, err
+	}
+	lease.Keep(func() {}) // lost: the export finishes; its place was taken meanwhile
+	return func() { local(); s.release(lease) }, nil
+}
+
 type exportFormat struct {
 	ext, contentType string
 }
@@ -147,7 +165,7 @@ func (s *Server) exportDownload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	release, err := s.exportSlot(c)
+	release, err := s.exportSlots(c)
 	if err != nil {
 		return err
 	}
@@ -201,7 +219,7 @@ func (s *Server) exportToStore(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	release, err := s.exportSlot(c)
+	release, err := s.exportSlots(c)
 	if err != nil {
 		return err
 	}

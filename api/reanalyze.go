@@ -3,6 +3,8 @@ package api
 import (
 	"fmt"
 
+	"github.com/aiprism/prism/persist/store"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
@@ -30,13 +32,37 @@ func (s *Server) reanalyze(c *fiber.Ctx) error {
 			"document "+doc.ID+" is still being processed (status "+doc.Status+"); re-analyze it once it is analyzed or failed")
 	}
 	next := streams.Meta{Owner: doc.Owner, DocumentID: doc.ID, Run: doc.Run + 1, CorrelationID: requestID(c)}
+	// A new run is a document in flight again, and costs model tokens.
+	admission, err := s.admit(c, quota.Doc{ID: doc.ID, Run: next.Run}, false)
+	if err != nil {
+		return err
+	}
+	ev, err := s.startRun(c, doc, next)
+	if err != nil {
+		s.cancel(c, admission)
+		return err
+	}
+	loc := "/api/v1/documents/" + doc.ID
+	c.Location(loc)
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{
+		"id":             doc.ID,
+		"run":            ev.Run,
+		"status":         string(ev.EventKind()),
+		"correlation_id": ev.CorrelationID,
+		"links":          fiber.Map{"self": loc, "events": loc + "/events"},
+	})
+}
+
+// startRun publishes the event that starts run next of doc.
+func (s *Server) startRun(c *fiber.Ctx, doc store.Document, next streams.Meta) (*streams.Event, error) {
 	ctx := c.UserContext()
 	var ev *streams.Event
+	var err error
 	switch {
 	case doc.TextKey != "":
 		var data streams.ExtractedData
 		if err := lastPayload(ctx, s.events, doc.Owner, doc.ID, streams.Extracted, &data); err != nil {
-			return err
+			return nil, err
 		}
 		if data.Text.Key == "" {
 			// The event aged out of the log: rebuild the reference from the
@@ -48,7 +74,7 @@ func (s *Server) reanalyze(c *fiber.Ctx) error {
 	case doc.OriginalKey != "":
 		var data streams.UploadedData
 		if err := lastPayload(ctx, s.events, doc.Owner, doc.ID, streams.Uploaded, &data); err != nil {
-			return err
+			return nil, err
 		}
 		if data.Original.Key == "" {
 			data = streams.UploadedData{Original: streams.ObjectRef{Key: doc.OriginalKey, SHA256: doc.SHA256}, Filename: doc.Filename, ContentType: doc.ContentType}
@@ -59,20 +85,12 @@ func (s *Server) reanalyze(c *fiber.Ctx) error {
 		data.UploadedBy, data.Via = ownerOf(c), "reanalyze"
 		ev, err = s.pub.Emit(ctx, next, streams.Uploaded, "", data)
 	default:
-		return problem(fiber.StatusConflict, classConflict, "document "+doc.ID+" has neither text nor an original to analyze")
+		return nil, problem(fiber.StatusConflict, classConflict, "document "+doc.ID+" has neither text nor an original to analyze")
 	}
 	if err != nil {
-		return fmt.Errorf("reanalyze %s: %w", doc.ID, err)
+		return nil, fmt.Errorf("reanalyze %s: %w", doc.ID, err)
 	}
-	loc := "/api/v1/documents/" + doc.ID
-	c.Location(loc)
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{
-		"id":             doc.ID,
-		"run":            ev.Run,
-		"status":         string(ev.EventKind()),
-		"correlation_id": ev.CorrelationID,
-		"links":          fiber.Map{"self": loc, "events": loc + "/events"},
-	})
+	return ev, nil
 }
 
 func deref(p *int) int {

@@ -10,6 +10,7 @@ import (
 	"github.com/aiprism/prism/ingest"
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/blob"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
@@ -59,6 +60,9 @@ type Deps struct {
 	// Accounts authenticate requests in token mode (OpenAccounts). With
 	// none, users and API tokens are read from Pool and nobody signs in.
 	Accounts Accounts
+	// Quota holds the per-user limits every replica shares (quota.Open
+	// with the topology's replicas). Run refuses to serve without it.
+	Quota *quota.Store
 	// Listener is where Run serves. The caller listens, so the address
 	// is known (and a busy port reported) before anything runs.
 	Listener net.Listener
@@ -183,6 +187,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if err := s.checkListener(ln); err != nil {
 		return err
+	}
+	if s.deps.Quota == nil {
+		return errors.New("api: no limits store in Deps (quota.Open)")
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(lingerListener{ln}) }()

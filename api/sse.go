@@ -80,6 +80,12 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 			return c.SendStatus(fiber.StatusNoContent)
 		}
 	}
+	// The stream holds one of the owner's places until it ends; a replica
+	// that dies stops refreshing it, and it frees itself.
+	lease, err := s.lease(c, leaseSSE, s.cfg.Limits.SSEStreams)
+	if err != nil {
+		return err
+	}
 	// Copy what the writer needs: fiber.Ctx is recycled once the handler returns.
 	log := s.deps.Log.With().Str("document_id", id).Str("owner", owner).Logger()
 	c.Set(fiber.HeaderContentType, "text/event-stream")
@@ -90,6 +96,8 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 		// The stream ends with the server, not only with the client.
 		ctx, cancel := context.WithCancel(s.hub.life)
 		defer cancel()
+		defer s.release(lease)
+		lease.Keep(cancel) // lost (this replica stalled): end, the client reconnects through the limit
 		if writeSSE(w, "retry: 2000\n\n") != nil {
 			return
 		}

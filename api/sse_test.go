@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/api"
 	"github.com/aiprism/prism/streams"
 )
 
@@ -148,9 +149,9 @@ func TestSSEReconnectAfterARunsEndFollowsTheNextRun(t *testing.T) {
 // hub and checks that each sees every event once, in order, and ends after
 // the terminal event.
 func TestSSEFanOut(t *testing.T) {
-	e := newEnv(t)
-	d := e.newDoc(alice, "fan.txt", []byte("text"))
 	const streamsOpen, progress = 50, 40
+	e := newEnv(t, withAPI(func(c *api.Config) { c.Limits.SSEStreams = streamsOpen })) // one owner's streams
+	d := e.newDoc(alice, "fan.txt", []byte("text"))
 	type result struct {
 		ids   []uint64
 		kinds []string

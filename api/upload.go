@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/aiprism/prism/ingest"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
 )
@@ -36,17 +37,33 @@ func (s *Server) uploadLimit() int64 {
 // streams it to the claim-check store: the body is never held in memory.
 // It answers 202 once the original and its uploaded event are durable.
 // The body arrives capped (limitBodies): a document over the limit is
-// refused with 413 while it streams, and nothing of it is kept.
+// refused with 413 while it streams, and nothing of it is kept. An owner
+// over a limit (uploads per minute, documents in flight, the daily model
+// budget) is refused with 429 before the body is read.
 func (s *Server) upload(c *fiber.Ctx) error {
 	mediaType, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
 		return problem(fiber.StatusUnsupportedMediaType, "not-multipart", "send the document as multipart/form-data in a field named \"file\"")
 	}
+	doc := quota.Doc{ID: streams.NewID(), Run: 1}
+	admission, err := s.admit(c, doc, true)
+	if err != nil {
+		return err
+	}
+	if err := s.receive(c, params["boundary"], doc.ID); err != nil {
+		s.cancel(c, admission)
+		return err
+	}
+	return nil
+}
+
+// receive reads the form and stores its file as document id.
+func (s *Server) receive(c *fiber.Ctx, boundary, id string) error {
 	body, ok := c.Locals(localsUploadBody).(io.Reader)
 	if !ok {
 		body = bytes.NewReader(c.Body()) // no body, or one limitBodies read
 	}
-	mr := multipart.NewReader(body, params["boundary"])
+	mr := multipart.NewReader(body, boundary)
 	fields, fieldBytes := 0, int64(0)
 	for {
 		part, err := mr.NextPart()
@@ -57,7 +74,7 @@ func (s *Server) upload(c *fiber.Ctx) error {
 			return s.badForm(err)
 		}
 		if part.FormName() == "file" {
-			if err := s.accept(c, part); err != nil {
+			if err := s.accept(c, part, id); err != nil {
 				return err
 			}
 			_, _ = io.Copy(io.Discard, body) // the closing boundary: read, so the connection stays usable
@@ -86,7 +103,7 @@ func (s *Server) badForm(err error) *Problem {
 	return problem(fiber.StatusBadRequest, "bad-multipart", "the multipart body is malformed: "+err.Error())
 }
 
-func (s *Server) accept(c *fiber.Ctx, part *multipart.Part) error {
+func (s *Server) accept(c *fiber.Ctx, part *multipart.Part, id string) error {
 	defer part.Close()
 	filename := part.FileName()
 	if filename == "" {
@@ -95,6 +112,7 @@ func (s *Server) accept(c *fiber.Ctx, part *multipart.Part) error {
 	owner := ownerOf(c)
 	ev, err := s.deps.Ingest.Accept(c.UserContext(), ingest.Upload{
 		Owner:         owner,
+		DocumentID:    id,
 		Filename:      filename,
 		ContentType:   part.Header.Get(fiber.HeaderContentType),
 		Size:          -1,

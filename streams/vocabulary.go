@@ -65,6 +65,7 @@ const (
 	ClassInvalidAssessment = "invalid-assessment"   // the model's answer failed validation after a repair turn
 	ClassBadWebhook        = "bad-webhook"          // the webhook request cannot be built
 	ClassForeignObject     = "foreign-object"       // an event names a stored object of another owner
+	ClassBudgetSpent       = "budget-spent"         // the owner's daily model-token budget is spent
 )
 
 // ClassReason is what users are told about a failure of class: a sentence
@@ -108,6 +109,8 @@ func ClassReason(class string) string {
 		return "The webhook request could not be built."
 	case ClassForeignObject:
 		return "An event about this document named a stored object of another owner; nothing was read."
+	case ClassBudgetSpent:
+		return "The daily model budget of this account is spent; re-analyze the document after it renews at midnight UTC."
 	}
 	return "This stage could not process the document."
 }

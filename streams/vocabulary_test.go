@@ -59,6 +59,7 @@ func TestVocabularyIsStable(t *testing.T) {
 		streams.ClassInvalidAssessment: "invalid-assessment",
 		streams.ClassBadWebhook:        "bad-webhook",
 		streams.ClassForeignObject:     "foreign-object",
+		streams.ClassBudgetSpent:       "budget-spent",
 	} {
 		if got != want {
 			t.Errorf("failure class %q was renamed to %q", want, got)

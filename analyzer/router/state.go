@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -250,7 +251,7 @@ func (s *Shared) update(ctx context.Context, m Model, fn func(st *modelState, no
 			return nil
 		}
 		sl.known = false
-		if !errors.Is(err, jetstream.ErrKeyExists) || attempt > 1000 {
+		if !quota.Conflict(err) || attempt > 1000 {
 			return fmt.Errorf("write state of %s: %w", m.ID, err)
 		}
 		if attempt > 0 {

@@ -74,6 +74,10 @@ func TestQueriesUseIndexes(t *testing.T) {
 			return s.RecordAccess(ctx, owner, docID, store.AuditViewed, actor, at, nil)
 		},
 		"Delete": func(s *store.Store) error { _, err := s.Delete(ctx, owner, lastID, actor, at); return err },
+		"InFlight": func(s *store.Store) error {
+			_, _, err := s.InFlight(ctx, owner, []string{docID, "not-projected"}, []int{2, 1})
+			return err
+		},
 	}
 	for name, w := range statsWindows() {
 		cases["Stats/"+name] = func(s *store.Store) error { _, err := s.Stats(ctx, owner, w); return err }

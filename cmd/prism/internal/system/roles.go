@@ -17,6 +17,7 @@ import (
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -133,15 +134,20 @@ func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Ru
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s (API_ADDR): %w", c.Addr, err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), bucketsOpenTimeout)
+	defer cancel()
+	if in.JS == nil {
+		_ = ln.Close()
+		return nil, errors.New("api: sessions and limits need NATS")
+	}
+	limits, err := quota.Open(ctx, in.JS, quota.Config{Replicas: in.Topology.Replicas})
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	var acc api.Accounts
 	if c.Auth == api.AuthToken {
-		ctx, cancel := context.WithTimeout(context.Background(), accountsOpenTimeout)
-		defer cancel()
-		if in.JS == nil {
-			err = errors.New("sessions need NATS")
-		} else {
-			acc, err = api.OpenAccounts(ctx, c, in.JS, in.Pool, api.AccountsOptions{Replicas: in.Topology.Replicas})
-		}
+		acc, err = api.OpenAccounts(ctx, c, in.JS, in.Pool, api.AccountsOptions{Replicas: in.Topology.Replicas})
 		if err != nil {
 			_ = ln.Close()
 			return nil, fmt.Errorf("api: %w", err)
@@ -149,6 +155,7 @@ func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Ru
 	}
 	return api.New(c, api.Deps{
 		Accounts:  acc,
+		Quota:     limits,
 		NC:        in.NC,
 		JS:        in.JS,
 		Pool:      in.Pool,
@@ -161,8 +168,8 @@ func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Ru
 	}), nil
 }
 
-// accountsOpenTimeout bounds creating the API's KV buckets at start.
-const accountsOpenTimeout = 30 * time.Second
+// bucketsOpenTimeout bounds creating the API's KV buckets at start.
+const bucketsOpenTimeout = 30 * time.Second
 
 // RoleNames lists the names of the roles, in start order.
 func RoleNames() []string {
