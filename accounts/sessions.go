@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -218,7 +219,7 @@ func (s *Sessions) Lookup(ctx context.Context, secret string) (User, Session, er
 		// On the revision read: a replica that refreshed it meanwhile
 		// wins, and a session ended meanwhile is not brought back.
 		_, err := s.kv.Update(ctx, sessionKey(hash), raw, entry.Revision())
-		if err != nil && !isConflict(err) {
+		if err != nil && !quota.Conflict(err) {
 			return User{}, Session{}, fmt.Errorf("refresh session %s: %w", hash, err)
 		}
 		sess = rec.session(hash, s.idle, s.max)
@@ -329,10 +330,4 @@ func wellFormedSecret(secret string) bool {
 	}
 	_, err := base64.RawURLEncoding.DecodeString(secret)
 	return err == nil
-}
-
-// isConflict reports a compare-and-set conflict, which a single node and a
-// replicated bucket report with different codes.
-func isConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -197,7 +198,7 @@ func (t *Throttle) update(ctx context.Context, key string, fn func(r *throttleRe
 		} else {
 			_, err = t.kv.Update(ctx, key, raw, rev)
 		}
-		if err == nil || !isConflict(err) {
+		if err == nil || !quota.Conflict(err) {
 			if err != nil {
 				return fmt.Errorf("write sign-in counter: %w", err)
 			}

@@ -75,13 +75,8 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	attempt, err := acc.Throttle.Begin(ctx, in.Email, c.IP())
-	var slow *accounts.Throttled
-	if errors.As(err, &slow) {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(int(math.Ceil(slow.Wait.Seconds())), 1)))
-		return problem(fiber.StatusTooManyRequests, "too-many-attempts", slow.Error())
-	}
 	if err != nil {
-		return err
+		return throttled(c, err)
 	}
 	u, err := acc.Users.Authenticate(ctx, in.Email, in.Password)
 	if errors.Is(err, accounts.ErrInvalidCredentials) {
@@ -129,6 +124,17 @@ func (s *Server) accountsForm(c *fiber.Ctx) (Accounts, error) {
 	return acc, sameOrigin(c, false)
 }
 
+// throttled answers a refused Throttle.Begin: 429 with Retry-After when
+// the throttle slowed the caller down, the error itself otherwise.
+func throttled(c *fiber.Ctx, err error) error {
+	var slow *accounts.Throttled
+	if !errors.As(err, &slow) {
+		return err
+	}
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(int(math.Ceil(slow.Wait.Seconds())), 1)))
+	return problem(fiber.StatusTooManyRequests, "too-many-attempts", slow.Error())
+}
+
 // signUp creates a user account when sign-up is open (API_SIGNUP=open).
 // Each sign-up counts as an attempt of the sign-in throttle for its email
 // and address, so one address cannot mint accounts without slowing down.
@@ -154,12 +160,7 @@ func (s *Server) signUp(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	if _, err := acc.Throttle.Begin(ctx, in.Email, c.IP()); err != nil {
-		var slow *accounts.Throttled
-		if errors.As(err, &slow) {
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(int(math.Ceil(slow.Wait.Seconds())), 1)))
-			return problem(fiber.StatusTooManyRequests, "too-many-attempts", slow.Error())
-		}
-		return err
+		return throttled(c, err)
 	}
 	u, err := acc.Users.Add(ctx, accounts.NewUser{Email: in.Email, DisplayName: in.DisplayName, Role: accounts.RoleUser, Password: in.Password})
 	switch {
