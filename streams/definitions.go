@@ -97,13 +97,13 @@ func IntakeConfig(t Topology) jetstream.StreamConfig {
 // IntakeSubject is where other systems publish a document for owner.
 func IntakeSubject(owner string) string { return IntakeRoot + "." + owner }
 
-// EnsureStreams creates or updates DOCS, DLQ and INTAKE. Every role calls
+// EnsureStreams creates or updates DOCS, DLQ, INTAKE and CHAT. Every role calls
 // it at start; it is idempotent, so the first one to start creates them,
 // and a stream whose configuration already matches is left alone: roles
 // starting together would otherwise update live streams for nothing, while
 // consumers are being bound to them.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, t Topology) error {
-	for _, cfg := range []jetstream.StreamConfig{DocsConfig(t), DLQConfig(t), IntakeConfig(t)} {
+	for _, cfg := range []jetstream.StreamConfig{DocsConfig(t), DLQConfig(t), IntakeConfig(t), ChatConfig(t)} {
 		if err := ensureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
@@ -187,13 +187,17 @@ func (c Consumer) Config() jetstream.ConsumerConfig {
 		MaxAckPending: c.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
+	filter := TypeFilter
+	if c.Stream == ChatStream {
+		filter = ChatTypeFilter
+	}
 	switch len(c.Filters) {
 	case 0:
 	case 1:
-		cfg.FilterSubject = TypeFilter(c.Filters[0])
+		cfg.FilterSubject = filter(c.Filters[0])
 	default:
 		for _, f := range c.Filters {
-			cfg.FilterSubjects = append(cfg.FilterSubjects, TypeFilter(f))
+			cfg.FilterSubjects = append(cfg.FilterSubjects, filter(f))
 		}
 	}
 	return cfg
@@ -211,7 +215,7 @@ func serverMaxDeliver(n int) int {
 	return n + 1
 }
 
-// Ensure creates or updates the durable consumer on DOCS.
+// Ensure creates or updates the durable consumer on its stream.
 func (c Consumer) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	stream := c.Stream
 	if stream == "" {

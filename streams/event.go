@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -27,25 +28,48 @@ type Event struct {
 	Run             int             `json:"run"` // analysis generation: 1 for the upload, +1 per re-analysis
 	Data            json.RawMessage `json:"data"`
 
-	// Seq is the DOCS stream sequence the event was stored at; it is set on
+	// Seq is the stream sequence the event was stored at; it is set on
 	// receipt, never sent.
 	Seq uint64 `json:"-"`
+	// Duplicate: Publish found an event with the same id already stored
+	// (within the stream's duplicate window), so this one was not; Seq is
+	// then the stored one's.
+	Duplicate bool `json:"-"`
 }
 
 // EventKind returns the short event type (the last subject token).
 func (e *Event) EventKind() EventType {
-	const prefix = len("com.aiprism.document.")
-	if len(e.Type) <= prefix {
-		return ""
+	for _, prefix := range []string{docTypePrefix, chatTypePrefix} {
+		if k, ok := strings.CutPrefix(e.Type, prefix); ok && k != "" {
+			return EventType(k)
+		}
 	}
-	return EventType(e.Type[prefix:])
+	return ""
 }
 
-// DocumentID is the CloudEvents subject: the document the event is about.
+// IsChat reports whether the event belongs to a chat session (stream CHAT)
+// rather than a document (stream DOCS).
+func (e *Event) IsChat() bool { return strings.HasPrefix(e.Type, chatTypePrefix) }
+
+// DocumentID is the CloudEvents subject: the document the event is about
+// (for a chat event, the session).
 func (e *Event) DocumentID() string { return e.Subject }
 
 // NATSSubject is where the event is published.
-func (e *Event) NATSSubject() string { return DocSubject(e.Owner, e.Subject, e.EventKind()) }
+func (e *Event) NATSSubject() string {
+	if e.IsChat() {
+		return ChatSubject(e.Owner, e.Subject, e.EventKind())
+	}
+	return DocSubject(e.Owner, e.Subject, e.EventKind())
+}
+
+// StreamName is the stream that stores the event.
+func (e *Event) StreamName() string {
+	if e.IsChat() {
+		return ChatStream
+	}
+	return DocsStream
+}
 
 // Decode unmarshals the payload into v.
 func (e *Event) Decode(v any) error {
@@ -90,15 +114,20 @@ func NewEvent(source string, m Meta, t EventType, key string, data any) (*Event,
 	if err := ValidToken(m.DocumentID); err != nil {
 		return nil, fmt.Errorf("document: %w", err)
 	}
+	return newEvent(source, EventID(m, t, key), t.CloudEventsType(), m, data)
+}
+
+// newEvent builds the envelope of an event with a checked meta.
+func newEvent(source, id, ceType string, m Meta, data any) (*Event, error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s payload: %w", t, err)
+		return nil, fmt.Errorf("encode %s payload: %w", ceType, err)
 	}
 	return &Event{
 		SpecVersion:     "1.0",
-		ID:              EventID(m, t, key),
+		ID:              id,
 		Source:          source,
-		Type:            t.CloudEventsType(),
+		Type:            ceType,
 		Subject:         m.DocumentID,
 		Time:            time.Now().UTC(),
 		DataContentType: "application/json",
@@ -116,8 +145,13 @@ func ParseEvent(subject string, raw []byte) (*Event, error) {
 		return nil, fmt.Errorf("event on %s: %w", subject, err)
 	}
 	owner, doc, t, err := ParseDocSubject(subject)
+	chat := false
 	if err != nil {
-		return nil, err
+		var cerr error
+		if owner, doc, t, cerr = ParseChatSubject(subject); cerr != nil {
+			return nil, err
+		}
+		chat = true
 	}
 	switch {
 	case ValidToken(owner) != nil || ValidToken(doc) != nil:
@@ -128,7 +162,7 @@ func ParseEvent(subject string, raw []byte) (*Event, error) {
 		return nil, fmt.Errorf("event on %s: specversion %q, want 1.0", subject, ev.SpecVersion)
 	case ev.ID == "":
 		return nil, fmt.Errorf("event on %s: no id", subject)
-	case ev.Owner != owner || ev.Subject != doc || ev.EventKind() != t:
+	case ev.Owner != owner || ev.Subject != doc || ev.EventKind() != t || ev.IsChat() != chat:
 		// The subject is what authorization filters on; an envelope that
 		// disagrees with it could smuggle one owner's event to another.
 		return nil, fmt.Errorf("event on %s: envelope (owner %q, subject %q, type %q) disagrees with the subject", subject, ev.Owner, ev.Subject, ev.Type)

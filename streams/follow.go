@@ -18,12 +18,13 @@ var ErrIdle = errors.New("no event within the wait")
 // SSE id, so a client resuming with Last-Event-ID loses nothing, whichever
 // API replica it reconnects to.
 type Follower struct {
-	js   jetstream.JetStream
-	cons jetstream.Consumer
-	it   jetstream.MessagesContext
+	js     jetstream.JetStream
+	stream string
+	cons   jetstream.Consumer
+	it     jetstream.MessagesContext
 }
 
-// Follow starts reading filter after stream sequence afterSeq (0 = from the
+// Follow starts reading filter (of DOCS or CHAT, see StreamOf) after stream sequence afterSeq (0 = from the
 // beginning). It uses an ordered consumer: ephemeral, flow-controlled,
 // recreated by the client library on gaps, and gone when closed.
 func Follow(ctx context.Context, js jetstream.JetStream, filter string, afterSeq uint64) (*Follower, error) {
@@ -34,7 +35,8 @@ func Follow(ctx context.Context, js jetstream.JetStream, filter string, afterSeq
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = afterSeq + 1
 	}
-	cons, err := js.OrderedConsumer(ctx, DocsStream, cfg)
+	stream := StreamOf(filter)
+	cons, err := js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", filter, err)
 	}
@@ -42,7 +44,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, filter string, afterSeq
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", filter, err)
 	}
-	return &Follower{js: js, cons: cons, it: it}, nil
+	return &Follower{js: js, stream: stream, cons: cons, it: it}, nil
 }
 
 // Next returns the next event, ErrIdle after maxWait without one, or the
@@ -70,7 +72,7 @@ func (f *Follower) Next(ctx context.Context, maxWait time.Duration) (*Event, err
 }
 
 // Close stops the follower and deletes its consumer at once, so that
-// thousands of short SSE streams do not pile up consumers on DOCS.
+// thousands of short SSE streams do not pile up consumers on the stream.
 func (f *Follower) Close() {
 	f.it.Stop()
 	info := f.cons.CachedInfo()
@@ -80,6 +82,6 @@ func (f *Follower) Close() {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = f.js.DeleteConsumer(ctx, DocsStream, info.Name)
+		_ = f.js.DeleteConsumer(ctx, f.stream, info.Name)
 	}()
 }

@@ -9,19 +9,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Log reads single events of the DOCS stream: a subject's newest event, or
+// Log reads single events of a stream (DOCS or CHAT): a subject's newest event, or
 // a document's events one by one. Each read is one direct get. It keeps the
 // stream handle, because jetstream's Stream() is an info request to the
 // server: opening it per read would double the round trips of every stage
 // that checks for work already done and of every API read.
 type Log struct {
-	js jetstream.JetStream
-	mu sync.Mutex
-	st jetstream.Stream
+	js   jetstream.JetStream
+	name string
+	mu   sync.Mutex
+	st   jetstream.Stream
 }
 
-// NewLog returns a Log over js.
-func NewLog(js jetstream.JetStream) *Log { return &Log{js: js} }
+// NewLog returns a Log of the DOCS stream.
+func NewLog(js jetstream.JetStream) *Log { return &Log{js: js, name: DocsStream} }
+
+// NewChatLog returns a Log of the CHAT stream.
+func NewChatLog(js jetstream.JetStream) *Log { return &Log{js: js, name: ChatStream} }
 
 func (l *Log) stream(ctx context.Context) (jetstream.Stream, error) {
 	l.mu.Lock()
@@ -29,9 +33,9 @@ func (l *Log) stream(ctx context.Context) (jetstream.Stream, error) {
 	if l.st != nil {
 		return l.st, nil
 	}
-	st, err := l.js.Stream(ctx, DocsStream)
+	st, err := l.js.Stream(ctx, l.name)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", DocsStream, err)
+		return nil, fmt.Errorf("open %s: %w", l.name, err)
 	}
 	l.st = st
 	return st, nil

@@ -36,7 +36,7 @@ func (p *Publisher) Emit(ctx context.Context, m Meta, t EventType, key string, d
 	return ev, nil
 }
 
-// Publish stores ev in DOCS with its id as Nats-Msg-Id and returns once the
+// Publish stores ev in its stream (DOCS or CHAT) with its id as Nats-Msg-Id and returns once the
 // stream has acknowledged it (a duplicate within the window is acknowledged
 // too, without being stored again). ev.Seq is set to the stored sequence.
 func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
@@ -46,10 +46,11 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	}
 	msg := &nats.Msg{Subject: ev.NATSSubject(), Data: raw, Header: nats.Header{}}
 	msg.Header.Set("Content-Type", "application/cloudevents+json")
-	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(DocsStream))
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(ev.StreamName()))
 	if err != nil {
 		return fmt.Errorf("publish %s to %s: %w", ev.ID, msg.Subject, err)
 	}
 	ev.Seq = ack.Sequence
+	ev.Duplicate = ack.Duplicate
 	return nil
 }

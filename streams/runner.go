@@ -92,7 +92,7 @@ func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opt
 	return consume(ctx, js, c, opts, eventPreparer(c, h))
 }
 
-// eventPreparer decodes a DOCS message into an event for h.
+// eventPreparer decodes a DOCS or CHAT message into an event for h.
 func eventPreparer(c Consumer, h Handler) prepareFunc {
 	return func(r *runner, msg jetstream.Msg, md *jetstream.MsgMetadata) (*delivery, bool) {
 		ev, err := ParseEvent(msg.Subject(), msg.Data())
@@ -105,9 +105,13 @@ func eventPreparer(c Consumer, h Handler) prepareFunc {
 		}
 		ev.Seq = md.Sequence.Stream
 		meta := MetaOf(ev)
+		about := "document_id"
+		if ev.IsChat() {
+			about = "session_id"
+		}
 		return &delivery{
 			log: r.log.With().
-				Str("document_id", ev.Subject).
+				Str(about, ev.Subject).
 				Str("correlation_id", ev.CorrelationID).
 				Str("owner", ev.Owner).
 				Str("event", string(ev.EventKind())).

@@ -5,7 +5,9 @@
 // # Subjects
 //
 //	prism.doc.<owner>.<document>.<event>   document lifecycle events (stream DOCS)
-//	prism.intake.<owner>                   reserved: documents published straight to NATS by other systems
+//	prism.intake.<owner>                   documents published straight to NATS by other systems (stream INTAKE)
+//	prism.chat.<owner>.<session>.<event>   chat session events (stream CHAT), see chat.go
+//	prism.live.chat.<owner>.<session>      live answer deltas (core NATS, never stored)
 //
 // The owner is part of every document subject so that authorization is a
 // subject filter: a user's SSE stream subscribes to prism.doc.<owner>.<document>.>
@@ -40,8 +42,15 @@ const (
 // Terminal reports whether t ends a document's run.
 func (t EventType) Terminal() bool { return t == Analyzed || t == Failed }
 
-// CloudEventsType is the value of the CloudEvents "type" attribute.
-func (t EventType) CloudEventsType() string { return "com.aiprism.document." + string(t) }
+// CloudEvents type prefixes of the two event families.
+const (
+	docTypePrefix  = "com.aiprism.document."
+	chatTypePrefix = "com.aiprism.chat."
+)
+
+// CloudEventsType is the value of the CloudEvents "type" attribute of a
+// document event.
+func (t EventType) CloudEventsType() string { return docTypePrefix + string(t) }
 
 // Stage names the pipeline step an event or failure belongs to.
 type Stage string

@@ -1,0 +1,102 @@
+package streams_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aiprism/prism/streams"
+)
+
+func chatEvent(t *testing.T, pub *streams.Publisher, m streams.ChatMeta, typ streams.EventType, key string, data any) *streams.Event {
+	t.Helper()
+	ev, err := streams.NewChatEvent(pub.Source(), m, typ, key, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// A session's events go to CHAT, come back as chat events through the log
+// and a follower, and an answer ends once: the second end is a duplicate.
+func TestChatEventsRoundTripAndAnAnswerEndsOnce(t *testing.T) {
+	ctx := context.Background()
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	m := streams.ChatMeta{Owner: "alice", Session: "s1", CorrelationID: "c1"}
+	created := chatEvent(t, pub, m, streams.ChatCreated, "", streams.ChatCreatedData{Title: "t", DocumentID: "d1", CreatedBy: "alice"})
+	if created.NATSSubject() != "prism.chat.alice.s1.created" || !created.IsChat() || created.StreamName() != streams.ChatStream {
+		t.Fatalf("created event: subject %s, chat %v, stream %s", created.NATSSubject(), created.IsChat(), created.StreamName())
+	}
+	chatEvent(t, pub, m, streams.ChatAsked, "a1", streams.ChatAskedData{MessageID: "q1", AnswerID: "a1", Content: "why?"})
+	end := chatEvent(t, pub, m, streams.ChatFailed, "a1", streams.ChatAnswerData{AnswerID: "a1", MessageID: "q1", Content: "Because", Incomplete: true, Reason: "stopped"})
+	late := chatEvent(t, pub, m, streams.ChatAnswered, "a1", streams.ChatAnswerData{AnswerID: "a1", MessageID: "q1", Content: "Because of clause 4."})
+	if end.Duplicate || !late.Duplicate || late.Seq != end.Seq {
+		t.Fatalf("second end of an answer: duplicate %v seq %d; first: duplicate %v seq %d", late.Duplicate, late.Seq, end.Duplicate, end.Seq)
+	}
+	// Regenerating replaces the cut-off answer.
+	chatEvent(t, pub, m, streams.ChatAsked, "a2", streams.ChatAskedData{MessageID: "q1", AnswerID: "a2", Content: "why?", Regenerates: "a1"})
+	chatEvent(t, pub, m, streams.ChatAnswered, "a2", streams.ChatAnswerData{AnswerID: "a2", MessageID: "q1", Content: "Clause 4 [1].", Citations: []streams.Citation{{Ref: 1, StartLine: 3, EndLine: 4, Quote: "clause 4"}}})
+
+	log := streams.NewChatLog(js)
+	var tr streams.Transcript
+	if err := log.Replay(ctx, streams.ChatFilter("alice", "s1"), 0, end.Seq+10, func(ev *streams.Event) (bool, error) {
+		return false, tr.Apply(ev)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Exists || tr.Created.DocumentID != "d1" || len(tr.Messages) != 2 {
+		t.Fatalf("transcript: %+v", tr)
+	}
+	q, a := tr.Messages[0], tr.Messages[1]
+	if q.Role != streams.RoleUser || q.Content != "why?" || a.ID != "a2" || a.Status != streams.MessageComplete || len(a.Citations) != 1 || tr.Answering() != nil {
+		t.Fatalf("messages: %+v", tr.Messages)
+	}
+	// Another owner's filter sees nothing of it.
+	if ev, err := log.Last(ctx, streams.ChatFilter("bob", "s1")); err != nil || ev != nil {
+		t.Fatalf("bob sees %v, %v", ev, err)
+	}
+
+	// A follower of the session reads CHAT, not DOCS.
+	f, err := streams.Follow(ctx, js, streams.ChatFilter("alice", "s1"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	first, err := f.Next(ctx, 5*time.Second)
+	if err != nil || first.EventKind() != streams.ChatCreated || first.Seq != created.Seq {
+		t.Fatalf("first followed event: %+v, %v", first, err)
+	}
+}
+
+// An incomplete end keeps its text; one with no text is a failure.
+func TestTranscriptStatuses(t *testing.T) {
+	var tr streams.Transcript
+	apply := func(typ streams.EventType, key string, data any) {
+		ev, err := streams.NewChatEvent("/test", streams.ChatMeta{Owner: "o", Session: "s"}, typ, key, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Apply(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(streams.ChatAsked, "a1", streams.ChatAskedData{MessageID: "q1", AnswerID: "a1", Content: "one"})
+	if tr.Answering() == nil || tr.Answering().ID != "a1" {
+		t.Fatal("a1 should be answering")
+	}
+	apply(streams.ChatFailed, "a1", streams.ChatAnswerData{AnswerID: "a1", Reason: "busy", ReasonClass: "model-busy"})
+	apply(streams.ChatAsked, "a2", streams.ChatAskedData{MessageID: "q2", AnswerID: "a2", Content: "two"})
+	apply(streams.ChatFailed, "a2", streams.ChatAnswerData{AnswerID: "a2", Content: "Part", Incomplete: true})
+	apply(streams.ChatAnswered, "a2", streams.ChatAnswerData{AnswerID: "a2", Content: "Whole"}) // a second end changes nothing
+	got := []string{tr.Messages[1].Status, tr.Messages[3].Status, tr.Messages[3].Content}
+	want := []string{streams.MessageFailed, streams.MessageIncomplete, "Part"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("statuses %v, want %v", got, want)
+		}
+	}
+}
