@@ -162,7 +162,21 @@ type ChatAskedData struct {
 	Content     string `json:"content"`
 	DocumentID  string `json:"document_id,omitempty"` // the session's document, so the answerer need not look it up
 	Regenerates string `json:"regenerates,omitempty"` // the answer id this one replaces
+	// Recent are the owner's most recently analyzed documents, newest
+	// first (at most MaxChatRecent), for a free session: the answerer
+	// finds those the question names and reads their assessments. The API
+	// lists them from the read model, which the answerer cannot reach.
+	Recent []ChatDocRef `json:"recent,omitempty"`
 }
+
+// ChatDocRef names one of the owner's documents.
+type ChatDocRef struct {
+	ID       string `json:"id"`
+	Filename string `json:"filename"`
+}
+
+// MaxChatRecent bounds ChatAskedData.Recent.
+const MaxChatRecent = 20
 
 // Citation is a passage of the document an answer relies on. Lines are
 // 1-based lines of the extracted text (GET /documents/{id}/text), so a
