@@ -391,3 +391,24 @@ func (t *Transcript) Answering() *ChatMessage {
 	}
 	return nil
 }
+
+// ChatClassReason is what users are told about an answer that ended
+// without completing, by failure class: a sentence of ours, worded for a
+// chat (ClassReason's are worded for documents).
+func ChatClassReason(class string) string {
+	switch class {
+	case ClassAnswerInterrupted:
+		return "The answer stopped before it was complete; what was written is kept, and it can be regenerated."
+	case ClassModelsBusy:
+		return "Every model is busy right now; regenerate the answer in a moment."
+	case ClassBudgetSpent:
+		return "The daily model budget of this account is spent; ask again after it renews at midnight UTC."
+	case ClassTooLargeForModels:
+		return "The conversation and its documents are too large for every model available."
+	case ClassModelRejected:
+		return "The model refused to answer this question."
+	case ClassGaveUp:
+		return "No answer could be written after repeated failures on our side; regenerate it to try again."
+	}
+	return "No answer could be written; regenerate it to try again."
+}

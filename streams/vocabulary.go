@@ -66,6 +66,8 @@ const (
 	ClassBadWebhook        = "bad-webhook"          // the webhook request cannot be built
 	ClassForeignObject     = "foreign-object"       // an event names a stored object of another owner
 	ClassBudgetSpent       = "budget-spent"         // the owner's daily model-token budget is spent
+	ClassAnswerInterrupted = "answer-interrupted"   // a chat answer stopped before it was complete (the model's stream broke, or the process writing it stopped)
+	ClassModelsBusy        = "models-busy"          // every model was busy for longer than a chat answer may wait
 )
 
 // ClassReason is what users are told about a failure of class: a sentence
