@@ -3,6 +3,7 @@ package bedrocksim_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -242,5 +243,36 @@ func TestRequestLogIsBounded(t *testing.T) {
 	adminDo(t, "POST", ts.URL+"/_sim/reset", "", nil)
 	if n := len(sim.Requests()); n != 0 {
 		t.Fatalf("%d requests after a reset", n)
+	}
+}
+
+// A cut connection stops the stream halfway with no exception frame: the
+// client sees some deltas and no messageStop (the SDK may even report no
+// error: only the missing messageStop tells the answer is incomplete).
+func TestMidStreamCutDropsTheConnection(t *testing.T) {
+	sim, ts := startSim(t, bedrocksim.Config{Faults: map[string]bedrocksim.Faults{haiku3: {MidStream: 1, MidStreamCut: true}}})
+	c := client(ts.URL, testKey, testSecret)
+	out, err := c.ConverseStream(context.Background(), &bedrockruntime.ConverseStreamInput{
+		ModelId: aws.String(haiku3), Messages: userText("Tell me about the history of maritime insurance contracts"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deltas, stopped := 0, false
+	for ev := range out.GetStream().Events() {
+		switch ev.(type) {
+		case *types.ConverseStreamOutputMemberContentBlockDelta:
+			deltas++
+		case *types.ConverseStreamOutputMemberMessageStop:
+			stopped = true
+		}
+	}
+	err = out.GetStream().Err()
+	var modelled interface{ ErrorCode() string }
+	if deltas == 0 || stopped || errors.As(err, &modelled) {
+		t.Fatalf("%d deltas, messageStop %v, err %v; want some deltas, then the stream broken without an exception", deltas, stopped, err)
+	}
+	if n := sim.Stats().Models[haiku3].Errors["ConnectionCut"]; n != 1 {
+		t.Fatalf("ConnectionCut counted %d times", n)
 	}
 }

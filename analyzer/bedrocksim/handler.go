@@ -81,6 +81,9 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 		ev = ev.Str("error", e.Code)
 	}
 	ev.Msg("bedrocksim call")
+	if e != nil && e.Code == codeConnectionCut {
+		panic(http.ErrAbortHandler) // drop the connection, unfinished
+	}
 }
 
 // splitModelPath splits "/model/{id}/{op}" (id still escaped) into the

@@ -155,6 +155,25 @@ func TestConverseStreamInterruptedAfterTheFirstToken(t *testing.T) {
 	}
 }
 
+// A connection cut mid-stream, without an exception (the SDK reports a
+// clean end), is an interruption too: the missing messageStop tells. The
+// model is not cooled for it.
+func TestConverseStreamInterruptedByACutConnection(t *testing.T) {
+	w, r, shared, _ := twoModels(t, bedrocksim.Faults{MidStream: 1, MidStreamCut: true})
+	var got deltas
+	res, err := r.ConverseStream(context.Background(), streamRequest(1024), got.onText)
+	var interrupted *router.InterruptedError
+	if !errors.As(err, &interrupted) || res == nil || res.Model.ID != "model-a" || res.Text == "" || res.Text != got.text() {
+		t.Fatalf("err = %v, result %+v; want model-a's partial answer with an *InterruptedError", err, res)
+	}
+	if interrupted.Attempts[0].Outcome != "interrupted" || w.stats().Models["model-b"].Requests != 0 {
+		t.Fatalf("attempts %+v, model-b called %d times", interrupted.Attempts, w.stats().Models["model-b"].Requests)
+	}
+	if snap, err := shared.Snapshot(context.Background(), r.Chain()[0]); err != nil || snap.CoolingFor != 0 {
+		t.Fatalf("model-a cools for %v (%v) after a cut connection", snap.CoolingFor, err)
+	}
+}
+
 // An error from onText stops the stream: it is returned wrapped with what
 // was delivered, and no other model is tried.
 func TestConverseStreamStopsWhenTheReaderGivesUp(t *testing.T) {
