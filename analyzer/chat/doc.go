@@ -12,4 +12,25 @@
 // passages with a positive score are numbered 1..k in the prompt; each
 // carries its 1-based lines of the text and its page or sheet, which an
 // answer's citations return.
+//
+// # History
+//
+// The conversation so far is rebuilt from the session's events
+// (streams.Transcript) and sent within the model's context window by this
+// rule (Turns, HistoryBudget, Fit, Messages):
+//
+//   - a turn is an earlier question with its answer, complete or
+//     incomplete (an interrupted answer is kept and marked so); questions
+//     whose answer failed with no text, and anything after the answer
+//     being written, are left out;
+//   - the history budget is ANALYZER_CHAT_HISTORY_TOKENS (default 8000),
+//     but at most what the smallest context window of the model chain
+//     leaves after the output budget and this turn (system prompt,
+//     grounding material and question), so that every model the router
+//     may fall back to can take the request;
+//   - turns are taken newest first while they fit; the first that does
+//     not fit and every older one are dropped, and one line at the start
+//     of the conversation says how many were left out.
+//
+// Tokens are estimated as everywhere in the analyzer (router.EstimateTokens).
 package chat
