@@ -101,35 +101,55 @@ func documentText(msg string) (string, bool) {
 		return msg, false
 	}
 	body := msg[start:]
-	end := "DOCUMENT " + nonce + ">>>"
+	if end, _, ok := closingLine(body, "DOCUMENT "+nonce+">>>"); ok {
+		return body[:end], true
+	}
+	return body, true
+}
+
+// closingLine finds the first line of body that is exactly marker and
+// returns where the content before it ends (its line break excluded) and
+// the offset just after the marker.
+func closingLine(body, marker string) (end, after int, ok bool) {
 	for off := 0; off <= len(body); {
-		i := strings.Index(body[off:], end)
+		i := strings.Index(body[off:], marker)
 		if i < 0 {
 			break
 		}
 		i += off
 		lineStart := i == 0 || body[i-1] == '\n'
-		rest := body[i+len(end):]
+		rest := body[i+len(marker):]
 		lineEnd := rest == "" || rest[0] == '\n' || rest[0] == '\r'
 		if lineStart && lineEnd {
-			doc := body[:i]
-			doc = strings.TrimSuffix(doc, "\n")
-			doc = strings.TrimSuffix(doc, "\r")
-			return doc, true
+			end = i
+			if end > 0 && body[end-1] == '\n' {
+				end--
+			}
+			if end > 0 && body[end-1] == '\r' {
+				end--
+			}
+			return end, i + len(marker), true
 		}
 		off = i + 1
 	}
-	return body, true
+	return 0, 0, false
 }
 
 // findStartMarker finds the first line "<<<DOCUMENT nonce" and returns the
 // offset just after that line.
 func findStartMarker(msg string) (int, string, bool) {
-	const marker = "<<<DOCUMENT "
+	_, next, nonce, ok := openingLine(msg, "<<<DOCUMENT ")
+	return next, nonce, ok
+}
+
+// openingLine finds the first line of msg that is marker followed by a
+// nonce (one word) and returns where it starts, the offset just after it,
+// and the nonce.
+func openingLine(msg, marker string) (at, next int, nonce string, ok bool) {
 	for off := 0; off < len(msg); {
 		i := strings.Index(msg[off:], marker)
 		if i < 0 {
-			return 0, "", false
+			return 0, 0, "", false
 		}
 		i += off
 		if i == 0 || msg[i-1] == '\n' {
@@ -141,12 +161,12 @@ func findStartMarker(msg string) (int, string, bool) {
 			}
 			nonce := strings.TrimRight(line[:eol], "\r ")
 			if nonce != "" && !strings.ContainsAny(nonce, " \t") {
-				return next, nonce, true
+				return i, next, nonce, true
 			}
 		}
 		off = i + 1
 	}
-	return 0, "", false
+	return 0, 0, "", false
 }
 
 // outsideDocument is msg without its framed document: the instructions.

@@ -45,9 +45,17 @@ var chatOpeners = []string{
 }
 
 // chatAnswer builds a plausible, clearly simulated answer from the
-// question's keywords (and, when a document is framed, its risk findings).
+// question's keywords. A turn framed by prompt.ChatUser gets an answer
+// grounded in its material (see grounded); a framed document, its risk
+// findings.
 func chatAnswer(msg string, m *matcher, sum uint64) string {
-	kw := keywords(outsideDocument(msg), 4)
+	blocks, outside := splitBlocks(msg)
+	mat, framed := chatMaterialOf(blocks)
+	question := outsideDocument(msg)
+	if framed {
+		question = questionOf(outside)
+	}
+	kw := keywords(question, 4)
 	topic := "your question"
 	if len(kw) > 0 {
 		topic = joinWords(kw)
@@ -56,6 +64,10 @@ func chatAnswer(msg string, m *matcher, sum uint64) string {
 	b.WriteString("[bedrocksim] Simulated answer: this endpoint is a rule-based simulator, not a language model.\n\n")
 	b.WriteString(upperFirst(fmt.Sprintf(chatOpeners[sum%uint64(len(chatOpeners))], topic)))
 	b.WriteString("\n")
+	if framed {
+		mat.ground(&b, question, topic)
+		return b.String()
+	}
 	for i, k := range kw {
 		fmt.Fprintf(&b, "\n%d. %s: clarify what it means in your situation and who is responsible for it.", i+1, upperFirst(k))
 	}

@@ -68,6 +68,15 @@ func errUnavailable() *apiError {
 func errInternal() *apiError {
 	return &apiError{Status: 500, Code: "InternalServerException", Message: msgInternal, streamType: "internalServerException"}
 }
+
+// errConnectionCut is the connection dropped mid-stream (MidStreamCut):
+// counted under this code, never written.
+func errConnectionCut() *apiError {
+	return &apiError{Status: 0, Code: codeConnectionCut, Message: "the connection was dropped"}
+}
+
+const codeConnectionCut = "ConnectionCut"
+
 func errModelStream() *apiError {
 	return &apiError{Status: 424, Code: "ModelStreamErrorException", Message: "The model stream was interrupted.", streamType: "modelStreamErrorException"}
 }

@@ -26,6 +26,10 @@ type Faults struct {
 	// internalServerException, modelStreamErrorException, validationException).
 	MidStream          float64 `json:"mid_stream,omitempty"`
 	MidStreamException string  `json:"mid_stream_exception,omitempty"`
+	// MidStreamCut makes a mid-stream fault a broken connection instead:
+	// the server drops it halfway, with no exception frame, as a network
+	// failure would.
+	MidStreamCut bool `json:"mid_stream_cut,omitempty"`
 	// Storm fails every request of a time window the same way.
 	Storm *Storm `json:"storm,omitempty"`
 	// Obedient makes the model follow instructions to go easy on a
@@ -210,6 +214,9 @@ func (fs *faultSet) decide(modelID string, now time.Time) decision {
 	}
 	if v < f.MidStream {
 		d.midStream = streamError(f.MidStreamException)
+		if f.MidStreamCut {
+			d.midStream = errConnectionCut()
+		}
 	}
 	return d
 }

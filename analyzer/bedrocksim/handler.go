@@ -70,11 +70,20 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 		in = x.p.inputTokens
 	}
 	ms.stats.finish(s.clock.Now(), e, in, out)
+	outcome := "ok"
+	if e != nil {
+		outcome = e.Code
+	}
+	s.requests.add(LoggedRequest{At: s.clock.Now(), Model: ms.ID, Operation: op, System: x.p.system, User: x.p.lastUser, Messages: x.p.messages,
+		ForcedTool: x.p.forcedTool, InputTokens: x.p.inputTokens, MaxTokens: x.p.maxTokens, OutputTokens: out, Outcome: outcome})
 	ev := s.log.Debug().Str("model", ms.ID).Str("op", op).Dur("took", time.Since(began)).Int("in", in).Int("out", out)
 	if e != nil {
 		ev = ev.Str("error", e.Code)
 	}
 	ev.Msg("bedrocksim call")
+	if e != nil && e.Code == codeConnectionCut {
+		panic(http.ErrAbortHandler) // drop the connection, unfinished
+	}
 }
 
 // splitModelPath splits "/model/{id}/{op}" (id still escaped) into the

@@ -35,6 +35,7 @@ type Server struct {
 	signer   *v4.Signer
 	matcher  *matcher
 	rejects  rejects
+	requests requestLog
 	reqSeq   atomic.Uint64
 	idPrefix string
 }
@@ -134,8 +135,14 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Reset zeroes the counters and refills every quota bucket.
+// Requests returns the last model calls received, oldest first (at most
+// 100, long texts cut).
+func (s *Server) Requests() []LoggedRequest { return s.requests.snapshot() }
+
+// Reset zeroes the counters, empties the request log and refills every
+// quota bucket.
 func (s *Server) Reset() {
+	s.requests.clear()
 	now := s.clock.Now()
 	for _, id := range s.order {
 		s.models[id].stats.reset()
@@ -178,6 +185,8 @@ func (s *Server) reject(w http.ResponseWriter, e *apiError) {
 //	POST   /_sim/faults  set faults: {"<model id or *>": Faults, ...}
 //	DELETE /_sim/faults  remove every fault
 //	GET    /_sim/models  the model catalogue
+//	GET    /_sim/requests   the last model calls received (Requests)
+//	DELETE /_sim/requests   empty that log
 func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.Method + " " + r.URL.Path {
 	case "GET /_sim/stats":
@@ -214,6 +223,11 @@ func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
 		s.faults.clear()
 		s.log.Info().Msg("bedrocksim faults cleared")
 		writeJSON(w, http.StatusOK, map[string]Faults{})
+	case "GET /_sim/requests":
+		writeJSON(w, http.StatusOK, s.Requests())
+	case "DELETE /_sim/requests":
+		s.requests.clear()
+		writeJSON(w, http.StatusOK, []LoggedRequest{})
 	case "GET /_sim/models":
 		writeJSON(w, http.StatusOK, s.Models())
 	default:

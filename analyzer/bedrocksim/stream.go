@@ -60,8 +60,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, x *exchange,
 	for i, p := range parts {
 		if i == cut {
 			x.rep.outputTokens = EstimateTokens(out[:sent])
-			_ = fw.exception(mid)
-			return mid, true
+			return interrupt(fw, mid)
 		}
 		sent += len(p)
 		if err := sleep(ctx, time.Until(firstByte.Add(s.scale(tokenTime(m, EstimateTokens(out[:sent])))))); err != nil {
@@ -74,13 +73,21 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, x *exchange,
 		}
 	}
 	if mid != nil { // an empty answer still gets its exception
-		_ = fw.exception(mid)
-		return mid, true
+		return interrupt(fw, mid)
 	}
 	if err := ev.stop(time.Since(x.began), firstByte.Sub(x.began)); err != nil {
 		return errCanceled, true
 	}
 	return nil, true
+}
+
+// interrupt ends a stream with mid: its exception frame, or nothing for a
+// cut connection, which the handler then drops.
+func interrupt(fw *frameWriter, mid *apiError) (*apiError, bool) {
+	if mid.Code != codeConnectionCut {
+		_ = fw.exception(mid)
+	}
+	return mid, true
 }
 
 // streamEvents writes the events of one streamed answer in the shape of

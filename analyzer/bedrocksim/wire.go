@@ -13,6 +13,7 @@ import (
 type prompt struct {
 	system      string // all system text, joined by newlines
 	lastUser    string // text of the last user message
+	messages    int    // turns of the conversation, both roles
 	inputTokens int    // EstimateTokens summed over every system and message text
 	maxTokens   int    // requested output limit; 0 = not given
 	forcedTool  string // tool the request forces, if any
@@ -29,7 +30,10 @@ func (p *prompt) wantsAssessment() bool {
 	if p.forcedTool != "" {
 		return false
 	}
-	instr := strings.ToLower(p.system + "\n" + outsideDocument(p.lastUser))
+	// Material in a chat turn's blocks is data, not instructions: a passage
+	// that mentions JSON must not turn a chat answer into an assessment.
+	_, outside := splitBlocks(p.lastUser)
+	instr := strings.ToLower(p.system + "\n" + outside)
 	return strings.Contains(instr, "json") && (strings.Contains(instr, "risk") || strings.Contains(instr, assessment.ToolName))
 }
 
@@ -97,6 +101,7 @@ func parseConverse(body []byte) (prompt, *apiError) {
 		}
 	}
 	p.system = strings.Join(sys, "\n")
+	p.messages = len(req.Messages)
 	for _, m := range req.Messages {
 		if m.Role != "user" && m.Role != "assistant" {
 			return p, errValidation(fmt.Sprintf("Role %q is not valid; use user or assistant.", m.Role))
@@ -242,6 +247,7 @@ func parseAnthropic(body []byte) (prompt, *apiError) {
 		p.inputTokens += EstimateTokens(s)
 	}
 	p.system = strings.Join(sys, "\n")
+	p.messages = len(req.Messages)
 	for i, m := range req.Messages {
 		parts, err := anText(m.Content)
 		if err != nil {

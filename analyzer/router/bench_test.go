@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -27,6 +28,12 @@ func (instant) Converse(ctx context.Context, in *bedrockruntime.ConverseInput, _
 		StopReason: types.StopReasonEndTurn,
 		Usage:      &types.TokenUsage{InputTokens: aws.Int32(100), OutputTokens: aws.Int32(50)},
 	}, nil
+}
+
+// ConverseStream is not what the benchmark measures; the SDK offers no way
+// to build a stream without a connection.
+func (instant) ConverseStream(context.Context, *bedrockruntime.ConverseStreamInput, ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseStreamOutput, error) {
+	return nil, errors.New("instant answers Converse only")
 }
 
 // BenchmarkRouterOverhead prints the router's added latency per call, p50

@@ -146,8 +146,13 @@ func (ta *tally) record(at time.Time, res *router.Result, err error) {
 // with that delay), other errors mean retry with backoff. It fails only on
 // a permanent error.
 func (w *world) complete(ctx context.Context, r *router.Router, req router.Request, ta *tally) {
+	w.completeCall(ctx, func(ctx context.Context) (*router.Result, error) { return r.Converse(ctx, req) }, ta)
+}
+
+// completeCall is complete for any call of the router.
+func (w *world) completeCall(ctx context.Context, call func(context.Context) (*router.Result, error), ta *tally) {
 	for ctx.Err() == nil {
-		res, err := r.Converse(ctx, req)
+		res, err := call(ctx)
 		var busy *router.BusyError
 		var perm *router.PermanentError
 		switch {

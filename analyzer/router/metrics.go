@@ -23,7 +23,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
 		invocations: obs.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "prism_model_invocations_total", Help: "Bedrock calls by model and outcome (ok, throttled, not_ready, error, rejected).",
+			Name: "prism_model_invocations_total", Help: "Bedrock calls by model and outcome (ok, throttled, not_ready, error, rejected; for streams also interrupted, stopped).",
 		}, []string{"model", "outcome"})),
 		latency: obs.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "prism_model_latency_seconds", Help: "Bedrock call latency by model.",

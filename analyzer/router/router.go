@@ -13,9 +13,22 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Converser is the Bedrock operation the router drives.
+// Converser is Bedrock's Converse operation: one answer, whole.
 type Converser interface {
 	Converse(ctx context.Context, in *bedrockruntime.ConverseInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseOutput, error)
+}
+
+// Streamer is Bedrock's ConverseStream operation: the answer as it is
+// written.
+type Streamer interface {
+	ConverseStream(ctx context.Context, in *bedrockruntime.ConverseStreamInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseStreamOutput, error)
+}
+
+// Client is what the router drives: Converse for document analysis,
+// ConverseStream for the chatbot. *bedrockruntime.Client is one.
+type Client interface {
+	Converser
+	Streamer
 }
 
 // Options tune the router.
@@ -36,14 +49,14 @@ type Options struct {
 type Router struct {
 	chain   Chain
 	shared  *Shared
-	client  Converser
+	client  Client
 	opts    Options
 	metrics *Metrics
 	clock   Clock
 }
 
 // New returns a router over chain. metrics may be nil.
-func New(chain Chain, shared *Shared, client Converser, opts Options, metrics *Metrics) (*Router, error) {
+func New(chain Chain, shared *Shared, client Client, opts Options, metrics *Metrics) (*Router, error) {
 	if err := chain.Validate(); err != nil {
 		return nil, err
 	}
@@ -100,9 +113,16 @@ type Request struct {
 	Models func(m Model) bool
 }
 
-// Result is a successful call.
+// Result is a successful call, or the part of a streamed answer that was
+// delivered before the stream broke (see InterruptedError).
 type Result struct {
-	Output       *bedrockruntime.ConverseOutput
+	Output *bedrockruntime.ConverseOutput // Converse's answer; nil for ConverseStream
+	Text   string                         // the streamed text; empty for Converse
+	// FirstToken is the time from the start of ConverseStream (waits and
+	// failed attempts included, as the user waits for them) to the first
+	// text delta; 0 for Converse.
+	FirstToken   time.Duration
+	StopReason   string // end_turn, max_tokens, tool_use...; empty when a stream broke
 	Model        Model
 	Attempts     []streams.Attempt
 	InputTokens  int
@@ -135,12 +155,52 @@ type PermanentError struct {
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
+// InterruptedError: a streamed answer broke (an exception from the model,
+// a broken connection, our deadline) after some of its text had been given
+// to the caller. That text is in the Result returned with it; the answer is
+// incomplete, and no other model was tried, since the caller has already
+// shown part of this one.
+type InterruptedError struct {
+	Err      error
+	Attempts []streams.Attempt
+}
+
+func (e *InterruptedError) Error() string { return e.Err.Error() }
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
 // Converse routes one request: the best model with capacity, falling back
 // down the chain on throttles and server errors, within a hop limit and a
 // total deadline. It returns *BusyError when no model has capacity within
 // MaxWait, ErrTooLarge or *PermanentError when retrying cannot help, and
 // other errors for trouble worth a retry later.
 func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
+	return r.route(ctx, req, func(ctx context.Context, m Model, maxOut int) called {
+		out, err := r.client.Converse(ctx, req.Build(m, maxOut))
+		c := called{out: out, err: err}
+		if out != nil {
+			c.stop = string(out.StopReason)
+			c.in, c.outTok = usage(out)
+		}
+		return c
+	})
+}
+
+// called is how one model call went.
+type called struct {
+	out        *bedrockruntime.ConverseOutput // Converse's answer
+	text       string                         // ConverseStream: the text given to onText
+	stop       string
+	in, outTok int           // tokens the model reported (or, for a broken stream, estimated)
+	firstToken time.Duration // ConverseStream: from the router call's start to the first delta
+	// delivered: text reached the caller, so the answer belongs to this
+	// model whatever happens next; no other model may be tried.
+	delivered bool
+	stopped   bool // err came from the caller's onText
+	err       error
+}
+
+// route runs the routing loop around call, one model call.
+func (r *Router) route(ctx context.Context, req Request, call func(ctx context.Context, m Model, maxOut int) called) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Deadline)
 	defer cancel()
 	var attempts []streams.Attempt
@@ -162,52 +222,46 @@ func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
 			continue
 		}
 		m := res.Model
-		maxOut := min(req.MaxOutputTokens, m.MaxOutputTokens)
 		start := time.Now()
-		out, err := r.client.Converse(ctx, req.Build(m, maxOut))
+		c := call(ctx, m, min(req.MaxOutputTokens, m.MaxOutputTokens))
 		latency := time.Since(start)
-		class := bedrock.Classify(err)
+		class := bedrock.Classify(c.err)
 		outcome, said := describe(class)
+		if c.delivered && c.err != nil {
+			outcome, said = "interrupted", "the answer was cut off"
+			if c.stopped {
+				outcome, said = "stopped", "the answer was stopped by its reader"
+			}
+		}
 		attempt := streams.Attempt{Model: m.ID, LatencyMS: latency.Milliseconds(), Outcome: outcome}
-		if err != nil {
+		if c.err != nil {
 			attempt.Error = said
 			lvl := zerolog.WarnLevel
-			if class == bedrock.ClassThrottled || class == bedrock.ClassNotReady {
-				lvl = zerolog.InfoLevel // routine: the router moves on
+			if class == bedrock.ClassThrottled || class == bedrock.ClassNotReady || c.stopped {
+				lvl = zerolog.InfoLevel // routine: the router moves on, or the reader left
 			}
-			zerolog.Ctx(ctx).WithLevel(lvl).Err(err).Str("model", m.ID).Str("outcome", attempt.Outcome).
+			zerolog.Ctx(ctx).WithLevel(lvl).Err(c.err).Str("model", m.ID).Str("outcome", attempt.Outcome).
 				Int64("latency_ms", attempt.LatencyMS).Msg("model call failed")
 		}
 		attempts = append(attempts, attempt)
 		r.metrics.call(m.ID, attempt.Outcome, latency)
 
+		if c.delivered && c.err != nil {
+			return r.partial(ctx, req, res, class, c, attempts)
+		}
 		switch class {
 		case bedrock.ClassNone:
-			in, outTok := usage(out)
-			used := m.QuotaTokens(in, outTok)
-			if err := r.settle(ctx, res, used, Succeeded); err != nil {
-				return nil, err
-			}
-			cost := m.Cost(in, outTok)
-			r.metrics.tokens(m.ID, in, outTok, cost)
-			if m.ID != r.first(req).ID {
-				r.metrics.fallback(m.ID)
-			}
-			return &Result{Output: out, Model: m, Attempts: attempts, InputTokens: in, OutputTokens: outTok, CostUSD: cost}, nil
+			return r.served(ctx, req, res, c, attempts, Succeeded)
 		case bedrock.ClassThrottled, bedrock.ClassNotReady:
 			// Bedrock consumed nothing; the cooldown keeps every replica off it.
-			o := Throttled
-			if class == bedrock.ClassNotReady {
-				o = NotReady
-			}
-			if err := r.shared.Settle(ctx, res, 0, o, bedrock.RetryHint(err)); err != nil {
+			if err := r.shared.Settle(ctx, res, 0, throttleOutcome(class), bedrock.RetryHint(c.err)); err != nil {
 				return nil, fmt.Errorf("settle %s: %w", m.ID, err)
 			}
 		case bedrock.ClassPermanent:
 			if serr := r.settle(ctx, res, 0, ClientError); serr != nil {
 				zerolog.Ctx(ctx).Warn().Err(serr).Msg("settle after a rejected request")
 			}
-			return nil, &PermanentError{Err: fmt.Errorf("model %s rejected the request: %w", m.ID, err), Attempts: attempts}
+			return nil, &PermanentError{Err: fmt.Errorf("model %s rejected the request: %w", m.ID, c.err), Attempts: attempts}
 		default:
 			if ctx.Err() != nil {
 				// Our deadline or shutdown, not the model's fault: no
@@ -215,7 +269,7 @@ func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
 				if serr := r.settle(context.WithoutCancel(ctx), res, res.Tokens, Abandoned); serr != nil {
 					zerolog.Ctx(ctx).Warn().Err(serr).Msg("settle after deadline")
 				}
-				return nil, fmt.Errorf("request deadline passed after %d attempts: %w", len(attempts), err)
+				return nil, fmt.Errorf("request deadline passed after %d attempts: %w", len(attempts), c.err)
 			}
 			if err := r.settle(ctx, res, res.Tokens, ServerError); err != nil {
 				return nil, err
@@ -224,6 +278,51 @@ func (r *Router) Converse(ctx context.Context, req Request) (*Result, error) {
 		hops++
 	}
 	return nil, fmt.Errorf("gave up after %d attempts across the chain", len(attempts))
+}
+
+// served settles a call that produced an answer (whole, or part of one)
+// with the tokens it used and returns its Result.
+func (r *Router) served(ctx context.Context, req Request, res *Reservation, c called, attempts []streams.Attempt, o Outcome) (*Result, error) {
+	m := res.Model
+	if err := r.shared.Settle(ctx, res, m.QuotaTokens(c.in, c.outTok), o, bedrock.RetryHint(c.err)); err != nil {
+		return nil, fmt.Errorf("settle %s: %w", m.ID, err)
+	}
+	cost := m.Cost(c.in, c.outTok)
+	r.metrics.tokens(m.ID, c.in, c.outTok, cost)
+	if m.ID != r.first(req).ID {
+		r.metrics.fallback(m.ID)
+	}
+	return &Result{Output: c.out, Text: c.text, FirstToken: c.firstToken, StopReason: c.stop, Model: m, Attempts: attempts,
+		InputTokens: c.in, OutputTokens: c.outTok, CostUSD: cost}, nil
+}
+
+// partial ends a stream that failed after text reached the caller: the
+// answer belongs to this model, so it is settled with an estimate of what
+// it used and returned as it stands, never retried elsewhere.
+func (r *Router) partial(ctx context.Context, req Request, res *Reservation, class bedrock.Class, c called, attempts []streams.Attempt) (*Result, error) {
+	c.in, c.outTok = req.InputTokens, EstimateTokens(c.text)
+	o := ServerError
+	switch {
+	case c.stopped || ctx.Err() != nil:
+		o = Succeeded // the reader or our deadline ended it; the model was serving
+	case class == bedrock.ClassThrottled || class == bedrock.ClassNotReady:
+		o = throttleOutcome(class)
+	}
+	out, err := r.served(context.WithoutCancel(ctx), req, res, c, attempts, o)
+	if err != nil {
+		return nil, err
+	}
+	if c.stopped {
+		return out, fmt.Errorf("the reader stopped the answer of %s: %w", res.Model.ID, c.err)
+	}
+	return out, &InterruptedError{Err: fmt.Errorf("the answer of %s was cut off: %w", res.Model.ID, c.err), Attempts: attempts}
+}
+
+func throttleOutcome(c bedrock.Class) Outcome {
+	if c == bedrock.ClassNotReady {
+		return NotReady
+	}
+	return Throttled
 }
 
 func (r *Router) settle(ctx context.Context, res *Reservation, used int, o Outcome) error {

@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -261,9 +262,31 @@ func TestScenarioAllModelsUnavailableThenRecover(t *testing.T) {
 }
 
 // When interactive and batch requests both wait for capacity, the
-// interactive one is served first.
+// interactive one is served first, whether it is a Converse or the
+// chatbot's ConverseStream.
 func TestScenarioInteractiveGoesBeforeBatch(t *testing.T) {
 	scenario(t)
+	req := chatRequest(true)
+	// In parallel: each waits for its window in real time, using little CPU.
+	t.Run("Converse", func(t *testing.T) {
+		t.Parallel()
+		interactiveFirst(t, func(ctx context.Context, r *router.Router) (*router.Result, error) { return r.Converse(ctx, req) })
+	})
+	t.Run("ConverseStream", func(t *testing.T) {
+		t.Parallel()
+		interactiveFirst(t, func(ctx context.Context, r *router.Router) (*router.Result, error) {
+			res, err := r.ConverseStream(ctx, req, func(string) error { return nil })
+			if err == nil && res.Text == "" {
+				err = errors.New("the stream delivered no text")
+			}
+			return res, err
+		})
+	})
+}
+
+// interactiveFirst has batch Converse calls wait for a full window, then
+// an interactive call join them, and fails unless it is served first.
+func interactiveFirst(t *testing.T, interactiveCall func(context.Context, *router.Router) (*router.Result, error)) {
 	specs := []spec{{id: "only", simRPM: 10, routerRPM: 10, cooldownSec: 5}}
 	w := newWorld(t, 10, specs)
 	r := w.replica(chainOf(specs), 30*time.Second)
@@ -286,10 +309,13 @@ func TestScenarioInteractiveGoesBeforeBatch(t *testing.T) {
 	}
 	_ = w.clock.Sleep(ctx, 200*time.Millisecond) // the batch requests are waiting first
 	wg.Add(1)
-	go func() { defer wg.Done(); w.complete(ctx, r, chatRequest(true), interactive) }()
+	go func() {
+		defer wg.Done()
+		w.completeCall(ctx, func(ctx context.Context) (*router.Result, error) { return interactiveCall(ctx, r) }, interactive)
+	}()
 	wg.Wait()
 	if len(interactive.served) != 1 {
-		t.Fatal("interactive request not served")
+		t.Fatalf("interactive request not served: %v", interactive.firstErr)
 	}
 	at := interactive.served[0].at
 	before := 0

@@ -398,9 +398,10 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 	}
 	return s.update(ctx, m, func(st *modelState, now int64) bool {
 		// A throttled call was not accepted by Bedrock: it leaves the window,
-		// which then counts what the model really took.
+		// which then counts what the model really took. One throttled in the
+		// middle of its stream (used > 0) was accepted, and stays.
 		refundReq := 0
-		if outcome == Throttled || outcome == NotReady {
+		if (outcome == Throttled || outcome == NotReady) && used == 0 {
 			refundReq = 1
 		}
 		st.refund(r.Sec, refundReq, r.Tokens-used)
