@@ -2,6 +2,25 @@
 // chat.asked events, grounds each answer in the user's documents, streams
 // it through the model router and ends it with one stored event.
 //
+// # Answering
+//
+// Answerer.Handle folds the session from stream CHAT; an answer that has
+// ended already (a redelivery, or an API's watchdog that gave up on it)
+// or whose session is deleted is left alone. Otherwise the answer is
+// written live on the session's core NATS subject: started at once, a
+// heartbeat every second until the end (also while waiting for model
+// capacity or the first token), and each piece of text as a delta with
+// its byte offset; sync requests for the answer get the text so far. The
+// owner's daily token budget is checked before the model is called and
+// the tokens are counted after, keyed by the answer. The router streams
+// the answer with interactive priority, falling back to another model
+// only before the first delta. The answer ends with exactly one stored
+// event: answered, with the passages it cites; or failed with what was
+// written (an interrupted stream, marked incomplete) or with only the
+// reason (every model busy: a chat does not wait minutes; too large;
+// rejected; budget spent). Trouble on our side (NATS, the store) is
+// retried by the runner, and at its last delivery ends as failed too.
+//
 // # Retrieval
 //
 // A session bound to a document is grounded in passages of the

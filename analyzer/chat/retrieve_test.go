@@ -170,3 +170,19 @@ func TestSplit(t *testing.T) {
 		t.Fatalf("xlsx passages %+v", xlsx)
 	}
 }
+
+// An answer's citations are the passages given that it cites by [n] or
+// [n, m], in the order of their numbers; other numbers are ignored.
+func TestCitedKeepsTheGivenPassagesTheAnswerUses(t *testing.T) {
+	given := chat.Retrieve("--- page 1 ---\nalpha risk\n\nbeta risk\n\ngamma risk\n", "pdf", "risk", 5)
+	if len(given) != 3 {
+		t.Fatalf("retrieved %d passages, want 3", len(given))
+	}
+	got := chat.Cited("Gamma [3], alpha and beta [2, 1]; see also [7] and [x].", given)
+	if len(got) != 3 || got[0].Ref != 1 || got[1].Ref != 2 || got[2].Ref != 3 || got[0] != given[0].Citation {
+		t.Fatalf("cited %+v", got)
+	}
+	if none := chat.Cited("No sources.", given); none == nil || len(none) != 0 {
+		t.Fatalf("cited %#v for an answer citing nothing, want an empty list", none)
+	}
+}
