@@ -133,6 +133,9 @@ func (a *Answerer) Handle(ctx context.Context, ev *streams.Event) error {
 		log.Debug().Bool("deleted", tr.Deleted).Msg("nothing to answer: the answer has ended or the session is gone")
 		return nil
 	}
+	if d.DocumentID == "" {
+		d.DocumentID = tr.Created.DocumentID // an asker that left it out
+	}
 	lv, err := startLive(a.js.Conn(), m.Owner, m.Session, d.AnswerID, a.expected(), ev.Time, a.cfg.Heartbeat, log)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ import (
 	"github.com/aiprism/prism/streams/streamstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 )
 
@@ -41,6 +44,7 @@ type fixture struct {
 	answerer *chat.Answerer
 	cfg      chat.Config
 	logs     *testenv.Logs
+	reg      *prometheus.Registry
 }
 
 // newFixture's simulator is fast, but streams its answers in several
@@ -79,10 +83,38 @@ func newFixtureAt(t *testing.T, speed float64) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{js: js, store: store, sim: sim, simURL: hs.URL, router: r, pub: streams.NewPublisher(js, "/test"),
-		budget: limits.Budget(1_000_000), logs: &testenv.Logs{},
+		budget: limits.Budget(1_000_000), logs: &testenv.Logs{}, reg: prometheus.NewRegistry(),
 		cfg: chat.Config{Passages: 5, HistoryTokens: 8000, MaxOutputTokens: 1024, MaxChars: 1 << 20, Heartbeat: 50 * time.Millisecond}}
-	f.answerer = chat.New(js, store, r, f.pub, f.cfg, chat.WithBudget(f.budget))
+	f.answerer = chat.New(js, store, r, f.pub, f.cfg, chat.WithBudget(f.budget), chat.WithMetrics(chat.NewMetrics(f.reg)))
 	return f
+}
+
+// metric is the value of a counter, or the sample count of a histogram,
+// with the labels given.
+func (f *fixture) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == labels[i] && l.GetValue() == labels[i+1] }) {
+					continue next
+				}
+			}
+			if h := m.GetHistogram(); h != nil {
+				return float64(h.GetSampleCount())
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 // run consumes chat.asked with the answerer until the test ends.
@@ -327,6 +359,27 @@ func TestBoundSessionAnswerStreamsAndCitesRetrievedPassages(t *testing.T) {
 	if sent := f.lastChat(t); sent.Messages != 3 || !strings.HasSuffix(sent.User, "Question: Which clause caps the liability?") {
 		t.Fatalf("follow-up sent %d messages, last %q; want the first turn before it", sent.Messages, sent.User)
 	}
+	if n, ft := f.metric(t, "prism_chat_answers_total", "outcome", "complete"), f.metric(t, "prism_chat_first_token_seconds"); n != 2 || ft != 2 {
+		t.Fatalf("metrics: %v complete answers, %v first tokens; want 2 and 2", n, ft)
+	}
+	if !f.logs.Has(`"session_id":"s-1"`, `"owner":"alice"`, `"correlation_id":"corr-s-1"`, `"answer_id":"a-2"`, "answer ended") {
+		t.Fatalf("no log line of the answer's end with its session, owner, correlation and answer ids:\n%s", f.logs)
+	}
+}
+
+// An answer that reaches its output budget is kept as written, and
+// marked incomplete.
+func TestAnswerCutAtTheOutputBudgetIsMarkedIncomplete(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.MaxOutputTokens = 20
+	f.answerer = chat.New(f.js, f.store, f.router, f.pub, f.cfg)
+	f.run(t)
+	m := f.session(t, "alice", "s-1", "")
+	f.ask(t, m, streams.ChatAskedData{MessageID: "q-1", AnswerID: "a-1", Content: "How should we handle the liability cap in supplier contracts?"})
+	kind, d := f.waitEnd(t, m, "a-1")
+	if kind != streams.ChatAnswered || !d.Incomplete || d.Content == "" || d.ReasonClass != streams.ClassIncompleteOutput || d.OutputTokens > 20 {
+		t.Fatalf("ended %s %+v, want answered, incomplete at 20 output tokens", kind, d)
+	}
 }
 
 // In a free session, the documents the question names are given with
@@ -416,6 +469,9 @@ func testInterrupted(t *testing.T, faults bedrocksim.Faults) {
 	}
 	if n := f.requests(); n != 1 {
 		t.Fatalf("%d model calls, want 1: no fallback after the first delta", n)
+	}
+	if n := f.metric(t, "prism_chat_answers_total", "outcome", streams.ClassAnswerInterrupted); n != 1 {
+		t.Fatalf("%v interrupted answers counted, want 1", n)
 	}
 }
 
