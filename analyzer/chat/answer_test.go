@@ -36,6 +36,7 @@ import (
 type fixture struct {
 	js       jetstream.JetStream
 	store    *blob.Store
+	s3       *testenv.S3Watch
 	sim      *bedrocksim.Server
 	simURL   string
 	router   *router.Router
@@ -59,7 +60,8 @@ func newFixtureAt(t *testing.T, speed float64) *fixture {
 	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
-	store := testenv.S3(t)
+	s3 := testenv.S3Watched(t)
+	store := s3.Store(t)
 	sim, err := bedrocksim.New(bedrocksim.Config{Speed: speed, AccessKey: "AKTEST", SecretKey: "secret", Seed: 1}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +84,7 @@ func newFixtureAt(t *testing.T, speed float64) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{js: js, store: store, sim: sim, simURL: hs.URL, router: r, pub: streams.NewPublisher(js, "/test"),
+	f := &fixture{js: js, store: store, s3: s3, sim: sim, simURL: hs.URL, router: r, pub: streams.NewPublisher(js, "/test"),
 		budget: limits.Budget(1_000_000), logs: &testenv.Logs{}, reg: prometheus.NewRegistry(),
 		cfg: chat.Config{Passages: 5, HistoryTokens: 8000, MaxOutputTokens: 1024, MaxChars: 1 << 20, Heartbeat: 50 * time.Millisecond}}
 	f.answerer = chat.New(js, store, r, f.pub, f.cfg, chat.WithBudget(f.budget), chat.WithMetrics(chat.NewMetrics(f.reg)))
@@ -590,5 +592,29 @@ func TestSyncWhileWritingAndAnEndThatCameFirst(t *testing.T) {
 	}
 	if live.count(streams.LiveHeartbeat) == 0 {
 		t.Fatal("no heartbeat while the answer was written")
+	}
+}
+
+// Trouble on our side (the store unavailable) is retried by the runner;
+// at the consumer's last delivery the answer ends failed with the reason
+// instead of being dropped silently, and no model was called for it.
+func TestStoreTroubleIsRetriedThenTheAnswerGivesUp(t *testing.T) {
+	f := newFixture(t)
+	f.document(t, "alice", "doc-1", "vendor-contract/vendor-contract.libreoffice.pdf")
+	calls := f.requests()
+	key := blob.TextKey("alice", "doc-1", "run-1")
+	f.s3.Fail(key, testenv.S3Error{Status: 503, Code: "ServiceUnavailable", Message: "down for the test"})
+	f.run(t)
+	m := f.session(t, "alice", "s-1", "doc-1")
+	f.ask(t, m, streams.ChatAskedData{MessageID: "q-1", AnswerID: "a-1", Content: "Who carries the liability?", DocumentID: "doc-1"})
+	kind, d := f.waitEnd(t, m, "a-1")
+	if kind != streams.ChatFailed || d.ReasonClass != streams.ClassGaveUp || d.Reason != streams.ChatClassReason(streams.ClassGaveUp) || d.Content != "" {
+		t.Fatalf("ended %s %+v, want failed %s", kind, d, streams.ClassGaveUp)
+	}
+	if n := f.s3.Count("GET", key); n < streams.ChatConsumer.MaxDeliver {
+		t.Fatalf("the text was read %d times, want a read per delivery (%d)", n, streams.ChatConsumer.MaxDeliver)
+	}
+	if n := f.requests() - calls; n != 0 {
+		t.Fatalf("%d model calls without the document's passages", n)
 	}
 }
