@@ -501,32 +501,45 @@ func TestChatOneAnswerAtATime(t *testing.T) {
 	}
 	e.postQuestion(alice, s.ID, "Third?").problem(t, http.StatusConflict, "conflict")
 
-	raced := e.createChat(alice, `{}`)
-	const n = 8
-	statuses := make(chan int, n)
+	// Questions raced in several sessions at once, each sent as soon as
+	// all are ready: in each session exactly one is asked.
+	const sessions, n = 4, 6
+	raced := make([]chatSession, sessions)
+	for i := range raced {
+		raced[i] = e.createChat(alice, `{}`)
+	}
+	statuses := make([]chan int, sessions)
+	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			body, _ := json.Marshal(map[string]string{"content": "Question " + itoa(i)})
-			r, err := e.send(http.MethodPost, "/api/v1/chat/sessions/"+raced.ID+"/messages", alice, strings.NewReader(string(body)), "Content-Type", "application/json")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			statuses <- r.StatusCode
-		})
+	for i := range raced {
+		statuses[i] = make(chan int, n)
+		for j := range n {
+			wg.Go(func() {
+				body, _ := json.Marshal(map[string]string{"content": "Question " + itoa(j)})
+				<-start
+				r, err := e.send(http.MethodPost, "/api/v1/chat/sessions/"+raced[i].ID+"/messages", alice, strings.NewReader(string(body)), "Content-Type", "application/json")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				statuses[i] <- r.StatusCode
+			})
+		}
 	}
+	close(start)
 	wg.Wait()
-	close(statuses)
-	counts := map[int]int{}
-	for st := range statuses {
-		counts[st]++
-	}
-	if counts[http.StatusAccepted] != 1 || counts[http.StatusConflict] != n-1 {
-		t.Fatalf("%d questions raced: %v, want one 202 and %d 409", n, counts, n-1)
-	}
-	if got := e.getChat(alice, raced.ID).Messages; len(got) != 2 {
-		t.Fatalf("raced session holds %d messages, want one question and its answer", len(got))
+	for i, ch := range statuses {
+		close(ch)
+		counts := map[int]int{}
+		for st := range ch {
+			counts[st]++
+		}
+		if counts[http.StatusAccepted] != 1 || counts[http.StatusConflict] != n-1 {
+			t.Fatalf("%d questions raced in session %d: %v, want one 202 and %d 409", n, i, counts, n-1)
+		}
+		if got := e.getChat(alice, raced[i].ID).Messages; len(got) != 2 {
+			t.Fatalf("raced session %d holds %d messages, want one question and its answer", i, len(got))
+		}
 	}
 }
 
