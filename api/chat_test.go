@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/api"
+	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go"
 )
@@ -661,4 +663,33 @@ func TestChatRequestsAreChecked(t *testing.T) {
 	if d.AnswerID != q.AnswerID || len(d.Recent) != 1 || d.Recent[0] != (streams.ChatDocRef{ID: mine.id, Filename: "mine.txt"}) || d.DocumentID != "" {
 		t.Fatalf("asked %+v, want alice's one analyzed document in Recent", d)
 	}
+}
+
+// TestChatStreamsHoldAStreamPlace: a session's event stream takes one of
+// the owner's event-stream places like a document's; over the limit it is
+// refused with 429, and a place frees when a stream ends.
+func TestChatStreamsHoldAStreamPlace(t *testing.T) {
+	e := newEnv(t, withAPI(func(c *api.Config) { c.Limits.SSEStreams = 1 }))
+	s := e.createChat(alice, `{}`)
+	first := e.openChat(alice, s.ID)
+	// try opens another stream and leaves at once: the refusal, or 200.
+	try := func() response {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/api/v1/chat/sessions/"+s.ID+"/events", nil)
+		req.Header.Set("Authorization", "Bearer "+tokenOf(alice))
+		resp, err := e.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return response{Response: resp}
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		return response{resp, raw}
+	}
+	tooMany(t, try(), "too-many-streams", 60, "1 event streams open")
+	first.close()
+	testenv.Eventually(t, 10*time.Second, "a place once the stream ended", func() bool { return try().StatusCode == http.StatusOK })
 }
