@@ -36,10 +36,16 @@ func (p *Projector) Handle(ctx context.Context, ev *streams.Event) error {
 // failure fails the whole batch, so a caller batching events should fall
 // back to Handle per event to isolate it.
 func (p *Projector) HandleBatch(ctx context.Context, evs []*streams.Event) error {
+	return p.inTx(ctx, evs, Project)
+}
+
+// inTx applies evs with project in one transaction, committed before it
+// returns nil.
+func (p *Projector) inTx(ctx context.Context, evs []*streams.Event, project func(context.Context, pgx.Tx, []*streams.Event) error) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error { return Project(ctx, tx, evs) })
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error { return project(ctx, tx, evs) })
 	return classify(err)
 }
 
@@ -63,9 +69,10 @@ func classify(err error) error {
 }
 
 type runConfig struct {
-	consumer streams.Consumer
-	opts     streams.RunnerOptions
-	batch    int
+	consumer     streams.Consumer
+	chatConsumer streams.Consumer
+	opts         streams.RunnerOptions
+	batch        int
 }
 
 // RunOption configures Run.
@@ -91,19 +98,45 @@ func WithBatch(n int) RunOption { return func(c *runConfig) { c.batch = n } }
 // in tests or another durable name for a rebuild into a fresh database.
 func WithConsumer(cons streams.Consumer) RunOption { return func(c *runConfig) { c.consumer = cons } }
 
-// Run projects the persist consumer's events until ctx ends, then drains.
-// Events are applied in batches, one transaction (one commit) per batch; a
-// batch that fails is retried event by event, so a bad event is isolated.
-// Concurrent batches are safe: see Project.
+// WithChatConsumer replaces streams.PersistChatConsumer, as WithConsumer
+// does streams.PersistConsumer.
+func WithChatConsumer(cons streams.Consumer) RunOption {
+	return func(c *runConfig) { c.chatConsumer = cons }
+}
+
+// Run projects the persist consumers' events, DOCS and CHAT, until ctx
+// ends, then drains. Events are applied in batches, one transaction (one
+// commit) per batch; a batch that fails is retried event by event, so a
+// bad event is isolated. Concurrent DOCS batches are safe: see Project.
+//
+// CHAT batches run one at a time in this process. Any order would give the
+// same rows (see ProjectChat), but in stream order a session's last_seq
+// is also a true watermark: every event of the session below it is in the
+// rows, which is what a reader folding the events after it relies on.
+// Chats are written at human pace; one batch of up to batch events at a
+// time keeps up.
 func (p *Projector) Run(ctx context.Context, js jetstream.JetStream, opts ...RunOption) error {
-	rc := runConfig{consumer: streams.PersistConsumer, opts: streams.RunnerOptions{Concurrency: 8, Log: p.log}, batch: 100}
+	rc := runConfig{consumer: streams.PersistConsumer, chatConsumer: streams.PersistChatConsumer,
+		opts: streams.RunnerOptions{Concurrency: 8, Log: p.log}, batch: 100}
 	for _, o := range opts {
 		o(&rc)
 	}
-	if err := streams.RunBatch(ctx, js, rc.consumer, p.HandleBatch, p.Handle, streams.BatchOptions{
-		RunnerOptions: rc.opts, Size: rc.batch, Wait: 5 * time.Millisecond,
-	}); err != nil {
-		return fmt.Errorf("persist: %w", err)
+	chatOpts := rc.opts
+	chatOpts.Concurrency = 1
+
+	// If either consumer stops with an error, the other is stopped too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	run := func(c streams.Consumer, o streams.RunnerOptions, batch streams.BatchHandler, single streams.Handler) {
+		err := streams.RunBatch(ctx, js, c, batch, single, streams.BatchOptions{RunnerOptions: o, Size: rc.batch, Wait: 5 * time.Millisecond})
+		if err != nil {
+			cancel()
+			err = fmt.Errorf("persist %s: %w", c.Name, err)
+		}
+		errs <- err
 	}
-	return nil
+	go run(rc.consumer, rc.opts, p.HandleBatch, p.Handle)
+	go run(rc.chatConsumer, chatOpts, p.HandleChatBatch, p.HandleChat)
+	return errors.Join(<-errs, <-errs)
 }

@@ -115,7 +115,7 @@ func TestEventsAreAckedOnlyAfterTheirCommit(t *testing.T) {
 	ctx := context.Background()
 	pool := newDB(t)
 	js := docsStreams(t)
-	allowCommits := refuseCommits(t, pool)
+	allowCommits := refuseCommits(t, pool, "document_events")
 	runProjector(t, pool, js, persist.WithBackoff(func(uint64) time.Duration { return 200 * time.Millisecond }))
 	evs := pipeline(t)
 	publishAll(t, js, evs)

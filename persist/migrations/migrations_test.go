@@ -77,7 +77,7 @@ func TestMigrateTwiceIsANoop(t *testing.T) {
 		t.Fatalf("second run changed schema_migrations: %v -> %v", first, second)
 	}
 	for _, table := range []string{"users", "api_tokens", "documents", "document_events", "assessments",
-		"chat_sessions", "chat_messages", "webhook_subscriptions", "webhook_deliveries"} {
+		"chat_sessions", "chat_events", "chat_messages", "webhook_subscriptions", "webhook_deliveries"} {
 		var ok bool
 		if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil || !ok {
 			t.Errorf("table %s missing (%v)", table, err)
@@ -175,7 +175,7 @@ func TestOwnerColumnsRefuseNonTokens(t *testing.T) {
 	// Parents of the rows below, owned by a valid owner.
 	if _, err := pool.Exec(ctx, `
 		INSERT INTO documents (id, owner, status, status_rank, run, uploaded_at, updated_at) VALUES ('d0', 'alice', 'uploaded', 10, 1, now(), now());
-		INSERT INTO chat_sessions (id, owner) VALUES ('s0', 'alice');
+		INSERT INTO chat_sessions (id, owner, updated_at) VALUES ('s0', 'alice', now());
 		INSERT INTO webhook_subscriptions (id, owner, url, secret) VALUES ('w0', 'alice', 'https://example.com/hook', 'x')`); err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +183,9 @@ func TestOwnerColumnsRefuseNonTokens(t *testing.T) {
 		"documents":             `INSERT INTO documents (id, owner, status, status_rank, run, uploaded_at, updated_at) VALUES ($1, $2, 'uploaded', 10, 1, now(), now())`,
 		"document_events":       `INSERT INTO document_events (event_id, document_id, owner, run, type, occurred_at) VALUES ($1, 'd0', $2, 1, 'uploaded', now())`,
 		"assessments":           `INSERT INTO assessments (document_id, run, owner, result, score, risk_level, created_at) VALUES ('d0', abs(hashtext($1)), $2, '{}', 1, 'low', now())`,
-		"chat_sessions":         `INSERT INTO chat_sessions (id, owner) VALUES ($1, $2)`,
-		"chat_messages":         `INSERT INTO chat_messages (session_id, owner, role, content) VALUES ('s0', $2, 'user', $1)`,
+		"chat_sessions":         `INSERT INTO chat_sessions (id, owner, updated_at) VALUES ($1, $2, now())`,
+		"chat_events":           `INSERT INTO chat_events (stream_seq, session_id, owner, event_id, type, data, occurred_at) VALUES (abs(hashtext($1)), 's0', $2, $1, 'created', '{}', now())`,
+		"chat_messages":         `INSERT INTO chat_messages (session_id, id, owner, position, role, status, created_at) VALUES ('s0', $1, $2, 0, 'user', 'sent', now())`,
 		"webhook_subscriptions": `INSERT INTO webhook_subscriptions (id, owner, url, secret) VALUES ($1, $2, 'https://example.com/hook', 'x')`,
 		"webhook_deliveries":    `INSERT INTO webhook_deliveries (subscription_id, owner, event_id, event_type) VALUES ('w0', $2, $1, 'uploaded')`,
 		"exports":               `INSERT INTO exports (id, owner, format, object_key, rows, size_bytes) VALUES ($1, $2, 'csv', 'k', 0, 0)`,

@@ -15,6 +15,14 @@ const (
 	MaxLimit     = 200
 )
 
+// pageLimit is the page size a list asks for, defaulted and bounded.
+func pageLimit(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return min(n, MaxLimit)
+}
+
 // Sort orders of a document list. Every order ends in the document id, so
 // it is total and keyset pagination never skips or repeats a row.
 const (

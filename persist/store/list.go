@@ -14,11 +14,7 @@ import (
 // whose sort key changes between pages (its score during a re-analysis)
 // may move, as in any keyset pagination over live data.
 func (s *Store) ListDocuments(ctx context.Context, owner string, q ListQuery) ([]Document, string, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = DefaultLimit
-	}
-	limit = min(limit, MaxLimit)
+	limit := pageLimit(q.Limit)
 	ord, err := orderOf(q.Sort)
 	if err != nil {
 		return nil, "", err
@@ -37,21 +33,32 @@ func (s *Store) ListDocuments(ctx context.Context, owner string, q ListQuery) ([
 		}
 		b.where(ord.after(&b, c, byScore(sort)))
 	}
-	// One row more than the page tells whether there is a next page.
 	sql := `SELECT ` + documentColumns + ` FROM documents d WHERE ` + b.sql() +
 		` ORDER BY ` + ord.by() + ` LIMIT ` + b.arg(limit+1)
+	docs, next, err := queryPage(ctx, s.db, sql, b.args, limit, scanDocument,
+		func(d Document) string { return cursorAfter(sort, d) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list documents: %w", err)
+	}
+	return docs, next, nil
+}
 
-	rows, err := s.db.Query(ctx, sql, b.args...)
+// queryPage runs a list query that asks for limit+1 rows (one more than
+// the page tells whether there is a next page) and returns the page and
+// the cursor after its last row ("" on the last page).
+func queryPage[T any](ctx context.Context, db DB, sql string, args []any, limit int,
+	scan func(pgx.Row) (T, error), after func(T) string) ([]T, string, error) {
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list documents: %w", err)
+		return nil, "", err
 	}
-	docs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Document, error) { return scanDocument(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
 	if err != nil {
-		return nil, "", fmt.Errorf("list documents: %w", err)
+		return nil, "", err
 	}
-	if len(docs) <= limit {
-		return docs, "", nil
+	if len(out) <= limit {
+		return out, "", nil
 	}
-	docs = docs[:limit]
-	return docs, cursorAfter(sort, docs[limit-1]), nil
+	out = out[:limit]
+	return out, after(out[limit-1]), nil
 }

@@ -26,6 +26,7 @@ type fixture struct {
 	p    *persist.Projector
 	s    *store.Store
 	at   time.Time
+	seq  uint64 // the stream sequence of the last chat event
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -124,10 +125,16 @@ func TestAnotherOwnersDocumentIsNotFound(t *testing.T) {
 	}
 }
 
-func ids(docs []store.Document) []string {
-	out := make([]string, len(docs))
-	for i, d := range docs {
-		out[i] = d.ID
+// ids lists the ids of documents or chat sessions, in order.
+func ids[T store.Document | store.ChatSession](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		switch v := any(x).(type) {
+		case store.Document:
+			out[i] = v.ID
+		case store.ChatSession:
+			out[i] = v.ID
+		}
 	}
 	return out
 }
