@@ -95,8 +95,8 @@ func pathID(c *fiber.Ctx, name string) (string, error) {
 // owner is not found; a deleted one is returned with Deleted set.
 func (s *Server) chatSession(ctx context.Context, owner, id string) (tr *streams.Transcript, last uint64, err error) {
 	tr, err = s.storedSession(ctx, owner, id)
-	if err != nil {
-		return nil, 0, err
+	if err != nil || tr.Deleted {
+		return tr, 0, err
 	}
 	filter := streams.ChatFilter(owner, id)
 	newest, err := s.chats.Last(ctx, filter)
@@ -129,10 +129,21 @@ func (s *Server) liveSession(ctx context.Context, owner, id string) (*streams.Tr
 }
 
 // storedSession is what the read model holds of the session, as a
-// transcript to fold newer events onto; an empty one when it holds
-// nothing yet.
+// transcript to fold newer events onto: an empty one when it holds
+// nothing yet (the session may be in the stream alone), a deleted one
+// when the session was deleted, which nothing in the stream undoes.
 func (s *Server) storedSession(ctx context.Context, owner, id string) (*streams.Transcript, error) {
-	return &streams.Transcript{Owner: owner, Session: id}, nil
+	c, msgs, seq, err := s.deps.Documents.ChatSession(ctx, owner, id)
+	switch {
+	case err == nil:
+		tr := store.ChatTranscript(c, msgs, seq)
+		return &tr, nil
+	case errors.Is(err, store.ErrDeleted):
+		return &streams.Transcript{Owner: owner, Session: id, Exists: true, Deleted: true}, nil
+	case errors.Is(err, store.ErrNotFound):
+		return &streams.Transcript{Owner: owner, Session: id}, nil
+	}
+	return nil, fmt.Errorf("chat session %s: %w", id, err)
 }
 
 // createChatSession opens a session, free or about one of the caller's
@@ -214,6 +225,37 @@ func truncateRunes(s string, n int) string {
 		n--
 	}
 	return s
+}
+
+// chatSessionSummary is a session in a list.
+type chatSessionSummary struct {
+	chatSessionView
+	UpdatedAt    time.Time `json:"updated_at"`
+	MessageCount int       `json:"message_count"`
+}
+
+// listChatSessions pages through the owner's sessions, newest first, as
+// the read model has them (keyset pages, like the document list).
+func (s *Server) listChatSessions(c *fiber.Ctx) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	sessions, next, err := s.deps.Documents.ChatSessions(c.UserContext(), ownerOf(c), store.ChatPage{Limit: limit, Cursor: cursor})
+	switch {
+	case errors.Is(err, store.ErrBadCursor):
+		return badParam("cursor", "is not a cursor from this list")
+	case err != nil:
+		return err
+	}
+	items := make([]chatSessionSummary, len(sessions))
+	for i, cs := range sessions {
+		items[i] = chatSessionSummary{
+			chatSessionView: chatSessionView{ID: cs.ID, Title: cs.Title, DocumentID: cs.DocumentID, CreatedAt: shownTime(cs.CreatedAt)},
+			UpdatedAt:       shownTime(cs.UpdatedAt), MessageCount: cs.MessageCount,
+		}
+	}
+	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
 }
 
 // getChatSession answers with the session and its messages.

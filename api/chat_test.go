@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -12,9 +13,11 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/api"
+	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // chatSession is a session as the API answers it.
@@ -46,6 +49,17 @@ func (e *env) getChat(owner, id string) chatSession {
 	var s chatSession
 	r.json(e.t, &s)
 	return s
+}
+
+// waitChat waits until the read model has applied the session's events
+// up to stream sequence seq.
+func (e *env) waitChat(owner, id string, seq uint64) {
+	e.t.Helper()
+	st := store.New(e.pool)
+	testenv.Eventually(e.t, 10*time.Second, "chat session "+id+" projected up to "+itoa(int(seq)), func() bool {
+		_, _, applied, err := st.ChatSession(context.Background(), owner, id)
+		return err == nil && applied >= seq
+	})
 }
 
 // asked are the ids of a question and of its answer.
@@ -350,6 +364,7 @@ func TestChatAnswerStreamsDeltaByDelta(t *testing.T) {
 		final.OutputTokens != 120 || len(final.Citations) != 1 {
 		t.Fatalf("answer event %s %s", af.ID, af.Data)
 	}
+	e.waitChat(alice, s.ID, end.Seq) // read from the read model, not the stream
 	stored := e.getChat(alice, s.ID)
 	if len(stored.Messages) != 2 {
 		t.Fatalf("session holds %d messages: %+v", len(stored.Messages), stored.Messages)
@@ -597,6 +612,13 @@ func TestChatSessionsAreTheOwners(t *testing.T) {
 			}
 		}
 	}
+	e.waitChat(alice, s.ID, before.Seq)
+	var list struct{ Items []any }
+	r := e.get("/api/v1/chat/sessions", bob)
+	expect(t, r, http.StatusOK)
+	if r.json(t, &list); len(list.Items) != 0 {
+		t.Fatalf("bob's list shows %s", r.body)
+	}
 	after, err := log.Last(context.Background(), streams.ChatFilter(alice, s.ID))
 	if err != nil || after.Seq != before.Seq {
 		t.Fatalf("bob's requests moved alice's session from %d to %d (%v)", before.Seq, after.Seq, err)
@@ -607,19 +629,106 @@ func TestChatSessionsAreTheOwners(t *testing.T) {
 }
 
 // TestChatReadsItsOwnWrites: a session and a question just posted are
-// there at once, from the stream, whatever the read model has applied.
+// there at once, whatever the read model has applied: a session the read
+// model has not seen is read from the stream, and one it has is read from
+// it with the stream's newer events on top, even once the stream no
+// longer holds the older ones.
 func TestChatReadsItsOwnWrites(t *testing.T) {
 	e := newEnv(t)
+	old := e.startChat(alice, `{"title":"projected"}`, "Asked before?")
+	old.a.write("Yes.")
+	e.waitChat(alice, old.s.ID, old.a.finish().Seq)
 	e.stopProjector()
+	// The stream forgets what the read model has (as after CHAT's MaxAge).
+	st, err := e.js.Stream(context.Background(), streams.ChatStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := streams.NewChatLog(e.js).Last(context.Background(), streams.ChatFilter(alice, old.s.ID))
+	if err != nil || last == nil {
+		t.Fatal(last, err)
+	}
+	if err := st.Purge(context.Background(), jetstream.WithPurgeSequence(last.Seq+1)); err != nil {
+		t.Fatal(err)
+	}
+
 	s := e.createChat(alice, `{"title":"fresh"}`)
 	if got := e.getChat(alice, s.ID); got.Title != "fresh" || len(got.Messages) != 0 {
 		t.Fatalf("the session just created: %+v", got)
 	}
-	q := e.ask(alice, s.ID, "Just asked?")
-	got := e.getChat(alice, s.ID).Messages
-	if len(got) != 2 || got[0].ID != q.MessageID || got[0].Content != "Just asked?" || got[1].ID != q.AnswerID || got[1].Status != streams.MessageAnswering {
-		t.Fatalf("the question just asked: %+v", got)
+	for _, c := range []struct {
+		s     chatSession
+		title string
+		prior int // messages before the question
+	}{{s, "fresh", 0}, {old.s, "projected", 2}} {
+		q := e.ask(alice, c.s.ID, "Just asked?")
+		got := e.getChat(alice, c.s.ID)
+		msgs := got.Messages
+		if got.Title != c.title || len(msgs) != c.prior+2 {
+			t.Fatalf("session %q after a question: %+v", c.title, got)
+		}
+		if c.prior > 0 && (msgs[1].Content != "Yes." || msgs[1].Status != streams.MessageComplete) {
+			t.Fatalf("session %q lost what the read model has: %+v", c.title, msgs)
+		}
+		if q1, a1 := msgs[c.prior], msgs[c.prior+1]; q1.ID != q.MessageID || q1.Content != "Just asked?" || a1.ID != q.AnswerID || a1.Status != streams.MessageAnswering {
+			t.Fatalf("session %q: the question just asked: %+v", c.title, msgs)
+		}
 	}
+}
+
+// TestChatSessionsList: the owner's sessions, newest first, in pages,
+// without deleted ones or another owner's.
+func TestChatSessionsList(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, e.createChat(alice, `{"title":"s`+itoa(i)+`"}`).ID)
+	}
+	e.createChat(bob, `{"title":"bob's"}`)
+	gone := e.createChat(alice, `{"title":"gone"}`)
+	expect(t, e.do(http.MethodDelete, "/api/v1/chat/sessions/"+gone.ID, alice, nil), http.StatusNoContent)
+	for _, id := range ids {
+		e.waitChat(alice, id, 1)
+	}
+	testenv.Eventually(t, 10*time.Second, "the deletion projected", func() bool {
+		_, _, _, err := store.New(e.pool).ChatSession(context.Background(), alice, gone.ID)
+		return errors.Is(err, store.ErrDeleted)
+	})
+	type page struct {
+		Items []struct {
+			ID, Title    string
+			MessageCount int `json:"message_count"`
+		}
+		NextCursor string `json:"next_cursor"`
+	}
+	var got []string
+	var p page
+	cursor := ""
+	for {
+		r := e.get("/api/v1/chat/sessions?limit=2&cursor="+cursor, alice)
+		expect(t, r, http.StatusOK)
+		r.json(t, &p)
+		for _, it := range p.Items {
+			got = append(got, it.ID)
+		}
+		if cursor = p.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if strings.Join(got, " ") != strings.Join([]string{ids[2], ids[1], ids[0]}, " ") {
+		t.Fatalf("listed %v, want %v newest first", got, ids)
+	}
+	// A cursor of the document list is not one of this list.
+	e.analyzed(alice, "a.txt", "text", 10, "low")
+	e.analyzed(alice, "b.txt", "text", 10, "low")
+	var docs struct {
+		NextCursor string `json:"next_cursor"`
+	}
+	e.get("/api/v1/documents?limit=1", alice).json(t, &docs)
+	if docs.NextCursor == "" {
+		t.Fatal("no next page of documents")
+	}
+	e.get("/api/v1/chat/sessions?cursor="+docs.NextCursor, alice).problem(t, http.StatusBadRequest, "bad-parameter")
 }
 
 // TestChatRequestsAreChecked: what a session and a question may be.

@@ -92,6 +92,7 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	turn.a.finish()
 	chatEvents.expect("answer")
 	expect(t, e.get(chat, alice), http.StatusOK)
+	expect(t, e.get("/api/v1/chat/sessions?limit=5", alice), http.StatusOK)
 	expect(t, e.do(http.MethodPost, chat+"/messages/"+q.AnswerID+"/regenerate", alice, nil), http.StatusAccepted)
 	chatEvents.expect("question")
 	expect(t, e.do(http.MethodDelete, chat, alice, nil), http.StatusNoContent)

@@ -22,8 +22,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Documents is the read model the API reads and the few rows it writes
-// itself (soft deletes, audit entries, export records): *store.Store.
+// Documents is the read model the API reads (documents and chat
+// sessions) and the few rows it writes itself (soft deletes, audit
+// entries, export records): *store.Store.
 type Documents interface {
 	GetDocument(ctx context.Context, owner, id string) (store.Document, error)
 	DocumentState(ctx context.Context, owner, id string) (store.State, error)
@@ -34,6 +35,8 @@ type Documents interface {
 	RecordAccess(ctx context.Context, owner, id, typ string, a store.Actor, at time.Time, extra map[string]any) error
 	Delete(ctx context.Context, owner, id string, a store.Actor, at time.Time) (store.Deletion, error)
 	GetExport(ctx context.Context, owner, id string) (store.Export, error)
+	ChatSessions(ctx context.Context, owner string, page store.ChatPage) ([]store.ChatSession, string, error)
+	ChatSession(ctx context.Context, owner, id string) (store.ChatSession, []streams.ChatMessage, uint64, error)
 }
 
 // Objects is the part of the claim-check store the API uses: *blob.Store.
@@ -177,6 +180,7 @@ func (s *Server) routes() {
 	v1.Get("/exports/:id", s.getExport)
 	v1.Get("/stats", s.stats)
 	v1.Post("/chat/sessions", s.createChatSession)
+	v1.Get("/chat/sessions", s.listChatSessions)
 	v1.Get("/chat/sessions/:id", s.getChatSession)
 	v1.Delete("/chat/sessions/:id", s.deleteChatSession)
 	v1.Post("/chat/sessions/:id/messages", s.postChatMessage)
