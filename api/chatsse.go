@@ -206,7 +206,7 @@ type chatRelay struct {
 	settled        bool                // the stream caught up with setupSeq and took up the answer being written
 	asked          map[string]bool     // answers whose question this stream sent
 	cur            *liveAnswer         // the answer being written, nil when none
-	pending        []streams.ChatLive  // live messages of an answer whose question is not sent yet
+	pending        []streams.ChatLive  // deltas of an answer whose question is not sent yet
 	live           chan *nats.Msg
 }
 
@@ -284,7 +284,7 @@ func (r *chatRelay) replay(ctx context.Context, upTo uint64) (done bool, err err
 func (r *chatRelay) relay(ctx context.Context, hs *subscription) (done bool, err error) {
 	heartbeat := time.NewTicker(r.s.cfg.SSEHeartbeat)
 	defer heartbeat.Stop()
-	watch := time.NewTicker(max(r.s.cfg.ChatWatchdog/5, 20*time.Millisecond))
+	watch := time.NewTicker(max(r.s.cfg.ChatWatchdog/10, 20*time.Millisecond))
 	defer watch.Stop()
 	for {
 		select {
