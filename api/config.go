@@ -64,6 +64,11 @@ type Config struct {
 	// Limits are the per-user abuse limits; zero fields take
 	// DefaultLimits.
 	Limits Limits
+	// StaticBaseURL, when set, is where a CDN serves this server's web
+	// assets (its /assets/ path): pages load them from there, and their
+	// Content-Security-Policy allows its origin. Unset, they load from
+	// /assets/ on this server.
+	StaticBaseURL string
 }
 
 // DefaultExportMaxRows is the export cap when none is configured.
@@ -83,7 +88,7 @@ const (
 // not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
 // API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN,
 // API_EXPORT_MAX_ROWS, API_SESSION_IDLE, API_SESSION_MAX, API_SIGNUP (closed
-// or open), and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
+// or open), STATIC_BASE_URL, and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
 // API_LIMIT_DOCS_IN_FLIGHT, API_LIMIT_SSE_STREAMS and API_LIMIT_EXPORTS.
 // Dev auth on an address other than loopback is refused.
 func ConfigFromEnv(l *config.Loader) Config {
@@ -110,6 +115,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 		SessionMax:     l.Duration("API_SESSION_MAX", accounts.DefaultSessionMax, time.Minute, 365*24*time.Hour),
 		OpenSignUp:     l.OneOf("API_SIGNUP", "closed", "closed", "open") == "open",
 		Limits:         limitsFromEnv(l),
+		StaticBaseURL:  l.URL("STATIC_BASE_URL", "", "http", "https"),
 	}
 	for _, p := range c.TrustedProxies {
 		_, _, err := net.ParseCIDR(p)
@@ -119,6 +125,10 @@ func ConfigFromEnv(l *config.Loader) Config {
 		norm, err := origin(o)
 		l.Check(err == nil, "API_CORS_ORIGINS", fmt.Sprintf("exact origins such as https://app.example.com, comma-separated (%v)", err))
 		c.CORSOrigins[i] = norm
+	}
+	if u, err := url.Parse(c.StaticBaseURL); c.StaticBaseURL != "" && err == nil {
+		l.Check(u.User == nil && u.RawQuery == "" && u.Fragment == "", "STATIC_BASE_URL",
+			"a URL without user, query or fragment, such as https://cdn.example.com")
 	}
 	// A guessable token would make /metrics public in all but name.
 	l.Check(c.MetricsToken == "" || len(c.MetricsToken) >= 32, "API_METRICS_TOKEN", "at least 32 characters")
