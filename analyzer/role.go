@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/analyzer/bedrock"
+	"github.com/aiprism/prism/analyzer/chat"
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 )
 
 // Config is the analyzer role's configuration.
@@ -29,6 +31,10 @@ type Config struct {
 	// DailyTokensPerUser is each owner's model-token budget per UTC day
 	// (input and output tokens of every call); 0 = unlimited.
 	DailyTokensPerUser int64
+	// ChatConcurrency is how many chat answers this process writes at
+	// once, beside Concurrency documents.
+	ChatConcurrency int
+	Chat            chat.Config
 }
 
 // ConfigFromEnv reads ANALYZER_* and the Bedrock variables. The model chain
@@ -42,7 +48,17 @@ type Config struct {
 // owner's new documents fail as budget-spent without calling a model, and
 // the API refuses their uploads until midnight UTC. It is counted in the
 // shared limits bucket, so it holds across analyzer replicas, and
-// published there for the API.
+// published there for the API; chat answers count against it too.
+//
+// The chat answerer (analyzer/chat) writes up to ANALYZER_CHAT_CONCURRENCY
+// answers at once (default 32: an answer holds its slot for the seconds
+// the model writes) on the same router as the documents, so both share
+// the quotas and cooldowns and chats go first when both wait. Each answer
+// is grounded in up to ANALYZER_CHAT_PASSAGES passages of its document
+// (default 5), carries at most ANALYZER_CHAT_HISTORY_TOKENS tokens of
+// earlier turns (default 8000; less when the smallest context window of
+// the chain leaves less, see the chat package's history rule) and may
+// write up to ANALYZER_CHAT_MAX_OUTPUT_TOKENS tokens (default 1024).
 func ConfigFromEnv(l *config.Loader) Config {
 	c := Config{
 		// Calls take seconds: using 7 models x 200 requests/min at ~10 s a
@@ -63,7 +79,14 @@ func ConfigFromEnv(l *config.Loader) Config {
 		StateBucket:        l.String("ANALYZER_STATE_BUCKET", "prism_router"),
 		CacheBucket:        l.String("ANALYZER_CACHE_BUCKET", "prism_results"),
 		DailyTokensPerUser: l.Int64("ANALYZER_DAILY_TOKENS_PER_USER", 2_000_000, 0, 1_000_000_000_000),
+		ChatConcurrency:    l.Int("ANALYZER_CHAT_CONCURRENCY", 32, 1, 1024),
+		Chat: chat.Config{
+			Passages:        l.Int("ANALYZER_CHAT_PASSAGES", 5, 0, 50),
+			HistoryTokens:   l.Int("ANALYZER_CHAT_HISTORY_TOKENS", 8000, 0, 1_000_000),
+			MaxOutputTokens: l.Int("ANALYZER_CHAT_MAX_OUTPUT_TOKENS", 1024, 64, 64_000),
+		},
 	}
+	c.Chat.MaxChars = c.Stage.MaxChars
 	c.Chain = router.DefaultChain()
 	if path := l.String("ANALYZER_MODELS_FILE", ""); path != "" {
 		chain, err := router.LoadChain(path)
@@ -94,7 +117,9 @@ type Role struct {
 // Bedrock client, the shared router state and the cache.
 func NewRole(cfg Config, d Deps) *Role { return &Role{cfg: cfg, d: d} }
 
-// Run consumes document.extracted until ctx ends.
+// Run consumes document.extracted and chat.asked until ctx ends: both
+// consumers on one router, each with its own concurrency. Either one
+// failing stops the other, and Run returns the failure.
 func (r *Role) Run(ctx context.Context) error {
 	cfg, js, reg := r.cfg, r.d.JS, r.d.Registry
 	replicas := max(r.d.Replicas, 1)
@@ -126,15 +151,28 @@ func (r *Role) Run(ctx context.Context) error {
 		return err
 	}
 	var opts []StageOption
+	chatOpts := []chat.Option{chat.WithMetrics(chat.NewMetrics(reg))}
 	if budget.Limit() > 0 {
 		opts = append(opts, WithBudget(budget))
+		chatOpts = append(chatOpts, chat.WithBudget(budget))
 	}
 	pub := streams.NewPublisher(js, "/prism/analyzer")
 	stage := NewStage(r.d.Objects, rt, cache, pub, cfg.Stage, js, opts...)
-	return streams.Run(ctx, js, streams.AnalyzerConsumer, stage.Handle, streams.RunnerOptions{
-		Concurrency: cfg.Concurrency,
-		Log:         r.d.Log,
-		Publisher:   pub,
-		Metrics:     streams.NewRunnerMetrics(reg),
-	})
+	answerer := chat.New(js, r.d.Objects, rt, pub, cfg.Chat, chatOpts...)
+	metrics := streams.NewRunnerMetrics(reg)
+	eg, gctx := errgroup.WithContext(ctx)
+	consume := func(c streams.Consumer, h streams.Handler, concurrency int) {
+		eg.Go(func() error {
+			err := streams.Run(gctx, js, c, h, streams.RunnerOptions{Concurrency: concurrency, Log: r.d.Log, Publisher: pub, Metrics: metrics})
+			if err == nil && ctx.Err() == nil {
+				// A consumer that stops by itself (deleted on the server)
+				// would leave half an analyzer running.
+				err = fmt.Errorf("consumer %s stopped", c.Name)
+			}
+			return err
+		})
+	}
+	consume(streams.AnalyzerConsumer, stage.Handle, cfg.Concurrency)
+	consume(streams.ChatConsumer, answerer.Handle, cfg.ChatConcurrency)
+	return eg.Wait()
 }

@@ -33,12 +33,7 @@ type feed struct {
 func (e *env) openFeed(t *testing.T, owner, query string, header ...string) *feed {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/api/v1/events"+query, nil)
-	req.Header.Set("Authorization", "Bearer "+tokenOf(owner))
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := e.http.Do(req)
+	resp, err := e.getStream(ctx, "/api/v1/events"+query, owner, header...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -87,6 +82,20 @@ func (e *env) openFeed(t *testing.T, owner, query string, header ...string) *fee
 		}
 	}()
 	return f
+}
+
+// getStream sends GET path as owner with the header fields given (name,
+// value, ...), for an answer read as it comes until ctx ends.
+func (e *env) getStream(ctx context.Context, path, owner string, header ...string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tokenOf(owner))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return e.http.Do(req)
 }
 
 // next returns the next frame, heartbeats included.
