@@ -198,6 +198,12 @@ function signedIn(who, moved) {
   const signOut = el("button", { type: "button", class: "secondary", id: "sign-out" }, "Sign out");
   on(signOut, "click", async () => {
     signOut.disabled = true;
+    // The page's event streams end first: the server ends them with the
+    // session, and a stream refused is an error in the console.
+    if (leave) {
+      leave();
+      leave = null;
+    }
     try {
       await api.signOut();
       end();
@@ -205,7 +211,7 @@ function signedIn(who, moved) {
       signInForm("Signed out.");
     } catch (err) {
       signOut.disabled = false;
-      setNotice(`Not signed out: ${err.message}`);
+      route(false, `Not signed out: ${err.message}`);
     }
   });
   nav = el("nav", { "aria-label": "Main", id: "nav" },

@@ -61,6 +61,10 @@ export function dashboard(main, ctx) {
   const cursors = [""]; // the cursor of each page shown so far; the last is the current page
   const rows = new Map(); // document id -> row
   let loading = 0; // the number of the newest load, so an older answer is dropped
+  // The events that came while a page was being read: the page may have
+  // been read before or after each of them, so they are applied to it
+  // again once it is shown (a row skips what it has seen).
+  let during = null;
 
   const feed = openFeed();
   const indicator = liveIndicator();
@@ -129,6 +133,7 @@ export function dashboard(main, ctx) {
       cursors.length = 1;
     }
     const n = ++loading;
+    during = [];
     fresh.hidden = true;
     table.setAttribute("aria-busy", "true");
     status.classList.remove("error");
@@ -149,6 +154,9 @@ export function dashboard(main, ctx) {
         rows.set(d.id, r);
         return r.node;
       }));
+      const missed = during;
+      during = null;
+      missed.forEach(onEvent);
       status.textContent = page.items.length === 0
         ? (cursors.length === 1 && !filterNames.some((k) => filters[k]) ? "No documents yet: upload one above." : "No documents match these filters.")
         : `${page.items.length} document${page.items.length === 1 ? "" : "s"} on this page.`;
@@ -160,6 +168,7 @@ export function dashboard(main, ctx) {
       if (n !== loading) {
         return;
       }
+      during = null;
       if (ctx.signedOut(err)) {
         return;
       }
@@ -173,6 +182,9 @@ export function dashboard(main, ctx) {
   }
 
   function onEvent(ev) {
+    if (during) {
+      during.push(ev);
+    }
     const r = rows.get(ev.doc);
     if (r) {
       r.apply(ev);

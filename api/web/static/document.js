@@ -215,6 +215,7 @@ export function documentPage(main, ctx) {
             break;
           case "extracted":
             reach(1, "done");
+            st[1].label = "Text extracted";
             st[1].detail = [ev.data.pages ? `${count(ev.data.pages)} pages, ` : "", `${count(ev.data.words)} words`, ev.data.truncated ? " (truncated)" : ""].join("");
             break;
           case "progress":
@@ -224,7 +225,7 @@ export function documentPage(main, ctx) {
             } else if (s.status === "queued") {
               reach(2, "waiting");
               st[2].label = "Waiting for model capacity";
-              st[2].detail = s.message || "The model is busy; the analysis starts as soon as it has room.";
+              st[2].detail = "The models are busy: the analysis goes on as soon as one has room.";
             } else if (s.status === "analyzing") {
               reach(2, "active");
               st[2].label = "Analyzing";

@@ -218,9 +218,49 @@ func TestBrowser(t *testing.T) {
 		tb.screenshot("hostile-document")
 	})
 
+	t.Run("FiltersAndPaging", func(t *testing.T) {
+		// Three documents: the PDF and the DOCX (critical), the hostile
+		// text (high).
+		tb := open(t, "/?q=vendor")
+		tb.waitFor("the search applied", `document.querySelectorAll("#documents tbody tr").length === 1`, 10*time.Second)
+		if got := tb.text("#documents tbody td.name"); got != filepath.Base(pdf) {
+			t.Errorf("searching vendor shows %q", got)
+		}
+		if got := eval[string](tb, `document.getElementById("f-q").value`); got != "vendor" {
+			t.Errorf("the search field holds %q, want the URL's vendor", got)
+		}
+		eval[bool](tb, `(() => {
+			document.getElementById("f-q").value = "";
+			const s = document.getElementById("f-risk");
+			s.value = "high";
+			s.dispatchEvent(new Event("change", { bubbles: true }));
+			return true;
+		})()`)
+		tb.waitFor("the risk filter applied", `location.search === "?risk_level=high" && document.querySelectorAll("#documents tbody tr").length === 1 && document.querySelector("#documents [data-risk]").dataset.risk === "high"`, 10*time.Second)
+		tb.screenshot("dashboard-filtered")
+
+		// Two to a page, as the user's preferences say.
+		client := a.signedInClient(t)
+		client.put(t, "/api/v1/me/preferences", `{"list":{"page_size":2}}`)
+		defer client.put(t, "/api/v1/me/preferences", `{}`)
+		tb.do("open the dashboard unfiltered", chromedp.Navigate(a.APIURL+"/"))
+		tb.waitFor("the first page", `document.querySelectorAll("#documents tbody tr").length === 2 && !document.getElementById("next-page").disabled`, 10*time.Second)
+		first := eval[[]string](tb, `[...document.querySelectorAll("#documents tbody tr")].map(tr => tr.dataset.id)`)
+		tb.do("next page", chromedp.Click(chromedp.CSS("#next-page")))
+		tb.waitFor("the second page", `document.querySelectorAll("#documents tbody tr").length === 1 && document.getElementById("next-page").disabled`, 10*time.Second)
+		second := eval[[]string](tb, `[...document.querySelectorAll("#documents tbody tr")].map(tr => tr.dataset.id)`)
+		if slices.Contains(first, second[0]) {
+			t.Errorf("page 2 %v repeats page 1 %v", second, first)
+		}
+		tb.do("previous page", chromedp.Click(chromedp.CSS("#prev-page")))
+		tb.waitFor("the first page again", `document.querySelectorAll("#documents tbody tr").length === 2 && document.getElementById("prev-page").disabled`, 10*time.Second)
+	})
+
 	t.Run("RestartWhileOpen", func(t *testing.T) {
 		// Every model answers "too busy" until the faults are lifted: the
-		// document waits for model capacity, with its page open.
+		// document waits for model capacity, with its page open. (The
+		// Retry-After is longer than the analyzer waits for capacity, so it
+		// queues the document at once instead of calling again.)
 		if err := a.dev.Sim.SetFaults("*", bedrocksim.Faults{Throttle: 1, RetryAfterSeconds: 3}); err != nil {
 			t.Fatal(err)
 		}
@@ -242,6 +282,12 @@ func TestBrowser(t *testing.T) {
 		// Until the API is back the browser cannot reach it, and says so.
 		defer tb.tolerate(regexp.MustCompile(`net::ERR_CONNECTION_REFUSED`))()
 		a.stopAPI()
+		down := true
+		defer func() {
+			if down { // the later subtests need the API
+				a.restartAPI()
+			}
+		}()
 		tb.waitFor("the page to notice", `document.querySelector(".live").dataset.state === "reconnecting"`, 10*time.Second)
 		if err := a.dev.Sim.SetFaults("*", bedrocksim.Faults{}); err != nil {
 			t.Fatal(err)
@@ -256,6 +302,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("the page heard of the analysis while the API was down")
 		}
 		a.restartAPI()
+		down = false
 		tb.waitFor("the timeline to end analyzed", `document.querySelector('#steps [data-step=analyze]')?.dataset.state === "done"`, 40*time.Second)
 		t.Logf("analyzed %v after the API went down", time.Since(start).Round(time.Millisecond))
 		shown := eval[[]int](tb, `[...document.querySelectorAll("#activity li")].map(li => Number(li.dataset.seq))`)
@@ -266,6 +313,34 @@ func TestBrowser(t *testing.T) {
 		types := eval[[]string](tb, `[...document.querySelectorAll("#activity li")].map(li => li.dataset.type + ":" + li.textContent)`)
 		t.Logf("events: %q", types)
 		tb.screenshot("document-after-restart")
+	})
+
+	t.Run("ReanalyzeAndDelete", func(t *testing.T) {
+		tb := open(t, "/")
+		tb.waitFor("the DOCX's row", `[...document.querySelectorAll("#documents td.name a")].some(a => a.textContent === "dpa-transfer.libreoffice.docx")`, 10*time.Second)
+		id := eval[string](tb, `[...document.querySelectorAll("#documents td.name a")].find(a => a.textContent === "dpa-transfer.libreoffice.docx").getAttribute("href").split("/").pop()`)
+		tb.do("open it", chromedp.Click(chromedp.CSS(`a[href="/documents/`+id+`"]`)))
+		tb.waitFor("its timeline at analyzed", `document.querySelector('#steps [data-step=analyze]')?.dataset.state === "done" && !document.getElementById("reanalyze").disabled`, 10*time.Second)
+		tb.do("analyze it again", chromedp.Click(chromedp.CSS("#reanalyze")))
+		tb.waitFor("run 2 analyzed", `document.querySelector("#steps .run")?.textContent === "Run 2" && document.querySelector('#steps [data-step=analyze]').dataset.state === "done" && document.querySelector("#activity [data-run='2'][data-type=analyzed]") !== null`, 20*time.Second)
+		if got := tb.text("#action-status"); got != "Analysis run 2 started." {
+			t.Errorf("reanalyze says %q", got)
+		}
+		tb.screenshot("document-run-2")
+
+		tb.do("ask to delete it", chromedp.Click(chromedp.CSS("#delete")), chromedp.WaitVisible(chromedp.CSS("#delete-dialog")))
+		if got := eval[string](tb, `document.activeElement.textContent`); got != "Cancel" {
+			t.Errorf("the confirmation opens with focus on %q, want Cancel", got)
+		}
+		tb.screenshot("document-delete")
+		tb.do("confirm", chromedp.Click(chromedp.CSS("#confirm-delete")))
+		tb.waitFor("the dashboard without it", `location.pathname === "/" && document.querySelectorAll("#documents tbody tr").length > 0 && !document.querySelector('#documents tr[data-id="`+id+`"]')`, 10*time.Second)
+		if got := tb.text("#notice"); got != "Deleted “dpa-transfer.libreoffice.docx”." {
+			t.Errorf("after deleting, the notice says %q", got)
+		}
+		if code := eval[int](tb, `fetch("/api/v1/documents/`+id+`").then(r => r.status)`); code != 404 {
+			t.Errorf("the deleted document answers %d, want 404", code)
+		}
 	})
 
 	t.Run("SignOut", func(t *testing.T) {

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -382,4 +385,59 @@ func fill(sel, value string) chromedp.Action[chromedp.Void] {
 			return err
 		}),
 		chromedp.SendKeys(chromedp.CSS(sel), value))
+}
+
+// client is an HTTP client signed in as the app's user, for setting up
+// what a test needs through the API.
+type client struct {
+	http *http.Client
+	base string
+	csrf string
+}
+
+func (a *app) signedInClient(t *testing.T) *client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &client{http: &http.Client{Jar: jar}, base: a.APIURL}
+	body, _ := json.Marshal(map[string]string{"email": a.email, "password": a.password})
+	var out struct {
+		CSRF string `json:"csrf_token"`
+	}
+	c.do(t, http.MethodPost, "/api/v1/session", string(body), &out)
+	c.csrf = out.CSRF
+	return c
+}
+
+func (c *client) put(t *testing.T, path, body string) {
+	t.Helper()
+	c.do(t, http.MethodPut, path, body, nil)
+}
+
+// do sends a JSON request, with the CSRF token and the page's origin, and
+// decodes a 2xx answer into out.
+func (c *client) do(t *testing.T, method, path, body string, out any) {
+	t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", c.base)
+	if c.csrf != "" {
+		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
 }
