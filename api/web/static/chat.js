@@ -8,16 +8,20 @@
 // of what the read already showed changes nothing.
 import { el, on, show } from "./dom.js";
 import * as api from "./api.js";
-import { confirmAction } from "./confirm.js";
+import { confirmAction, failure } from "./ui.js";
+import { linesHash } from "./passage.js";
 
 const base = "/api/v1/chat/sessions";
 
 // chatPanel returns the element of a conversation: sessionId's, or for a
 // document (documentId) the newest conversation about it, a new one being
 // opened when the first question is asked. onSession(id), when given, is
-// told the id of a session the panel opens.
-export function chatPanel({ sessionId = "", documentId = "", onSession } = {}) {
-  const c = new Conversation(documentId, onSession);
+// told the id of a session the panel opens; signedOut(err), when given,
+// takes an answer that the user's session is over (app.js's ctx.signedOut)
+// and returns whether it did. The panel closes its event stream by itself
+// once it leaves the page.
+export function chatPanel({ sessionId = "", documentId = "", onSession, signedOut } = {}) {
+  const c = new Conversation(documentId, onSession, signedOut || (() => false));
   c.start(sessionId);
   return c.root;
 }
@@ -64,9 +68,10 @@ const decoder = new TextDecoder();
 // question knows its answer, each answer its question) and their
 // elements.
 class Conversation {
-  constructor(documentId, onSession) {
+  constructor(documentId, onSession, signedOut) {
     this.documentId = documentId;
     this.onSession = onSession;
+    this.signedOut = signedOut;
     this.sessionId = "";
     this.questions = new Map(); // id -> {id, content, answerId, node}
     this.answers = new Map(); // id -> {id, questionId, status, text, bytes, node}
@@ -80,7 +85,7 @@ class Conversation {
       : "Ask about risk, compliance or your recent assessments.");
     // Announces the turns, not every delta: the streamed text itself is
     // in no live region.
-    this.announce = el("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
+    this.announce = el("p", { class: "chat-announce visually-hidden", role: "status", "aria-live": "polite" });
     this.status = el("p", { class: "status", role: "status" });
     this.question = el("textarea", {
       id: `chat-question-${uid()}`, name: "content", rows: 2, maxlength: 8000, required: true,
@@ -118,6 +123,9 @@ class Conversation {
       }
       this.status.textContent = "";
     } catch (err) {
+      if (this.signedOut(err)) {
+        return;
+      }
       this.status.textContent = err instanceof api.Problem && err.status === 404
         ? "This conversation no longer exists."
         : `The conversation could not be loaded: ${err.message}`;
@@ -360,14 +368,14 @@ class Conversation {
 
   // citationLink leads to the passage in the document page's extracted
   // text: /documents/{id}#lines-<start>-<end>, which that page scrolls to
-  // and highlights.
+  // and highlights (passage.js).
   citationLink(c, text, label) {
     if (!this.documentId) {
       return el("span", { class: "cite" }, text);
     }
     let href = `/documents/${encodeURIComponent(this.documentId)}`;
     if (c.start_line > 0) {
-      href += `#lines-${c.start_line}-${Math.max(c.end_line, c.start_line)}`;
+      href += linesHash(c.start_line, c.end_line);
     }
     return el("a", { class: "cite", href, "aria-label": label || null }, text);
   }
@@ -381,6 +389,9 @@ class Conversation {
   }
 
   refused(err) {
+    if (this.signedOut(err)) {
+      return;
+    }
     this.status.textContent = problemWords(err);
     this.status.classList.add("error");
   }
@@ -481,67 +492,68 @@ async function newestAbout(documentId) {
   return s ? s.id : "";
 }
 
-// chatPage shows /chat (the list of conversations) or /chat/{id} (one),
-// in root. go(path) moves the application to another of its pages.
-export function chatPage(root, sessionId, go) {
-  if (sessionId) {
-    show(root, conversationPage(sessionId, go));
-  } else {
-    show(root, listPage(go));
-  }
+// chatPage is the page of /chat (the list of conversations) and of
+// /chat/{id} (one of them), as app.js routes pages: it fills main, and
+// ctx gives the route's id, the title, navigation and the sign-in.
+export function chatPage(main, ctx) {
+  const id = ctx.params[0];
+  main.append(id ? conversationPage(id, ctx) : listPage(ctx));
 }
 
-function conversationPage(sessionId, go) {
-  const title = el("h1", {}, "Chat");
-  const about = el("p", { class: "chat-about" });
-  const status = el("p", { class: "status", role: "status" });
-  const remove = on(el("button", { type: "button", class: "danger" }, "Delete"), "click", async () => {
+function conversationPage(sessionId, ctx) {
+  ctx.setTitle("Chat");
+  const title = el("h1", { tabindex: "-1" }, "Chat");
+  const about = el("p", { class: "muted" });
+  const status = el("p", { class: "status", role: "status", "aria-live": "polite" });
+  const remove = on(el("button", { type: "button", class: "danger", id: "chat-delete" }, "Delete…"), "click", async () => {
     if (!(await confirmAction(`Delete the conversation “${title.textContent}”? This cannot be undone.`, "Delete"))) {
       return;
     }
+    remove.disabled = true;
     try {
       await api.request("DELETE", `${base}/${encodeURIComponent(sessionId)}`);
-      go("/chat");
+      ctx.navigate("/chat", `Deleted “${title.textContent}”.`);
     } catch (err) {
-      status.textContent = `It could not be deleted: ${err.message}`;
-      status.classList.add("error");
+      failure(ctx, status, "It could not be deleted", err);
+      remove.disabled = false;
     }
   });
-  // The panel reads the session; the page reads it too, for its title
-  // (a small read, and the page stays independent of the panel's state).
+  // The page reads the session for its title, the panel for its
+  // messages: a small read twice, and the panel stays one piece.
   api.request("GET", `${base}/${encodeURIComponent(sessionId)}`).then((s) => {
     title.textContent = s.title;
-    document.title = `${s.title} · AI-Prism`;
+    ctx.setTitle(s.title);
     if (s.document_id) {
-      show(about, "About the document ", el("a", { href: `/documents/${encodeURIComponent(s.document_id)}` }, s.title));
+      show(about, "About the document ", el("a", { href: `/documents/${encodeURIComponent(s.document_id)}` }, s.title), ".");
     }
-  }, () => {});
-  return el("section", { class: "page chat-page" },
+  }, (err) => ctx.signedOut(err)); // the panel says what else went wrong
+  return el("section", { class: "chat-page" },
     el("p", {}, el("a", { href: "/chat" }, "← All conversations")),
     el("div", { class: "page-head" }, title, remove),
-    about, status, chatPanel({ sessionId }));
+    about, status, chatPanel({ sessionId, signedOut: ctx.signedOut }));
 }
 
-function listPage(go) {
-  const list = el("ul", { class: "chat-sessions" });
-  const status = el("p", { class: "status", role: "status" }, "Loading…");
+function listPage(ctx) {
+  ctx.setTitle("Chat");
+  const list = el("ul", { class: "chat-sessions", id: "chat-sessions" });
+  const status = el("p", { class: "status", role: "status", "aria-live": "polite" }, "Loading…");
   const more = el("button", { type: "button", class: "secondary", hidden: true }, "More");
+  const none = () => el("li", { class: "chat-empty" }, "No conversations yet.");
   let cursor = "";
-  const newChat = on(el("button", { type: "button" }, "New chat"), "click", async () => {
+  const newChat = on(el("button", { type: "button", id: "chat-new" }, "New chat"), "click", async () => {
     newChat.disabled = true;
     try {
       const s = await api.request("POST", base, {});
-      go(`/chat/${encodeURIComponent(s.id)}`);
+      ctx.navigate(`/chat/${encodeURIComponent(s.id)}`);
     } catch (err) {
-      status.textContent = `A chat could not be opened: ${err.message}`;
-      status.classList.add("error");
+      failure(ctx, status, "A chat could not be opened", err);
       newChat.disabled = false;
     }
   });
 
   const row = (s) => {
     const item = el("li", { class: "chat-session", "data-id": s.id });
-    const remove = on(el("button", { type: "button", class: "danger secondary", "aria-label": `Delete “${s.title}”` }, "Delete"),
+    const remove = on(el("button", { type: "button", class: "danger", "aria-label": `Delete “${s.title}”…` }, "Delete…"),
       "click", async () => {
         if (!(await confirmAction(`Delete the conversation “${s.title}”? This cannot be undone.`, "Delete"))) {
           return;
@@ -553,11 +565,10 @@ function listPage(go) {
           status.classList.remove("error");
           status.textContent = `Deleted “${s.title}”.`;
           if (!list.firstChild) {
-            list.append(el("li", { class: "chat-empty" }, "No conversations yet."));
+            list.append(none());
           }
         } catch (err) {
-          status.textContent = `“${s.title}” could not be deleted: ${err.message}`;
-          status.classList.add("error");
+          failure(ctx, status, `“${s.title}” could not be deleted`, err);
           remove.disabled = false;
         }
       });
@@ -576,23 +587,21 @@ function listPage(go) {
     try {
       const page = await api.request("GET", `${base}?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
       if (!cursor && page.items.length === 0) {
-        list.append(el("li", { class: "chat-empty" }, "No conversations yet."));
+        list.append(none());
       }
       list.append(...page.items.map(row));
       cursor = page.next_cursor;
       more.hidden = !cursor;
       status.textContent = "";
     } catch (err) {
-      status.textContent = `The conversations could not be loaded: ${err.message}`;
-      status.classList.add("error");
+      failure(ctx, status, "The conversations could not be loaded", err);
     } finally {
       more.disabled = false;
     }
   };
   on(more, "click", load);
   load();
-  document.title = "Chat · AI-Prism";
-  return el("section", { class: "page chat-page" },
-    el("div", { class: "page-head" }, el("h1", {}, "Chat"), newChat),
+  return el("section", { class: "chat-page" },
+    el("div", { class: "page-head" }, el("h1", { tabindex: "-1" }, "Chat"), newChat),
     status, list, more);
 }

@@ -3,20 +3,22 @@
 // and their API tokens (made, shown once, revoked).
 import { el, on, show } from "./dom.js";
 import * as api from "./api.js";
-import { confirmAction } from "./confirm.js";
+import { confirmAction, failure } from "./ui.js";
 
 // applyTheme makes theme ("system", "light" or "dark") the page's.
 export function applyTheme(theme) {
   document.documentElement.dataset.theme = theme;
 }
 
-// settingsPage shows the settings in root.
-export function settingsPage(root) {
-  document.title = "Settings · AI-Prism";
-  show(root, el("section", { class: "page settings" },
-    el("h1", {}, "Settings"),
-    preferencesSection(),
-    tokensSection()));
+// settingsPage is the page of /settings, as app.js routes pages: it
+// fills main; ctx names the page and takes an answer that the user's
+// session is over (ctx.signedOut).
+export function settingsPage(main, ctx) {
+  ctx.setTitle("Settings");
+  main.append(el("section", { class: "settings" },
+    el("h1", { tabindex: "-1" }, "Settings"),
+    preferencesSection(ctx),
+    tokensSection(ctx)));
 }
 
 const statuses = ["", "uploaded", "extracting", "extracted", "analyzing", "queued", "analyzed", "failed"];
@@ -32,8 +34,8 @@ function capital(s) {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
-function preferencesSection() {
-  const status = el("p", { class: "status", role: "status", "aria-live": "polite" }, "Loading…");
+function preferencesSection(ctx) {
+  const status = el("p", { class: "status", role: "status", "aria-live": "polite", id: "preferences-status" }, "Loading…");
   const themes = ["system", "light", "dark"].map((t) => el("input", {
     type: "radio", name: "theme", id: `theme-${t}`, value: t, disabled: true,
   }));
@@ -62,8 +64,7 @@ function preferencesSection() {
       saved = await api.preferences.put(next);
       status.textContent = done;
     } catch (err) {
-      status.textContent = `Not saved: ${err.message}`;
-      status.classList.add("error");
+      failure(ctx, status, "Not saved", err);
       throw err;
     }
   };
@@ -107,24 +108,21 @@ function preferencesSection() {
     pageSize.value = p.list.page_size;
     saveList.disabled = false;
     status.textContent = "";
-  }, (err) => {
-    status.textContent = `The preferences could not be loaded: ${err.message}`;
-    status.classList.add("error");
-  });
+  }, (err) => failure(ctx, status, "The preferences could not be loaded", err));
 
   return el("section", { "aria-labelledby": "preferences-title" },
     el("h2", { id: "preferences-title" }, "Preferences"),
     el("div", { class: "card" }, themeField), listForm, status);
 }
 
-function tokensSection() {
+function tokensSection(ctx) {
   const name = el("input", { id: "token-name", name: "name", required: true, maxlength: 100, autocomplete: "off" });
   const scope = el("select", { id: "token-scope", name: "scope" },
     el("option", { value: "read write" }, "Read and write"),
     el("option", { value: "read" }, "Read only"));
   const expires = el("input", { id: "token-expires", name: "expires", type: "date" });
   const create = el("button", { type: "submit" }, "Create token");
-  const status = el("p", { class: "status", role: "status", "aria-live": "polite" });
+  const status = el("p", { class: "status", role: "status", "aria-live": "polite", id: "tokens-status" });
   const created = el("div", { class: "token-created", hidden: true });
   const list = el("tbody");
   const table = el("table", { class: "tokens" },
@@ -138,9 +136,12 @@ function tokensSection() {
     el("label", { for: expires.id }, "Expires (optional)"), expires,
     create);
 
-  const said = (text, error) => {
-    status.textContent = text;
-    status.classList.toggle("error", Boolean(error));
+  const said = (text, err) => {
+    if (err && ctx.signedOut(err)) {
+      return;
+    }
+    status.textContent = err ? `${text}: ${err.message}` : text;
+    status.classList.toggle("error", Boolean(err));
   };
 
   const load = async () => {
@@ -150,7 +151,7 @@ function tokensSection() {
         ? out.items.map((t) => tokenRow(t, load, said))
         : el("tr", {}, el("td", { colspan: 7 }, "No tokens yet.")));
     } catch (err) {
-      said(`The tokens could not be loaded: ${err.message}`, true);
+      said("The tokens could not be loaded", err);
     }
   };
 
@@ -170,7 +171,7 @@ function tokensSection() {
       said(`Token “${t.name}” created.`);
       await load();
     } catch (err) {
-      said(`No token was created: ${err.message}`, true);
+      said("No token was created", err);
     } finally {
       create.disabled = false;
     }
@@ -232,7 +233,7 @@ function tokenRow(t, reload, said) {
           said(`Token “${t.name}” revoked.`);
           await reload();
         } catch (err) {
-          said(`“${t.name}” could not be revoked: ${err.message}`, true);
+          said(`“${t.name}” could not be revoked`, err);
           revoke.disabled = false;
         }
       });

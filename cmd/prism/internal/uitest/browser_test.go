@@ -40,4 +40,9 @@ func TestBrowser(t *testing.T) {
 		}
 		tb.screenshot("signed-in")
 	})
+	// The chat and the settings (chat_test.go, settings_test.go).
+	t.Run("ChatOnDocument", func(t *testing.T) { chatOnDocument(t, a, browser, shots) })
+	t.Run("ChatPages", func(t *testing.T) { chatPages(t, a, browser, shots) })
+	t.Run("SettingsTokens", func(t *testing.T) { settingsTokens(t, a, browser, shots) })
+	t.Run("SettingsTheme", func(t *testing.T) { settingsTheme(t, a, browser, shots) })
 }

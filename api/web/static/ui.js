@@ -1,10 +1,22 @@
-// Asking before something that cannot be undone (a deletion, a
-// revocation): a modal <dialog>, which keeps the keyboard inside it and
-// closes on Escape, rather than window.confirm, which blocks the page.
+// What the chat and settings pages share: asking before something that
+// cannot be undone, and saying what went wrong.
 import { el, on } from "./dom.js";
 
+// failure says in status that what failed, with the server's sentence,
+// unless err means the user's session is over: ctx.signedOut (app.js)
+// then takes them to the sign-in form.
+export function failure(ctx, status, what, err) {
+  if (ctx.signedOut(err)) {
+    return;
+  }
+  status.textContent = `${what}: ${err.message}`;
+  status.classList.add("error");
+}
+
 // confirmAction asks question and resolves true when the user chooses
-// action, false when they cancel (the button, Escape).
+// action, false when they cancel (the button, Escape): a modal <dialog>,
+// which keeps the keyboard inside it, rather than window.confirm, which
+// blocks the page.
 export function confirmAction(question, action) {
   return new Promise((resolve) => {
     const cancel = el("button", { type: "button", class: "secondary" }, "Cancel");
