@@ -73,3 +73,56 @@ export const preferences = {
   get: () => request("GET", "/api/v1/me/preferences"),
   put: (p) => request("PUT", "/api/v1/me/preferences", p),
 };
+
+// fetchRaw sends a GET and returns the response itself (text, a file),
+// a Problem when the answer is not 2xx.
+export async function fetchRaw(path) {
+  const resp = await fetch(path, { credentials: "same-origin", cache: "no-store" });
+  if (!resp.ok) {
+    const type = resp.headers.get("Content-Type") || "";
+    const data = type.includes("json") ? await resp.json().catch(() => null) : null;
+    throw new Problem(resp.status, data, resp.headers.get("Retry-After"));
+  }
+  return resp;
+}
+
+// upload sends one file as POST /api/v1/documents, reporting the bytes
+// sent to onProgress(loaded, total) as they go (fetch cannot tell), and
+// resolves with the Accepted answer. XMLHttpRequest carries the session
+// cookie and, like request, the CSRF token in its header.
+export function upload(file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/v1/documents");
+    xhr.setRequestHeader("Accept", "application/json, application/problem+json");
+    if (csrf) {
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+    }
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size));
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(xhr.response);
+      } else {
+        reject(new Problem(xhr.status, xhr.response, xhr.getResponseHeader("Retry-After")));
+      }
+    });
+    xhr.addEventListener("error", () => reject(new Problem(0, { detail: "The upload could not reach the server." })));
+    xhr.addEventListener("abort", () => reject(new Problem(0, { detail: "The upload was cancelled." })));
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}
+
+// documents are the caller's documents.
+export const documents = {
+  list: (query) => request("GET", "/api/v1/documents?" + query),
+  get: (id) => request("GET", `/api/v1/documents/${encodeURIComponent(id)}`),
+  assessment: (id) => request("GET", `/api/v1/documents/${encodeURIComponent(id)}/assessment`),
+  text: async (id) => (await fetchRaw(`/api/v1/documents/${encodeURIComponent(id)}/text`)).text(),
+  reanalyze: (id) => request("POST", `/api/v1/documents/${encodeURIComponent(id)}/reanalyze`),
+  remove: (id) => request("DELETE", `/api/v1/documents/${encodeURIComponent(id)}`),
+  originalURL: (id) => `/api/v1/documents/${encodeURIComponent(id)}/original`,
+  eventsURL: (id) => `/api/v1/documents/${encodeURIComponent(id)}/events`,
+};

@@ -31,7 +31,8 @@ export function on(node, type, listener) {
   return node;
 }
 
-// show replaces what parent holds with children.
+// show replaces what parent holds with children (skipping null,
+// undefined and false, as el does).
 export function show(parent, ...children) {
-  parent.replaceChildren(...children.flat().map(toNode));
+  parent.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false).map(toNode));
 }

@@ -1,23 +1,43 @@
 package uitest
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/extractor/corpus"
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 )
+
+// hostile is a file name, and text, that would run script or inject an
+// element if the page ever treated either as markup.
+const hostile = `<script>alert(1)</script>"><img src=x onerror=alert(2)>`
 
 // TestBrowser runs the application in one Chromium against one system:
 // each subtest is a user's task, in the order a user would do them.
 func TestBrowser(t *testing.T) {
 	a := startApp(t)
-	browser := newBrowser(t)
+	ctx := newBrowser(t)
 	shots := artifacts(t)
+	dir := corpus.MustDir(t)
+	pdf := filepath.Join(dir, "vendor-contract", "vendor-contract.libreoffice.pdf")
+	docx := filepath.Join(dir, "dpa-transfer", "dpa-transfer.libreoffice.docx")
+	open := func(t *testing.T, path string) *tab {
+		t.Helper()
+		tb := newTab(t, ctx, shots)
+		tb.do("open "+path, chromedp.Navigate(a.APIURL+path))
+		return tb
+	}
 
 	t.Run("SignIn", func(t *testing.T) {
-		tb := newTab(t, browser, shots)
-		tb.do("open the application", chromedp.Navigate(a.APIURL+"/"), chromedp.WaitVisible(chromedp.CSS("#email")))
+		tb := open(t, "/")
+		tb.do("see the sign-in form", chromedp.WaitVisible(chromedp.CSS("#email")))
 		tb.screenshot("sign-in")
 
 		// A wrong password: the server's sentence, and the form stays.
@@ -34,15 +54,219 @@ func TestBrowser(t *testing.T) {
 		tb.do("sign in",
 			fill("#password", a.password),
 			chromedp.Click(chromedp.CSS("form button[type=submit]")),
-			chromedp.WaitVisible(chromedp.CSS("#who")))
-		if got := tb.text("#who"); !strings.Contains(got, a.email) {
-			t.Errorf("signed in, the page says %q, want the user's email", got)
+			chromedp.WaitVisible(chromedp.CSS("#documents")))
+		if got := tb.text("#who"); got != a.email {
+			t.Errorf("signed in, the navigation names %q, want %q", got, a.email)
 		}
-		tb.screenshot("signed-in")
+	})
+
+	t.Run("UploadAndWatchLive", func(t *testing.T) {
+		tb := open(t, "/")
+		tb.do("see the dashboard", chromedp.WaitVisible(chromedp.CSS("#documents")))
+		tb.waitFor("the live feed", `document.querySelector(".live").dataset.state === "live"`, 10*time.Second)
+		// Every status each row shows, as it shows it: a row that only
+		// ever showed "analyzed" was not updated live.
+		eval[bool](tb, `(() => {
+			window.seen = {};
+			const record = () => {
+				for (const tr of document.querySelectorAll("#documents tbody tr")) {
+					const name = tr.querySelector("td.name").textContent;
+					const s = tr.querySelector("[data-status]").dataset.status;
+					const l = (window.seen[name] ||= []);
+					if (l.at(-1) !== s) l.push(s);
+				}
+			};
+			new MutationObserver(record).observe(document.getElementById("documents"), { subtree: true, childList: true, attributes: true });
+			return true;
+		})()`)
+		tb.do("pick a PDF and a DOCX at once", chromedp.SetUploadFiles(chromedp.CSS("#upload-files"), []string{pdf, docx}))
+		tb.waitFor("both uploads analyzed", `document.querySelectorAll("#uploads li[data-status=analyzed]").length === 2`, 30*time.Second)
+		tb.waitFor("both rows analyzed", `["vendor-contract.libreoffice.pdf", "dpa-transfer.libreoffice.docx"].every(n =>
+			[...document.querySelectorAll("#documents tbody tr")].some(tr => tr.querySelector("td.name").textContent === n && tr.querySelector("[data-status]").dataset.status === "analyzed"))`, 30*time.Second)
+		seen := eval[map[string][]string](tb, `window.seen`)
+		for _, name := range []string{filepath.Base(pdf), filepath.Base(docx)} {
+			if s := seen[name]; len(s) < 2 || s[len(s)-1] != "analyzed" {
+				t.Errorf("the row of %s showed %v: want it to move live, from an earlier status to analyzed", name, s)
+			}
+		}
+		if n := eval[int](tb, `document.querySelectorAll("#uploads progress").length`); n != 2 {
+			t.Errorf("%d upload progress bars, want one per file", n)
+		}
+		tb.screenshot("dashboard")
+		tb.screenshot("dashboard-uploads")
+	})
+
+	t.Run("DocumentPage", func(t *testing.T) {
+		tb := open(t, "/")
+		tb.do("open the PDF from the dashboard",
+			chromedp.WaitVisible(chromedp.CSS("#documents tbody tr")),
+			chromedp.Click(chromedp.CSS(`#documents tbody tr:has(td.name a) td.name a[href^="/documents/"]`)))
+		// The newest is the DOCX or the PDF, uploaded together; go to the PDF by name.
+		id := eval[string](tb, `(() => { const a = [...document.querySelectorAll("#documents td.name a")].find(a => a.textContent === "vendor-contract.libreoffice.pdf"); return a ? a.getAttribute("href").split("/").pop() : ""; })()`)
+		if id == "" {
+			// The click above already left the dashboard.
+			tb.do("back to the dashboard", chromedp.NavigateBack(), chromedp.WaitVisible(chromedp.CSS("#documents tbody tr")))
+			id = eval[string](tb, `[...document.querySelectorAll("#documents td.name a")].find(a => a.textContent === "vendor-contract.libreoffice.pdf").getAttribute("href").split("/").pop()`)
+		}
+		tb.do("open the PDF's page", chromedp.Navigate(a.APIURL+"/documents/"+id))
+		tb.waitFor("the timeline at analyzed", `document.querySelector('#steps [data-step=analyze]')?.dataset.state === "done"`, 20*time.Second)
+		tb.waitFor("the text with its evidence", `document.querySelectorAll("#text mark.evidence").length > 0`, 20*time.Second)
+		if got := tb.text("#doc-name"); got != "vendor-contract.libreoffice.pdf" {
+			t.Errorf("the page is titled %q", got)
+		}
+		// The activity holds every event of the run once, in order.
+		seqs := eval[[]int](tb, `[...document.querySelectorAll("#activity li")].map(li => Number(li.dataset.seq))`)
+		types := eval[[]string](tb, `[...document.querySelectorAll("#activity li")].map(li => li.dataset.type)`)
+		if len(types) < 3 || types[0] != "uploaded" || types[len(types)-1] != "analyzed" || !slices.IsSorted(seqs) || len(slices.Compact(slices.Clone(seqs))) != len(seqs) {
+			t.Errorf("activity: types %v seqs %v; want uploaded … analyzed, each event once, in order", types, seqs)
+		}
+		// A marked quote is the evidence of a risk factor, and that
+		// factor's "Show in the text" goes to it.
+		check := eval[map[string]string](tb, `(() => {
+			const mark = document.querySelector("#text mark.evidence");
+			const button = document.querySelector('button[data-mark="' + mark.id + '"]');
+			const quote = button.closest(".factor").querySelector("blockquote").textContent;
+			button.click();
+			const norm = s => s.replace(/\s+/g, " ").trim();
+			return { mark: norm(mark.textContent), quote: norm(quote), focused: document.activeElement.id, id: mark.id };
+		})()`)
+		if check["mark"] == "" || check["mark"] != check["quote"] || check["focused"] != check["id"] {
+			t.Errorf("highlight: %v; want the mark to hold the factor's quote and its button to focus it", check)
+		}
+		for _, sel := range []string{"#score", "#model", ".factor [data-severity], .factor", ".recommendations li", ".concerns li"} {
+			if n := eval[int](tb, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)); n == 0 {
+				t.Errorf("the assessment shows no %s", sel)
+			}
+		}
+		if n := eval[int](tb, `document.querySelectorAll("#chat-panel").length`); n != 1 {
+			t.Errorf("%d #chat-panel elements, want 1 for the chat panel", n)
+		}
+		tb.screenshot("document")
+		tb.do("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+		tb.screenshot("document-phone")
+		tb.do("open the dashboard at phone width", chromedp.Navigate(a.APIURL+"/"), chromedp.WaitVisible(chromedp.CSS("#documents tbody tr")))
+		tb.screenshot("dashboard-phone")
+	})
+
+	t.Run("ExportCSV", func(t *testing.T) {
+		tb := open(t, "/")
+		downloads := t.TempDir()
+		if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		tb.do("export CSV", chromedp.WaitVisible(chromedp.CSS("#documents tbody tr")), chromedp.Click(chromedp.CSS("#export-csv")))
+		tb.waitFor("the export's outcome", `document.getElementById("export-status").textContent.startsWith("Exported")`, 20*time.Second)
+		if got := tb.text("#export-status"); got != "Exported 2 assessments as CSV." {
+			t.Errorf("export status %q", got)
+		}
+		csv := waitFile(t, downloads, ".csv")
+		for _, want := range []string{"filename", filepath.Base(pdf), filepath.Base(docx)} {
+			if !strings.Contains(csv, want) {
+				t.Errorf("the exported CSV lacks %q:\n%.500s", want, csv)
+			}
+		}
+		tb.screenshot("export")
+	})
+
+	t.Run("HostileNameAndText", func(t *testing.T) {
+		// Dropped as a file of that name (a file on disk cannot hold its
+		// slashes). The API keeps a safe form of a name (blob.SafeFilename),
+		// so the markup of the name reaches only the upload list; the text
+		// reaches the text and the evidence quotes as it is.
+		name := hostile + ".txt"
+		text := "SUPPLY AGREEMENT\n" + hostile + "\nThe Customer accepts unlimited liability for all damages " + hostile + " and shall indemnify the Supplier.\n"
+		tb := open(t, "/")
+		tb.do("see the dashboard", chromedp.WaitVisible(chromedp.CSS("#documents")))
+		tb.waitFor("the live feed", `document.querySelector(".live").dataset.state === "live"`, 10*time.Second)
+		drop := fmt.Sprintf(`(() => {
+			const dt = new DataTransfer();
+			dt.items.add(new File([%s], %s, { type: "text/plain" }));
+			document.getElementById("dropzone").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+			return true;
+		})()`, jsString(text), jsString(name))
+		eval[bool](tb, drop)
+		tb.waitFor("its upload analyzed", `document.querySelector("#uploads li[data-status=analyzed] .open a") !== null`, 30*time.Second)
+		if got := eval[string](tb, `document.querySelector("#uploads li .name").textContent`); got != name {
+			t.Errorf("the upload list names %q, want %q", got, name)
+		}
+		id := eval[string](tb, `document.querySelector("#uploads li .open a").getAttribute("href").split("/").pop()`)
+		kept := eval[string](tb, `fetch("/api/v1/documents/`+id+`").then(r => r.json()).then(d => d.filename)`)
+		tb.waitFor("its row analyzed", fmt.Sprintf(`document.querySelector('#documents tr[data-id=%q] [data-status=analyzed]') !== null`, id), 10*time.Second)
+		if got := tb.text(fmt.Sprintf(`#documents tr[data-id=%q] td.name`, id)); got != kept {
+			t.Errorf("the row names %q, want %q", got, kept)
+		}
+		injected(t, tb)
+		tb.screenshot("hostile-dashboard")
+		tb.do("open its page", chromedp.Navigate(a.APIURL+"/documents/"+id))
+		tb.waitFor("its text", `document.getElementById("text") !== null`, 20*time.Second)
+		if got := tb.text("#doc-name"); got != kept {
+			t.Errorf("the page is titled %q, want %q", got, kept)
+		}
+		if got := eval[string](tb, `document.getElementById("text").textContent`); got != text {
+			t.Errorf("the text shows %q, want %q", got, text)
+		}
+		if n := eval[int](tb, `[...document.querySelectorAll("blockquote")].filter(b => b.textContent.includes("<img src=x onerror=alert(2)>")).length`); n == 0 {
+			t.Error("no evidence quote shows the markup as text")
+		}
+		injected(t, tb)
+		tb.screenshot("hostile-document")
+	})
+
+	t.Run("SignOut", func(t *testing.T) {
+		tb := open(t, "/")
+		tb.do("sign out", chromedp.WaitVisible(chromedp.CSS("#sign-out")), chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#email")))
+		if got := tb.text("form [role=status]"); got != "Signed out." {
+			t.Errorf("after signing out the form says %q", got)
+		}
+		if code := eval[int](tb, `fetch("/api/v1/documents").then(r => r.status)`); code != 401 {
+			t.Errorf("after signing out, GET /api/v1/documents answers %d, want 401", code)
+		}
+		tb.do("open the dashboard again", chromedp.Navigate(a.APIURL+"/"), chromedp.WaitVisible(chromedp.CSS("#email")))
+		if n := eval[int](tb, `document.querySelectorAll("#documents, #nav").length`); n != 0 {
+			t.Error("signed out, the page still shows the documents or the navigation")
+		}
+		tb.screenshot("signed-out")
 	})
 	// The chat and the settings (chat_test.go, settings_test.go).
 	t.Run("ChatOnDocument", func(t *testing.T) { chatOnDocument(t, a, browser, shots) })
 	t.Run("ChatPages", func(t *testing.T) { chatPages(t, a, browser, shots) })
 	t.Run("SettingsTokens", func(t *testing.T) { settingsTokens(t, a, browser, shots) })
 	t.Run("SettingsTheme", func(t *testing.T) { settingsTheme(t, a, browser, shots) })
+}
+
+// injected fails the test when the page holds an element that text
+// could only have made as markup.
+func injected(t *testing.T, tb *tab) {
+	t.Helper()
+	if n := eval[int](tb, `document.querySelectorAll("img, [onerror], body script, main script").length`); n != 0 {
+		t.Errorf("%d injected elements in the page", n)
+	}
+}
+
+// waitFile waits for a finished download ending in ext in dir and returns
+// its content.
+func waitFile(t *testing.T, dir, ext string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		matches, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
+		if len(matches) == 1 {
+			raw, err := os.ReadFile(matches[0])
+			if err == nil && len(raw) > 0 {
+				return string(raw)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	entries, _ := os.ReadDir(dir)
+	t.Fatalf("no %s download in %s (%v)", ext, dir, entries)
+	return ""
+}
+
+// jsString is s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/platform/testenv"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 )
@@ -171,6 +172,22 @@ func newTab(t *testing.T, browserCtx context.Context, shots string) *tab {
 			tb.mu.Lock()
 			tb.errors = append(tb.errors, fmt.Sprintf("%s (%s %s:%d)", m, m.Source, m.URL, m.Line))
 			tb.mu.Unlock()
+		}
+	}()
+	// A dialog (alert, confirm) is never part of the application: one
+	// that opens is text run as script. It is dismissed so the page goes on.
+	dialogs := chromedp.Events(lctx, page.JavascriptDialogOpening)
+	go func() {
+		for d, err := range dialogs {
+			if err != nil {
+				return
+			}
+			tb.mu.Lock()
+			tb.errors = append(tb.errors, fmt.Sprintf("a %s dialog opened: %q", d.Type, d.Message))
+			tb.mu.Unlock()
+			go func() {
+				_, _ = chromedp.Call(lctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+			}()
 		}
 	}()
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
