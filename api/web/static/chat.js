@@ -80,7 +80,7 @@ class Conversation {
     this.gone = false; // the panel left the page: it follows nothing any more
 
     this.log = el("div", { class: "chat-log" });
-    this.empty = el("p", { class: "chat-empty" }, documentId
+    this.empty = el("p", { class: "chat-empty muted" }, documentId
       ? "Ask about this document: its assessment and its text ground the answers, which cite the passages they use."
       : "Ask about risk, compliance or your recent assessments.");
     // Announces the turns, not every delta: the streamed text itself is
@@ -159,7 +159,13 @@ class Conversation {
     const source = new EventSource(`${base}/${encodeURIComponent(this.sessionId)}/events`);
     this.source = source;
     this.closeWhenGone();
+    // A stream event named "error" (an answer that did not complete)
+    // shares its type with the EventSource's own connection errors: only
+    // the former carries data.
     const handle = (name, fn) => source.addEventListener(name, (event) => {
+      if (typeof event.data !== "string") {
+        return;
+      }
       this.retry = 0;
       fn(JSON.parse(event.data));
     });
@@ -181,7 +187,10 @@ class Conversation {
         delete this.status.dataset.stream;
       }
     });
-    on(source, "error", () => {
+    on(source, "error", (event) => {
+      if (typeof event.data === "string") {
+        return; // an answer's error event, handled above
+      }
       this.status.dataset.stream = "down";
       if (source.readyState === EventSource.CONNECTING) {
         this.status.textContent = "Connection lost; reconnecting…";
@@ -302,8 +311,12 @@ class Conversation {
     }
     Object.assign(a, m, { text: m.content, bytes: encoder.encode(m.content).length });
     const old = a.node;
+    const stick = this.atBottom();
     this.render(a);
     old.replaceWith(a.node);
+    if (stick) {
+      this.log.scrollTop = this.log.scrollHeight;
+    }
     if (!announce) {
       return;
     }
@@ -338,9 +351,8 @@ class Conversation {
     if (a.status === "incomplete" || a.status === "failed") {
       const again = on(el("button", { type: "button", class: "secondary" }, "Regenerate"), "click",
         () => this.regenerate(a, again));
-      parts.push(el("p", { class: "msg-reason error", role: "alert" },
-        a.status === "incomplete" ? "The answer was cut off: " : "No answer: ",
-        a.reason || "it ended without completing."), again);
+      parts.push(el("p", { class: "msg-reason error" },
+        a.reason || (a.status === "incomplete" ? "The answer was cut off." : "No answer was written.")), again);
     }
     a.node = el("article", {
       class: `msg msg-assistant msg-${a.status}`, "data-id": a.id, "data-status": a.status,
@@ -538,7 +550,7 @@ function listPage(ctx) {
   const list = el("ul", { class: "chat-sessions", id: "chat-sessions" });
   const status = el("p", { class: "status", role: "status", "aria-live": "polite" }, "Loading…");
   const more = el("button", { type: "button", class: "secondary", hidden: true }, "More");
-  const none = () => el("li", { class: "chat-empty" }, "No conversations yet.");
+  const none = () => el("li", { class: "chat-empty muted" }, "No conversations yet.");
   let cursor = "";
   const newChat = on(el("button", { type: "button", id: "chat-new" }, "New chat"), "click", async () => {
     newChat.disabled = true;

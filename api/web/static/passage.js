@@ -78,7 +78,35 @@ export function showPassage(node, hash) {
   range.setStartAfter(anchor); // the Range moved to hold the anchor
   anchor.scrollIntoView({ block: "center" });
   anchor.focus({ preventScroll: true });
+  keepInView(anchor);
   return true;
+}
+
+// settleMs is how long a passage is kept in view while the page around
+// it is still being filled in.
+const settleMs = 2000;
+
+// keepInView scrolls anchor back into view when the page's size changes
+// in the moments after it was shown: parts of the page above it still
+// loading (the chat's conversation) would push it out of sight. Once the
+// user scrolls or types, the page is theirs.
+function keepInView(anchor) {
+  const resized = new ResizeObserver(() => {
+    if (anchor.isConnected) {
+      anchor.scrollIntoView({ block: "center" });
+    }
+  });
+  const stop = () => {
+    resized.disconnect();
+    for (const type of ["wheel", "touchstart", "keydown", "mousedown"]) {
+      window.removeEventListener(type, stop, true);
+    }
+  };
+  resized.observe(document.body);
+  for (const type of ["wheel", "touchstart", "keydown", "mousedown"]) {
+    window.addEventListener(type, stop, true);
+  }
+  setTimeout(stop, settleMs);
 }
 
 // followPassages shows the passage the URL names in the text under node

@@ -49,7 +49,7 @@ function preferencesSection(ctx) {
   const saveList = el("button", { type: "submit", disabled: true }, "Save defaults");
   const listForm = el("form", { class: "card" },
     el("h3", {}, "Dashboard defaults"),
-    el("p", { class: "hint" }, "What the dashboard shows when it opens."),
+    el("p", { class: "muted" }, "What the dashboard shows when it opens."),
     statusLabel, statusSelect, levelLabel, levelSelect,
     el("label", { for: pageSize.id }, "Documents per page"), pageSize,
     saveList);
@@ -180,7 +180,7 @@ function tokensSection(ctx) {
 
   return el("section", { "aria-labelledby": "tokens-title" },
     el("h2", { id: "tokens-title" }, "API tokens"),
-    el("p", { class: "hint" }, "Programs use a token to call the API as you (header Authorization: Bearer …)."),
+    el("p", { class: "muted" }, "Programs use a token to call the API as you (header Authorization: Bearer …)."),
     form, status, created, table);
 }
 
@@ -222,7 +222,7 @@ function tokenRow(t, reload, said) {
   const state = t.revoked_at ? "Revoked" : expired ? "Expired" : "Active";
   let action = "";
   if (state === "Active") {
-    const revoke = on(el("button", { type: "button", class: "danger secondary", "aria-label": `Revoke “${t.name}”` }, "Revoke"),
+    const revoke = on(el("button", { type: "button", class: "danger", "aria-label": `Revoke “${t.name}”` }, "Revoke"),
       "click", async () => {
         if (!(await confirmAction(`Revoke the token “${t.name}”? Programs using it are refused at once.`, "Revoke"))) {
           return;

@@ -23,7 +23,7 @@ export function confirmAction(question, action) {
     const ok = el("button", { type: "button", class: "danger" }, action);
     const text = el("p", { id: "confirm-question" }, question);
     const dialog = el("dialog", { class: "confirm", "aria-labelledby": "confirm-question" },
-      text, el("div", { class: "confirm-actions" }, cancel, ok));
+      text, el("div", { class: "actions" }, cancel, ok));
     let answer = false;
     on(cancel, "click", () => dialog.close());
     on(ok, "click", () => {

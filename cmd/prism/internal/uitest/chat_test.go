@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/chromedp/chromedp"
 )
 
@@ -18,13 +19,21 @@ import (
 // them.
 const chatContract = `SUPPLY AGREEMENT
 Between Acme Components Ltd (the Supplier) and Borealis Retail plc (the Customer).
+
 1. Term. This agreement runs for three years from the date of signature.
+
 2. Payment. The Customer pays each invoice within thirty days of receipt.
+
 3. Delivery. The Supplier delivers the goods to the Customer's warehouse.
+
 4. Confidentiality. Each party keeps the other's business information confidential.
+
 5. Liability. The Customer accepts unlimited liability for all direct and indirect damages.
+
 6. Indemnity. The Customer shall indemnify the Supplier against any claims brought by third parties.
+
 7. Termination. Either party may end this agreement with ninety days' notice.
+
 8. Governing law. This agreement is governed by the laws of England and Wales.
 `
 
@@ -160,34 +169,62 @@ func chatOnDocument(t *testing.T, a *app, browser context.Context, shots string)
 	if m == nil {
 		t.Fatalf("no citation link to the document's lines in the answer (first link %q)", href)
 	}
+	// On the same page, the panel stays as it is (what was typed in it
+	// too) and the passage is shown.
+	tb.do("type a draft", fill("#chat-panel textarea", "draft"))
 	tb.do("follow the citation", chromedp.Click(chromedp.CSS("#chat-panel .msg-assistant .msg-text a.cite")))
-	tb.waitFor("the cited passage highlighted", `CSS.highlights.has("passage")`, 5*time.Second)
-	start, _ := strconv.Atoi(m[1])
-	end, _ := strconv.Atoi(m[2])
+	checkPassage(t, tb, m[1], m[2])
+	if got := eval[string](tb, `document.querySelector("#chat-panel textarea").value`); got != "draft" {
+		t.Errorf("following a citation on the page rebuilt the chat panel (its question box holds %q)", got)
+	}
+	tb.screenshot("chat-citation")
+
+	// From the conversation's own page, the citation opens the document's
+	// page at the passage.
+	tb.do("open the chat list", chromedp.Click(chromedp.CSS(`#nav a[href="/chat"]`)))
+	conversation := `[...document.querySelectorAll("#chat-sessions a.chat-session-title")].find((a) => a.textContent === "supply-agreement.txt")`
+	tb.waitFor("the document's conversation", "!!"+conversation, 10*time.Second)
+	eval[bool](tb, conversation+".click() || true")
+	tb.waitFor("its answer", `!!document.querySelector(".msg-assistant .msg-text a.cite")`, 10*time.Second)
+	tb.do("follow the citation", chromedp.Click(chromedp.CSS(".msg-assistant .msg-text a.cite")))
+	tb.waitFor("the document's page", fmt.Sprintf(`location.pathname === "/documents/%s" && location.hash === "#lines-%s-%s"`, doc, m[1], m[2]), 10*time.Second)
+	checkPassage(t, tb, m[1], m[2])
+	tb.screenshot("chat-citation-from-chat")
+}
+
+// checkPassage waits for the lines start to end of the document page's
+// extracted text to be highlighted, and checks they are in view with the
+// focus on them.
+func checkPassage(t *testing.T, tb *tab, first, last string) {
+	t.Helper()
+	tb.waitFor("the cited passage highlighted", `CSS.highlights.has("passage") && !!document.querySelector(".passage-anchor")`, 10*time.Second)
+	start, _ := strconv.Atoi(first)
+	end, _ := strconv.Atoi(last)
 	text := eval[string](tb, `document.querySelector("#text").textContent`)
 	lines := strings.Split(text, "\n")
-	if end > len(lines) {
+	if start < 1 || end > len(lines) {
 		t.Fatalf("the citation names lines %d-%d of a text of %d lines", start, end, len(lines))
 	}
 	want := strings.Join(lines[start-1:end], "\n")
 	got := eval[string](tb, `[...CSS.highlights.get("passage")].map(String).join("")`)
-	if got != want || !strings.Contains(want, "Liability") {
-		t.Errorf("highlighted %q, want lines %d-%d, the liability clause: %q", got, start, end, want)
+	if got != want || !strings.Contains(want, "Liability") || strings.Contains(want, "Payment") {
+		t.Errorf("highlighted %q, want lines %d-%d, the liability clause alone: %q", got, start, end, want)
 	}
-	inView := eval[bool](tb, `(() => {
+	where := eval[string](tb, `(() => {
 		const a = document.querySelector(".passage-anchor");
 		const r = a.getBoundingClientRect();
 		const box = document.querySelector("#text").getBoundingClientRect();
-		return document.activeElement === a && r.top >= Math.max(0, box.top) && r.bottom <= Math.min(innerHeight, box.bottom);
+		const seen = r.top >= Math.max(0, box.top) && r.bottom <= Math.min(innerHeight, box.bottom);
+		return (document.activeElement === a ? "focused" : "unfocused") + (seen ? " in view" : " out of view");
 	})()`)
-	if !inView {
-		t.Error("the cited passage is not scrolled into view with the focus on it")
+	if where != "focused in view" {
+		t.Errorf("the cited passage is %s, want it scrolled into view with the focus on it", where)
 	}
-	tb.screenshot("chat-citation")
 }
 
 // chatPages: the chat page opens a free conversation, answers in it,
-// lists it with the others, and deletes it after asking.
+// shows an answer the model broke off and regenerates it, lists the
+// conversation with the others, and deletes it after asking.
 func chatPages(t *testing.T, a *app, browser context.Context, shots string) {
 	tb := newTab(t, browser, shots)
 	signIn(tb, a)
@@ -203,11 +240,37 @@ func chatPages(t *testing.T, a *app, browser context.Context, shots string) {
 	checkStreamed(t, tb, eval[string](tb, `document.querySelector(".msg-assistant .msg-text").textContent`))
 	tb.screenshot("chat-conversation")
 
+	// The model breaks off mid-answer: the text so far stays, with why it
+	// stopped and a Regenerate button, which asks again in its place.
+	if err := a.Sim.SetFaults("*", bedrocksim.Faults{MidStream: 1}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Sim.SetFaults("*", bedrocksim.Faults{}) })
+	askIn(tb, ".chat", "And which of them matters most?")
+	tb.waitFor("the answer cut off", `!!document.querySelector('.msg-assistant[data-status="incomplete"] .msg-reason')`, 30*time.Second)
+	cut := eval[[]string](tb, `(() => {
+		const m = document.querySelector('.msg-assistant[data-status="incomplete"]');
+		return [m.querySelector(".msg-text").textContent, m.querySelector(".msg-reason").textContent, m.querySelector("button").textContent];
+	})()`)
+	if !strings.HasPrefix(cut[0], "[bedrocksim]") || !strings.Contains(cut[1], "stopped") || cut[2] != "Regenerate" {
+		t.Errorf("the interrupted answer shows %q, want its partial text, why it stopped and Regenerate", cut)
+	}
+	// The answer's error event is not the stream's: the page stays live.
+	if st := eval[string](tb, `document.querySelector(".chat > .status").textContent`); st != "" {
+		t.Errorf("after the interrupted answer the panel says %q", st)
+	}
+	tb.screenshot("chat-interrupted")
+	if err := a.Sim.SetFaults("*", bedrocksim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	tb.do("regenerate", chromedp.Click(chromedp.CSS(`.msg-assistant[data-status="incomplete"] button`)))
+	tb.waitFor("the answer regenerated", `document.querySelectorAll('.msg-assistant[data-status="complete"]').length === 2 && document.querySelectorAll(".msg").length === 4`, 30*time.Second)
+
 	tb.do("back to the list", chromedp.Click(chromedp.CSS(`a[href="/chat"]`)))
 	row := fmt.Sprintf(`#chat-sessions li[data-id=%q]`, session)
 	tb.waitFor("the conversation in the list", fmt.Sprintf(`!!document.querySelector(%q)`, row), 10*time.Second)
-	if got := tb.text(row); !strings.Contains(got, "2 messages") {
-		t.Errorf("the conversation is listed as %q, want its 2 messages", got)
+	if got := tb.text(row); !strings.Contains(got, "4 messages") {
+		t.Errorf("the conversation is listed as %q, want its 4 messages", got)
 	}
 	tb.screenshot("chat-list")
 
