@@ -368,8 +368,12 @@ function activityItem(ev) {
     case "failed":
       words = [`Failed while ${s.stage === "analyze" ? "analyzing" : s.stage === "extract" ? "extracting text" : "taking the upload"}: `, s.reason || ""];
       break;
-    default:
-      words = [s.step === "chunk" && s.total ? `Analyzed chunk ${s.done} of ${s.total}` : statusWords[s.status] || s.status, s.message ? ` (${s.message})` : ""];
+    default: {
+      const said = s.step === "chunk" && s.total ? `Analyzed chunk ${s.done} of ${s.total}` : statusWords[s.status] || s.status || s.step;
+      // A stage's own note, when it says more than the status does.
+      const note = s.message && s.step !== "chunk" && s.message.toLowerCase() !== said.toLowerCase() ? ` (${s.message})` : "";
+      words = [said, note];
+    }
   }
   return el("li", { "data-seq": ev.seq, "data-type": ev.type, "data-run": ev.run }, when(ev.time, true), " ", ...words, ev.run > 1 ? ` (run ${ev.run})` : "");
 }

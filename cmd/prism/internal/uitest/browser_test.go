@@ -1,15 +1,18 @@
 package uitest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/extractor/corpus"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
@@ -28,6 +31,7 @@ func TestBrowser(t *testing.T) {
 	dir := corpus.MustDir(t)
 	pdf := filepath.Join(dir, "vendor-contract", "vendor-contract.libreoffice.pdf")
 	docx := filepath.Join(dir, "dpa-transfer", "dpa-transfer.libreoffice.docx")
+	incident := filepath.Join(dir, "incident-report", "incident-report.libreoffice.pdf")
 	open := func(t *testing.T, path string) *tab {
 		t.Helper()
 		tb := newTab(t, ctx, shots)
@@ -214,6 +218,56 @@ func TestBrowser(t *testing.T) {
 		tb.screenshot("hostile-document")
 	})
 
+	t.Run("RestartWhileOpen", func(t *testing.T) {
+		// Every model answers "too busy" until the faults are lifted: the
+		// document waits for model capacity, with its page open.
+		if err := a.dev.Sim.SetFaults("*", bedrocksim.Faults{Throttle: 1, RetryAfterSeconds: 3}); err != nil {
+			t.Fatal(err)
+		}
+		lifted := false
+		defer func() {
+			if !lifted {
+				_ = a.dev.Sim.SetFaults("*", bedrocksim.Faults{})
+			}
+		}()
+		tb := open(t, "/upload")
+		tb.do("upload a contract", chromedp.WaitVisible(chromedp.CSS("#dropzone")), chromedp.SetUploadFiles(chromedp.CSS("#upload-files"), []string{incident}))
+		tb.waitFor("its upload", `document.querySelector("#uploads li .open a") !== null`, 20*time.Second)
+		id := eval[string](tb, `document.querySelector("#uploads li .open a").getAttribute("href").split("/").pop()`)
+		tb.do("open its page", chromedp.Click(chromedp.CSS("#uploads li .open a")))
+		tb.waitFor("waiting for model capacity", `document.querySelector('#steps [data-step=analyze]')?.dataset.state === "waiting"`, 30*time.Second)
+		tb.screenshot("document-waiting")
+
+		start := time.Now()
+		// Until the API is back the browser cannot reach it, and says so.
+		defer tb.tolerate(regexp.MustCompile(`net::ERR_CONNECTION_REFUSED`))()
+		a.stopAPI()
+		tb.waitFor("the page to notice", `document.querySelector(".live").dataset.state === "reconnecting"`, 10*time.Second)
+		if err := a.dev.Sim.SetFaults("*", bedrocksim.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+		lifted = true
+		tb.screenshot("document-reconnecting")
+		// The pipeline goes on without the API: the document is analyzed
+		// while the page cannot hear of it. Back, the API must send the page
+		// exactly what it missed.
+		waitStatus(t, a, id, "analyzed")
+		if n := eval[int](tb, `document.querySelectorAll("#activity [data-type=analyzed]").length`); n != 0 {
+			t.Fatal("the page heard of the analysis while the API was down")
+		}
+		a.restartAPI()
+		tb.waitFor("the timeline to end analyzed", `document.querySelector('#steps [data-step=analyze]')?.dataset.state === "done"`, 40*time.Second)
+		t.Logf("analyzed %v after the API went down", time.Since(start).Round(time.Millisecond))
+		shown := eval[[]int](tb, `[...document.querySelectorAll("#activity li")].map(li => Number(li.dataset.seq))`)
+		logged := eval[[]int](tb, `fetch("/api/v1/documents/`+id+`").then(r => r.json()).then(d => d.timeline.filter(e => !e.type.startsWith("audit.")).map(e => e.seq))`)
+		if !slices.Equal(shown, logged) {
+			t.Errorf("the page shows events %v, the document's timeline is %v: want each once, none missing", shown, logged)
+		}
+		types := eval[[]string](tb, `[...document.querySelectorAll("#activity li")].map(li => li.dataset.type + ":" + li.textContent)`)
+		t.Logf("events: %q", types)
+		tb.screenshot("document-after-restart")
+	})
+
 	t.Run("SignOut", func(t *testing.T) {
 		tb := open(t, "/")
 		tb.do("sign out", chromedp.WaitVisible(chromedp.CSS("#sign-out")), chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#email")))
@@ -269,4 +323,19 @@ func waitFile(t *testing.T, dir, ext string) string {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// waitStatus waits until the read model has document id at status.
+func waitStatus(t *testing.T, a *app, id, status string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got string
+	for ctx.Err() == nil {
+		if err := a.dev.Infra.Pool.QueryRow(ctx, `SELECT status FROM documents WHERE id = $1`, id).Scan(&got); err == nil && got == status {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("document %s is %q, not %s, after 20 s", id, got, status)
 }

@@ -2,16 +2,21 @@ package uitest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/accounts"
+	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
@@ -28,61 +33,112 @@ import (
 const ArtifactsEnv = "PRISM_TEST_ARTIFACTS"
 
 // app is the system under test: every role in this process, the API
-// requiring a session (API_AUTH=token), and its dev account.
+// (requiring a session: API_AUTH=token) started apart from the others so a
+// test can restart it, and a user to sign in as.
 type app struct {
-	*system.Dev
+	dev             *system.Dev
+	env             map[string]string
+	APIURL          string
 	email, password string
-	varDir, dsn     string
-	stop            func()
+	stopAPI         func()
+	t               *testing.T // the test the system lives as long as
 }
 
-// startApp starts the whole system on a fresh data directory.
+// startApp starts the whole system on a fresh data directory. Documents
+// are analyzed in chunks of 2000 bytes, so a contract of a few pages shows
+// its chunk progress, and the one model, when throttled, rests a second.
 func startApp(t *testing.T) *app {
 	t.Helper()
-	a := &app{varDir: t.TempDir(), dsn: testenv.Postgres(t)}
-	a.start(t)
-	return a
-}
-
-// start starts (or, after stop, restarts) the system on a's data.
-func (a *app) start(t *testing.T) {
-	t.Helper()
-	env := map[string]string{
-		"PRISM_VAR_DIR":       a.varDir,
-		"PRISM_DEV_NATS_PORT": "-1",
-		"PRISM_DEV_S3_ADDR":   "127.0.0.1:0",
-		"API_ADDR":            "127.0.0.1:0",
-		"API_AUTH":            "token",
-		"BEDROCKSIM_SPEED":    "0",
-		"DATABASE_URL":        a.dsn,
+	var roles []string
+	for _, r := range system.RoleNames() {
+		if r != system.RoleAPI {
+			roles = append(roles, r)
+		}
 	}
-	if a.Dev != nil { // a restart keeps the address the browser holds
-		env["API_ADDR"] = strings.TrimPrefix(a.APIURL, "http://")
+	// One model of the default chain, resting one second after a throttle
+	// instead of thirty: a test that makes it busy waits seconds.
+	chain := router.DefaultChain()[:1]
+	chain[0].CooldownSeconds = 1
+	raw, err := json.Marshal(chain)
+	if err != nil {
+		t.Fatal(err)
 	}
+	chainFile := filepath.Join(t.TempDir(), "models.json")
+	if err := os.WriteFile(chainFile, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{t: t, env: map[string]string{
+		"ANALYZER_MODELS_FILE": chainFile,
+		"PRISM_VAR_DIR":        t.TempDir(),
+		"PRISM_DEV_NATS_PORT":  "-1",
+		"PRISM_DEV_S3_ADDR":    "127.0.0.1:0",
+		"PRISM_DEV_ROLES":      strings.Join(roles, ","),
+		"API_AUTH":             "token",
+		"BEDROCKSIM_SPEED":     "0",
+		"ANALYZER_CHUNK_BYTES": "2000",
+		"DATABASE_URL":         testenv.Postgres(t),
+	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	dev, err := system.StartDev(ctx, config.MapEnv(env), obs.NewRegistry(), log)
+	dev, err := system.StartDev(ctx, config.MapEnv(a.env), obs.NewRegistry(), log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	a.Dev = dev
-	raw, err := os.ReadFile(dev.Account.PasswordFile)
-	if err != nil {
-		t.Fatalf("the dev account's password: %v", err)
+	a.dev = dev
+	t.Cleanup(func() {
+		cancel()
+		if err := dev.Wait(); err != nil {
+			t.Errorf("roles stopped with: %v", err)
+		}
+		dev.Close()
+	})
+	a.email, a.password = "analyst@example.com", rand.Text()
+	users := accounts.NewUsers(dev.Infra.Pool, accounts.DefaultParams())
+	if _, err := users.Add(ctx, accounts.NewUser{Email: a.email, DisplayName: "Risk analyst", Role: accounts.RoleUser, Password: a.password}); err != nil {
+		t.Fatal(err)
 	}
-	a.email, a.password = dev.Account.Email, strings.TrimSpace(string(raw))
+	a.startAPI("127.0.0.1:0")
+	return a
+}
+
+// startAPI starts the api role on the system's connections, listening on
+// addr, until the end of the test that started the system.
+func (a *app) startAPI(addr string) {
+	t := a.t
+	t.Helper()
+	roles, err := system.LookupRoles([]string{system.RoleAPI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	over := map[string]string{}
+	for k, v := range a.dev.RoleEnv {
+		over[k] = v
+	}
+	over["API_ADDR"] = addr
+	ctx, cancel := context.WithCancel(context.Background())
+	running, err := system.StartRoles(ctx, a.dev.Infra, config.Overlay(config.MapEnv(a.env), over), roles)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	a.APIURL = "http://" + running.APIAddr
 	var once sync.Once
-	a.stop = func() {
+	a.stopAPI = func() {
 		once.Do(func() {
 			cancel()
-			if err := dev.Wait(); err != nil {
-				t.Errorf("roles stopped with: %v", err)
+			if err := running.Wait(); err != nil {
+				t.Errorf("the api stopped with: %v", err)
 			}
-			dev.Close()
 		})
 	}
-	t.Cleanup(a.stop)
+	t.Cleanup(a.stopAPI)
+}
+
+// restartAPI starts the API again, after stopAPI, at the same address, as
+// after a deploy or a crash: the browser's connections come back.
+func (a *app) restartAPI() {
+	a.startAPI(strings.TrimPrefix(a.APIURL, "http://"))
 }
 
 // chromiumPath finds the browser: $CHROMIUM, else chromium on PATH.
@@ -137,11 +193,26 @@ func newBrowser(t *testing.T) context.Context {
 // it, an uncaught exception or a refused Content-Security-Policy fails the
 // test that opened it.
 type tab struct {
-	ctx    context.Context
-	t      *testing.T
-	shots  string // the artifacts directory
-	mu     sync.Mutex
-	errors []string
+	ctx      context.Context
+	t        *testing.T
+	shots    string // the artifacts directory
+	mu       sync.Mutex
+	errors   []string
+	tolerant []*regexp.Regexp // messages expected for now
+}
+
+// tolerate accepts console errors matching re from now on, until the
+// returned function is called: a test that takes the server away expects
+// the browser to say it cannot reach it.
+func (tb *tab) tolerate(re *regexp.Regexp) (end func()) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.tolerant = append(tb.tolerant, re)
+	return func() {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		tb.tolerant = slices.DeleteFunc(tb.tolerant, func(x *regexp.Regexp) bool { return x == re })
+	}
 }
 
 // expectedNetwork matches the browser's own note of an answer the page
@@ -170,7 +241,9 @@ func newTab(t *testing.T, browserCtx context.Context, shots string) *tab {
 				continue
 			}
 			tb.mu.Lock()
-			tb.errors = append(tb.errors, fmt.Sprintf("%s (%s %s:%d)", m, m.Source, m.URL, m.Line))
+			if !slices.ContainsFunc(tb.tolerant, func(re *regexp.Regexp) bool { return re.MatchString(m.Text) }) {
+				tb.errors = append(tb.errors, fmt.Sprintf("%s (%s %s:%d)", m, m.Source, m.URL, m.Line))
+			}
 			tb.mu.Unlock()
 		}
 	}()
