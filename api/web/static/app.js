@@ -15,15 +15,16 @@ import * as api from "./api.js";
 import { dashboard } from "./dashboard.js";
 import { uploadPage } from "./upload.js";
 import { documentPage } from "./document.js";
+import { chatPage } from "./chat.js";
+import { settingsPage } from "./settings.js";
 
-// routes in the order they are tried. The chat and settings pages plug in
-// here (chat.js, settings.js).
+// routes in the order they are tried.
 const routes = [
   { path: /^\/$/, page: dashboard },
   { path: /^\/upload$/, page: uploadPage },
   { path: /^\/documents\/([0-9A-Za-z]{1,64})$/, page: documentPage },
-  { path: /^\/chat(?:\/([0-9A-Za-z]{1,64}))?$/, page: comingSoon("Chat") },
-  { path: /^\/settings$/, page: comingSoon("Settings") },
+  { path: /^\/chat(?:\/([0-9A-Za-z]{1,64}))?$/, page: chatPage },
+  { path: /^\/settings$/, page: settingsPage },
 ];
 
 // The navigation: where each link goes, and the routes it is current on.
@@ -41,11 +42,18 @@ root.before(notice);
 
 let user = null;
 let leave = null; // ends the page shown
+let shown = ""; // the path and query of the page shown
 let nav = null;
 
 async function start() {
   on(document, "click", follow);
-  on(window, "popstate", () => route(false));
+  // Back and forward; not a move within the page (a hash: a chat
+  // citation's lines), which the page itself follows.
+  on(window, "popstate", () => {
+    if (location.pathname + location.search !== shown) {
+      route(false);
+    }
+  });
   try {
     const who = await api.me();
     signedIn(who.user, false);
@@ -73,7 +81,7 @@ function follow(event) {
     return; // a link within the page
   }
   event.preventDefault();
-  navigate(url.pathname + url.search);
+  navigate(url.pathname + url.search + url.hash); // a hash names a place in the page: a chat citation's lines
 }
 
 function navigate(path, message = "") {
@@ -84,6 +92,7 @@ function navigate(path, message = "") {
 // route shows the page of location.pathname; moved says the user went
 // there from another page, so focus goes to its heading.
 function route(moved, message = "") {
+  shown = location.pathname + location.search;
   if (leave) {
     leave();
     leave = null;
@@ -230,14 +239,6 @@ async function applyTheme() {
   } catch {
     // The system theme stays: preferences are a nicety, not a reason to fail.
   }
-}
-
-// comingSoon stands for a page another part of the application provides.
-function comingSoon(title) {
-  return (main, ctx) => {
-    ctx.setTitle(title);
-    main.append(el("h1", { tabindex: "-1" }, title), el("p", { class: "muted" }, "This page is not available yet."));
-  };
 }
 
 function failed(err) {

@@ -7,12 +7,15 @@ import { statusWords, statusBadge, riskBadge, severities, capital, when, bytes, 
 import { follow, stateOf, liveIndicator } from "./live.js";
 import { marked } from "./highlight.js";
 import { save } from "./files.js";
+import { chatPanel } from "./chat.js";
+import { followPassages } from "./passage.js";
 
 export function documentPage(main, ctx) {
   const id = ctx.params[0];
   let closed = false;
   let stream = null;
   let retry = 0;
+  let stopPassages = () => {};
   const status = el("p", { class: "status", role: "status", "aria-live": "polite" }, "Loading…");
   main.append(status);
   start();
@@ -66,7 +69,8 @@ export function documentPage(main, ctx) {
         steps,
         el("details", {}, el("summary", {}, "Every event"), activity)),
       assessment,
-      el("section", { id: "chat-panel", "data-document-id": doc.id, "aria-label": "Ask about this document" }),
+      el("section", { id: "chat-panel", "data-document-id": doc.id, "aria-label": "Ask about this document" },
+        el("h2", {}, "Ask about this document"), chatPanel({ documentId: doc.id, signedOut: ctx.signedOut })),
       text);
 
     drawSteps();
@@ -274,10 +278,13 @@ export function documentPage(main, ctx) {
       const m = marked(t, factors.map((f) => f.evidence));
       renderAssessment(assessment, a, factors, m.found);
       text.hidden = false;
+      const pre = el("pre", { id: "text", class: "text", tabindex: "0", "aria-label": "Extracted text" }, m.nodes);
       show(text,
         el("h2", { id: "text-title" }, "Extracted text"),
         el("p", { class: "muted" }, `${count(t.length)} characters; the evidence of each risk factor is marked.`),
-        el("pre", { id: "text", class: "text", tabindex: "0", "aria-label": "Extracted text" }, m.nodes));
+        pre);
+      stopPassages();
+      stopPassages = followPassages(pre); // the lines a chat citation names (#lines-a-b)
     }
   }
 
@@ -317,6 +324,7 @@ export function documentPage(main, ctx) {
 
   return () => {
     closed = true;
+    stopPassages();
     if (stream) {
       stream.close();
     }

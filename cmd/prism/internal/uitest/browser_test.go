@@ -358,6 +358,11 @@ func TestBrowser(t *testing.T) {
 		}
 		tb.screenshot("signed-out")
 	})
+	// The chat and the settings (chat_test.go, settings_test.go).
+	t.Run("ChatOnDocument", func(t *testing.T) { chatOnDocument(t, a, ctx, shots) })
+	t.Run("ChatPages", func(t *testing.T) { chatPages(t, a, ctx, shots) })
+	t.Run("SettingsTokens", func(t *testing.T) { settingsTokens(t, a, ctx, shots) })
+	t.Run("SettingsTheme", func(t *testing.T) { settingsTheme(t, a, ctx, shots) })
 }
 
 // injected fails the test when the page holds an element that text
