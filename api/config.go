@@ -64,7 +64,15 @@ type Config struct {
 	// Limits are the per-user abuse limits; zero fields take
 	// DefaultLimits.
 	Limits Limits
+	// ChatWatchdog is how long a chat answer being written may go unheard
+	// (no started, heartbeat or delta; the answerer sends a heartbeat every
+	// second) before the relay asks whether any replica is writing it, and
+	// ends it as interrupted when none is. 0 = DefaultChatWatchdog.
+	ChatWatchdog time.Duration
 }
+
+// DefaultChatWatchdog is the chat watchdog when none is configured.
+const DefaultChatWatchdog = 5 * time.Second
 
 // DefaultExportMaxRows is the export cap when none is configured.
 const DefaultExportMaxRows = 100_000
@@ -83,7 +91,7 @@ const (
 // not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
 // API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN,
 // API_EXPORT_MAX_ROWS, API_SESSION_IDLE, API_SESSION_MAX, API_SIGNUP (closed
-// or open), and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
+// or open), API_CHAT_WATCHDOG, and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
 // API_LIMIT_DOCS_IN_FLIGHT, API_LIMIT_SSE_STREAMS and API_LIMIT_EXPORTS.
 // Dev auth on an address other than loopback is refused.
 func ConfigFromEnv(l *config.Loader) Config {
@@ -110,6 +118,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 		SessionMax:     l.Duration("API_SESSION_MAX", accounts.DefaultSessionMax, time.Minute, 365*24*time.Hour),
 		OpenSignUp:     l.OneOf("API_SIGNUP", "closed", "closed", "open") == "open",
 		Limits:         limitsFromEnv(l),
+		ChatWatchdog:   l.Duration("API_CHAT_WATCHDOG", DefaultChatWatchdog, 100*time.Millisecond, 5*time.Minute),
 	}
 	for _, p := range c.TrustedProxies {
 		_, _, err := net.ParseCIDR(p)
@@ -137,7 +146,8 @@ func (c Config) withDefaults() Config {
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&c.HeaderTimeout, DefaultHeaderTimeout}, {&c.ReadTimeout, DefaultReadTimeout}, {&c.WriteTimeout, DefaultWriteTimeout}, {&c.IdleTimeout, DefaultIdleTimeout}} {
+	}{{&c.HeaderTimeout, DefaultHeaderTimeout}, {&c.ReadTimeout, DefaultReadTimeout}, {&c.WriteTimeout, DefaultWriteTimeout}, {&c.IdleTimeout, DefaultIdleTimeout},
+		{&c.ChatWatchdog, DefaultChatWatchdog}} {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}

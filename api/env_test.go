@@ -65,6 +65,9 @@ type env struct {
 	contract  *contract
 	stop      context.CancelFunc // stops the servers and the projector
 	life      context.Context    // ends with stop
+	// stopProjector stops the projector alone: the read model stays as it
+	// is while the servers go on.
+	stopProjector context.CancelFunc
 	// Accounts, with session lifetimes and sign-in delays on clock.
 	clock    *testenv.Clock
 	accounts api.Accounts
@@ -151,8 +154,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
+	projCtx, stopProjector := context.WithCancel(runCtx)
 	projected := make(chan error, 1)
-	go func() { projected <- persist.New(pool, log).Run(runCtx, js, persist.WithConcurrency(4)) }()
+	go func() { projected <- persist.New(pool, log).Run(projCtx, js, persist.WithConcurrency(4)) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-projected; err != nil && !errors.Is(err, context.Canceled) {
@@ -163,7 +167,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e := &env{t: t, js: js, pool: pool, blobs: blobs, s3: s3, pub: streams.NewPublisher(js, "/test"),
 		http:      &http.Client{Timeout: time.Minute, Transport: &checkedTransport{t: t, c: c, next: http.DefaultTransport}},
 		unchecked: &http.Client{Timeout: time.Minute},
-		contract:  c, stop: stop, clock: clock, accounts: acc,
+		contract:  c, stop: stop, stopProjector: stopProjector, clock: clock, accounts: acc,
 		deps: api.Deps{
 			NC:        nc,
 			JS:        js,

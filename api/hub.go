@@ -20,9 +20,10 @@ import (
 // stream instead of holding up the others.
 const defaultSubscriptionBuffer = 64
 
-// hub fans the DOCS stream out to the SSE streams open on this replica: one
-// ordered consumer per replica reads every event once and hands it to the
-// subscriptions of its document. One consumer per open stream instead costs
+// hub fans a stream (DOCS, or CHAT for chat sessions) out to the SSE
+// streams open on this replica: one ordered consumer per replica reads
+// every event once and hands it to the subscriptions of its document (or
+// session). One consumer per open stream instead costs
 // the server a consumer create and delete per stream and a filter match per
 // consumer on every event; that does not reach 10,000 streams.
 //
@@ -32,9 +33,11 @@ const defaultSubscriptionBuffer = 64
 // full) is told so and the stream resynchronises from the stream, so no
 // event is lost whatever the client's pace.
 type hub struct {
-	js   jetstream.JetStream
-	log  zerolog.Logger
-	life context.Context // the server's lifetime: the hub stops with it
+	js     jetstream.JetStream
+	stream string // the stream it reads
+	filter string // all of it
+	log    zerolog.Logger
+	life   context.Context // the server's lifetime: the hub stops with it
 	// buffer is each subscription's capacity (defaultSubscriptionBuffer).
 	buffer int
 
@@ -82,6 +85,8 @@ func (s *subscription) drop() { s.lostOnce.Do(func() { close(s.lost) }) }
 func newHub(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer, log zerolog.Logger) *hub {
 	return &hub{
 		js:     js,
+		stream: streams.DocsStream,
+		filter: streams.DocRoot + ".>",
 		log:    log.With().Str("component", "sse-hub").Logger(),
 		life:   ctx,
 		buffer: defaultSubscriptionBuffer,
@@ -96,6 +101,16 @@ func newHub(ctx context.Context, js jetstream.JetStream, reg prometheus.Register
 	}
 }
 
+// sibling is a hub of another stream on the same replica: its own
+// consumer and subscriptions, the same setup slots and metrics.
+func (h *hub) sibling(stream, filter string) *hub {
+	return &hub{
+		js: h.js, stream: stream, filter: filter, log: h.log.With().Str("stream", stream).Logger(),
+		life: h.life, buffer: h.buffer, setup: h.setup, subs: map[docKey]map[*subscription]struct{}{},
+		open: h.open, resyncs: h.resyncs,
+	}
+}
+
 // start runs the hub on first use. A failed start is tried again by the
 // next caller.
 func (h *hub) start(ctx context.Context) error {
@@ -107,15 +122,15 @@ func (h *hub) start(ctx context.Context) error {
 	if err := h.life.Err(); err != nil {
 		return fmt.Errorf("sse hub: server stopping: %w", err)
 	}
-	st, err := h.js.Stream(ctx, streams.DocsStream)
+	st, err := h.js.Stream(ctx, h.stream)
 	if err != nil {
-		return fmt.Errorf("sse hub: open %s: %w", streams.DocsStream, err)
+		return fmt.Errorf("sse hub: open %s: %w", h.stream, err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("sse hub: read the end of %s: %w", streams.DocsStream, err)
+		return fmt.Errorf("sse hub: read the end of %s: %w", h.stream, err)
 	}
-	f, err := streams.Follow(h.life, h.js, allDocuments, info.State.LastSeq)
+	f, err := streams.Follow(h.life, h.js, h.filter, info.State.LastSeq)
 	if err != nil {
 		return fmt.Errorf("sse hub: %w", err)
 	}
@@ -126,9 +141,6 @@ func (h *hub) start(ctx context.Context) error {
 	go h.run(f)
 	return nil
 }
-
-// allDocuments is the filter of every document event.
-const allDocuments = streams.DocRoot + ".>"
 
 // subscribe registers for the live events of a document and returns the
 // sequence from which they are live: the caller reads events up to it from
@@ -189,7 +201,7 @@ func (h *hub) run(f *streams.Follower) {
 			h.mu.Lock()
 			pos := h.pos
 			h.mu.Unlock()
-			if f, err = streams.Follow(ctx, h.js, allDocuments, pos); err != nil {
+			if f, err = streams.Follow(ctx, h.js, h.filter, pos); err != nil {
 				h.log.Warn().Err(err).Msg("sse hub cannot restart")
 			}
 		}

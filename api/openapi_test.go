@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aiprism/prism/api"
 	"github.com/aiprism/prism/persist/store"
@@ -82,6 +83,21 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 		expect(t, e.get(stored.Links.Download, alice), http.StatusOK)
 		expect(t, e.get(stored.Links.Download, alice, "Range", "bytes=0-9"), http.StatusPartialContent)
 	}
+	// A chat about the document, followed from its opening to its
+	// deletion, which ends the stream: the whole stream is checked.
+	turn := e.startChat(alice, `{"document_id":"`+d.id+`","title":"tour"}`, "What is the biggest risk?")
+	chat, chatEvents, q := "/api/v1/chat/sessions/"+turn.s.ID, turn.events, turn.q
+	turn.a.write("Unlimited liability [1].")
+	chatEvents.expect("delta")
+	turn.a.finish()
+	chatEvents.expect("answer")
+	expect(t, e.get(chat, alice), http.StatusOK)
+	expect(t, e.get("/api/v1/chat/sessions?limit=5", alice), http.StatusOK)
+	expect(t, e.do(http.MethodPost, chat+"/messages/"+q.AnswerID+"/regenerate", alice, nil), http.StatusAccepted)
+	chatEvents.expect("question")
+	expect(t, e.do(http.MethodDelete, chat, alice, nil), http.StatusNoContent)
+	chatEvents.expect("deleted")
+	chatEvents.ends(5 * time.Second)
 	expect(t, e.do(http.MethodPost, doc+"/reanalyze", alice, nil), http.StatusAccepted)
 	expect(t, e.do(http.MethodDelete, doc, alice, nil), http.StatusNoContent)
 	// Sessions and tokens: sign in, who am I, make, list and revoke a
@@ -105,7 +121,7 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	// the same), no token.
 	for _, op := range e.contract.operations() {
 		method, path, _ := strings.Cut(op, " ")
-		path = strings.ReplaceAll(path, "{id}", "NOSUCHID")
+		path = strings.NewReplacer("{id}", "NOSUCHID", "{answer_id}", "NOSUCHID").Replace(path)
 		resp := e.do(method, path, alice, nil)
 		var p struct{ Class string }
 		_ = json.Unmarshal(resp.body, &p)

@@ -22,8 +22,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Documents is the read model the API reads and the few rows it writes
-// itself (soft deletes, audit entries, export records): *store.Store.
+// Documents is the read model the API reads (documents and chat
+// sessions) and the few rows it writes itself (soft deletes, audit
+// entries, export records): *store.Store.
 type Documents interface {
 	GetDocument(ctx context.Context, owner, id string) (store.Document, error)
 	DocumentState(ctx context.Context, owner, id string) (store.State, error)
@@ -34,6 +35,8 @@ type Documents interface {
 	RecordAccess(ctx context.Context, owner, id, typ string, a store.Actor, at time.Time, extra map[string]any) error
 	Delete(ctx context.Context, owner, id string, a store.Actor, at time.Time) (store.Deletion, error)
 	GetExport(ctx context.Context, owner, id string) (store.Export, error)
+	ChatSessions(ctx context.Context, owner string, page store.ChatPage) ([]store.ChatSession, string, error)
+	ChatSession(ctx context.Context, owner, id string) (store.ChatSession, []streams.ChatMessage, uint64, error)
 }
 
 // Objects is the part of the claim-check store the API uses: *blob.Store.
@@ -74,15 +77,18 @@ const Source = "/prism/api"
 
 // Server is the HTTP API.
 type Server struct {
-	cfg     Config
-	deps    Deps
-	pub     *streams.Publisher
-	events  *streams.Log // single events and replays of DOCS
-	audited auditMemo    // audit entries already written this minute
-	hub     *hub
-	stop    context.CancelFunc // ends the hub and open SSE streams
-	exports chan struct{}      // export slots, see exportSlot
-	app     *fiber.App
+	cfg         Config
+	deps        Deps
+	pub         *streams.Publisher
+	events      *streams.Log // single events and replays of DOCS
+	chats       *streams.Log // and of CHAT
+	audited     auditMemo    // audit entries already written this minute
+	hub         *hub
+	chatHub     *hub // CHAT's, sharing the hub's setup slots and metrics
+	chatMetrics chatMetrics
+	stop        context.CancelFunc // ends the hub and open SSE streams
+	exports     chan struct{}      // export slots, see exportSlot
+	app         *fiber.App
 }
 
 // New builds the API.
@@ -90,14 +96,17 @@ func New(cfg Config, deps Deps) *Server {
 	cfg = cfg.withDefaults()
 	life, stop := context.WithCancel(context.Background())
 	s := &Server{
-		stop:    stop,
-		hub:     newHub(life, deps.JS, deps.Registry, deps.Log),
-		cfg:     cfg,
-		deps:    deps,
-		pub:     streams.NewPublisher(deps.JS, Source),
-		events:  streams.NewLog(deps.JS),
-		exports: make(chan struct{}, maxConcurrentExports),
+		stop:        stop,
+		hub:         newHub(life, deps.JS, deps.Registry, deps.Log),
+		cfg:         cfg,
+		deps:        deps,
+		pub:         streams.NewPublisher(deps.JS, Source),
+		events:      streams.NewLog(deps.JS),
+		chats:       streams.NewChatLog(deps.JS),
+		exports:     make(chan struct{}, maxConcurrentExports),
+		chatMetrics: newChatMetrics(deps.Registry),
 	}
+	s.chatHub = s.hub.sibling(streams.ChatStream, streams.ChatRoot+".>")
 	s.app = fiber.New(fiber.Config{
 		AppName:               "ai-prism",
 		DisableStartupMessage: true,
@@ -170,6 +179,13 @@ func (s *Server) routes() {
 	v1.Post("/assessments/export", s.exportToStore)
 	v1.Get("/exports/:id", s.getExport)
 	v1.Get("/stats", s.stats)
+	v1.Post("/chat/sessions", s.createChatSession)
+	v1.Get("/chat/sessions", s.listChatSessions)
+	v1.Get("/chat/sessions/:id", s.getChatSession)
+	v1.Delete("/chat/sessions/:id", s.deleteChatSession)
+	v1.Post("/chat/sessions/:id/messages", s.postChatMessage)
+	v1.Post("/chat/sessions/:id/messages/:answer_id/regenerate", s.regenerateChatAnswer)
+	v1.Get("/chat/sessions/:id/events", s.chatEvents)
 }
 
 // App exposes the Fiber app for in-process tests (app.Test).

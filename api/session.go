@@ -28,10 +28,30 @@ func viewUser(u accounts.User) userView {
 
 // decodeBody reads a small JSON object into v, refusing unknown fields.
 func decodeBody(c *fiber.Ctx, v any, what string) error {
-	raw, err := readBody(c, maxAccountBody)
+	return decodeBodyUpTo(c, v, maxAccountBody, what)
+}
+
+// decodeOptionalBody is decodeBodyUpTo for a body that may be left out:
+// no body leaves v as it is.
+func decodeOptionalBody(c *fiber.Ctx, v any, max int64, what string) error {
+	raw, err := readBody(c, max)
+	if err != nil || len(bytes.TrimSpace(raw)) == 0 {
+		return err
+	}
+	return decodeJSON(raw, v, what)
+}
+
+// decodeBodyUpTo reads a JSON object of at most max bytes into v,
+// refusing unknown fields.
+func decodeBodyUpTo(c *fiber.Ctx, v any, max int64, what string) error {
+	raw, err := readBody(c, max)
 	if err != nil {
 		return err
 	}
+	return decodeJSON(raw, v, what)
+}
+
+func decodeJSON(raw []byte, v any, what string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -50,7 +50,7 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 	// the chance that the document is the caller's (or not deleted).
 	latest, err := s.events.Last(c.UserContext(), streams.DocumentFilter(owner, id))
 	if err != nil {
-		return s.uncheckable(c, id, err)
+		return s.uncheckable(c, "document "+id, err)
 	}
 	if latest == nil {
 		return notFound(id)
@@ -61,7 +61,7 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 		// Only the event log knows it yet (just uploaded): its events,
 		// found under the caller's owner, are the caller's.
 	case err != nil:
-		return s.uncheckable(c, id, err)
+		return s.uncheckable(c, "document "+id, err)
 	case st.Deleted:
 		return notFound(id)
 	}
@@ -88,10 +88,7 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 	}
 	// Copy what the writer needs: fiber.Ctx is recycled once the handler returns.
 	log := s.deps.Log.With().Str("document_id", id).Str("owner", owner).Logger()
-	c.Set(fiber.HeaderContentType, "text/event-stream")
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set(fiber.HeaderConnection, "keep-alive")
-	c.Set("X-Accel-Buffering", "no")
+	setSSEHeaders(c)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		// The stream ends with the server, not only with the client.
 		ctx, cancel := context.WithCancel(s.hub.life)
@@ -109,13 +106,21 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 	return nil
 }
 
+// setSSEHeaders makes the answer an event stream that no proxy buffers.
+func setSSEHeaders(c *fiber.Ctx) {
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderConnection, "keep-alive")
+	c.Set("X-Accel-Buffering", "no")
+}
+
 // uncheckable answers a request whose access check failed (the event log
 // or the database did not answer): 503, to be retried, with the cause in
-// the log only.
-func (s *Server) uncheckable(c *fiber.Ctx, id string, err error) error {
-	s.deps.Log.Error().Err(err).Str("request_id", requestID(c)).Str("document_id", id).Msg("sse: access check failed; no stream")
+// the log only. what names the resource ("document <id>").
+func (s *Server) uncheckable(c *fiber.Ctx, what string, err error) error {
+	s.deps.Log.Error().Err(err).Str("request_id", requestID(c)).Str("resource", what).Msg("sse: access check failed; no stream")
 	c.Set(fiber.HeaderRetryAfter, "2")
-	return problem(fiber.StatusServiceUnavailable, classUnavailable, "whether document "+id+" is yours cannot be checked now; retry in a moment")
+	return problem(fiber.StatusServiceUnavailable, classUnavailable, "whether "+what+" is yours cannot be checked now; retry in a moment")
 }
 
 // outcomeSeq is the stream sequence of the terminal event (analyzed or
@@ -230,17 +235,22 @@ func (s *Server) live(ctx context.Context, out *sseOut, sub *subscription) (done
 }
 
 func writeEvent(w *bufio.Writer, ev *streams.Event) error {
-	data, err := json.Marshal(ev)
+	return writeFrame(w, strconv.FormatUint(ev.Seq, 10), string(ev.EventKind()), ev)
+}
+
+// writeFrame writes one event of id and type with data as JSON.
+func writeFrame(w *bufio.Writer, id, event string, data any) error {
+	raw, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	frame := make([]byte, 0, len(data)+64)
+	frame := make([]byte, 0, len(raw)+len(id)+len(event)+32)
 	frame = append(frame, "id: "...)
-	frame = strconv.AppendUint(frame, ev.Seq, 10)
+	frame = append(frame, id...)
 	frame = append(frame, "\nevent: "...)
-	frame = append(frame, ev.EventKind()...)
+	frame = append(frame, event...)
 	frame = append(frame, "\ndata: "...)
-	frame = append(frame, data...) // JSON never contains a raw newline
+	frame = append(frame, raw...) // JSON never contains a raw newline
 	frame = append(frame, "\n\n"...)
 	if _, err := w.Write(frame); err != nil {
 		return err

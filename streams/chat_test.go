@@ -2,6 +2,7 @@ package streams_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -98,5 +99,42 @@ func TestTranscriptStatuses(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("statuses %v, want %v", got, want)
 		}
+	}
+}
+
+// PublishAfter is a compare-and-set over a session's subjects: of two
+// questions decided on the same state of the session, one is stored and
+// the other is told the log moved on, whichever subject moved it.
+func TestPublishAfterRefusesAMovedSession(t *testing.T) {
+	ctx := context.Background()
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	m := streams.ChatMeta{Owner: "alice", Session: "s1"}
+	filter := streams.ChatFilter(m.Owner, m.Session)
+	asked := func(answer string) *streams.Event {
+		ev, err := streams.NewChatEvent(pub.Source(), m, streams.ChatAsked, answer, streams.ChatAskedData{MessageID: "q-" + answer, AnswerID: answer, Content: "?"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	if err := pub.PublishAfter(ctx, asked("a0"), filter, 0); err != nil {
+		t.Fatalf("first event of an empty session: %v", err)
+	}
+	created := chatEvent(t, pub, m, streams.ChatCreated, "", streams.ChatCreatedData{Title: "t", CreatedBy: "alice"})
+	// Another session's events do not move this one.
+	chatEvent(t, pub, streams.ChatMeta{Owner: "alice", Session: "s2"}, streams.ChatCreated, "", streams.ChatCreatedData{Title: "t", CreatedBy: "alice"})
+	first := asked("a1")
+	if err := pub.PublishAfter(ctx, first, filter, created.Seq); err != nil {
+		t.Fatalf("after the newest event: %v", err)
+	}
+	if err := pub.PublishAfter(ctx, asked("a2"), filter, created.Seq); !errors.Is(err, streams.ErrMoved) {
+		t.Fatalf("after an event that is no longer the newest: %v, want ErrMoved", err)
+	}
+	if err := pub.PublishAfter(ctx, asked("a3"), filter, 0); !errors.Is(err, streams.ErrMoved) {
+		t.Fatalf("as the first event of a session that has some: %v, want ErrMoved", err)
+	}
+	if err := pub.PublishAfter(ctx, asked("a4"), filter, first.Seq); err != nil {
+		t.Fatalf("after the newest again: %v", err)
 	}
 }
