@@ -19,8 +19,6 @@ import (
 
 	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/cmd/prism/internal/system"
-	"github.com/aiprism/prism/extractor/sandbox"
-	"github.com/aiprism/prism/extractor/worker"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/platform/testenv"
@@ -31,12 +29,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// The extractor re-executes this binary as its sandboxed worker.
-	if len(os.Args) > 1 && os.Args[1] == sandbox.WorkerSubcommand {
-		if err := worker.Main(context.Background(), os.Stdin, os.Stdout, os.Getenv); err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	system.ServeWorkerIfAsked()
 	testenv.Main(m)
 }
 
