@@ -94,17 +94,31 @@ func pathID(c *fiber.Ctx, name string) (string, error) {
 // on this state expects (PublishAfter). A session that does not exist for
 // owner is not found; a deleted one is returned with Deleted set.
 func (s *Server) chatSession(ctx context.Context, owner, id string) (tr *streams.Transcript, last uint64, err error) {
+	// The stream's newest event is read while the read model is: the
+	// events in between are replayed after both.
+	filter := streams.ChatFilter(owner, id)
+	type lastEvent struct {
+		ev  *streams.Event
+		err error
+	}
+	lastOf := make(chan lastEvent, 1)
+	go func() {
+		ev, err := s.chats.Last(ctx, filter)
+		lastOf <- lastEvent{ev, err}
+	}()
 	tr, err = s.storedSession(ctx, owner, id)
+	le := <-lastOf
 	if err != nil || tr.Deleted {
 		return tr, 0, err
 	}
-	filter := streams.ChatFilter(owner, id)
-	newest, err := s.chats.Last(ctx, filter)
+	newest, err := le.ev, le.err
 	if err != nil {
 		return nil, 0, fmt.Errorf("chat session %s: %w", id, err)
 	}
 	if newest != nil {
-		last = newest.Seq
+		// The read model may have applied an event stored after the newest
+		// one was read: its sequence is then the session's last.
+		last = max(newest.Seq, tr.Seq)
 		if last > tr.Seq {
 			if err := s.chats.Replay(ctx, filter, tr.Seq, last, func(ev *streams.Event) (bool, error) {
 				return false, tr.Apply(ev)
@@ -370,16 +384,24 @@ const askAttempts = 5
 // raced on any replicas one is asked and the other gets 409.
 func (s *Server) ask(c *fiber.Ctx, id string, pick func(*streams.Transcript) (streams.ChatAskedData, error)) error {
 	ctx, owner := c.UserContext(), ownerOf(c)
-	budget, err := s.deps.Quota.PublishedBudget(ctx)
-	if err == nil {
-		err = budget.Check(ctx, owner)
-	}
-	if err != nil {
-		return s.refusal(c, err)
-	}
+	// The budget is read while the session is: the question waits for
+	// the slower of the two, not for both in turn.
+	spent := make(chan error, 1)
+	go func() {
+		budget, err := s.deps.Quota.PublishedBudget(ctx)
+		if err == nil {
+			err = budget.Check(ctx, owner)
+		}
+		spent <- err
+	}()
 	m := streams.ChatMeta{Owner: owner, Session: id, CorrelationID: requestID(c)}
-	for range askAttempts {
+	for i := range askAttempts {
 		tr, last, err := s.liveSession(ctx, owner, id)
+		if i == 0 {
+			if err := <-spent; err != nil {
+				return s.refusal(c, err)
+			}
+		}
 		if err != nil {
 			return err
 		}
