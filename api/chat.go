@@ -423,13 +423,7 @@ func (s *Server) ask(c *fiber.Ctx, id string, pick func(*streams.Transcript) (st
 	// The budget is read while the session is: the question waits for
 	// the slower of the two, not for both in turn.
 	spent := make(chan error, 1)
-	go func() {
-		budget, err := s.deps.Quota.PublishedBudget(ctx)
-		if err == nil {
-			err = budget.Check(ctx, owner)
-		}
-		spent <- err
-	}()
+	go func() { spent <- s.deps.Quota.CheckPublished(ctx, owner) }()
 	m := streams.ChatMeta{Owner: owner, Session: id, CorrelationID: requestID(c)}
 	var recent *recentRead
 	for i := range askAttempts {
