@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs.IntVar(&o.Chats, "chats", 0, "concurrent chats in the chat scenario (default 50)")
 	fs.IntVar(&o.ChatQuestions, "chat-questions", 0, "questions each chat asks, one after the other (default 10, 3 with -quick)")
 	fs.Float64Var(&o.ChatSpeed, "chat-speed", 1, "the Bedrock simulator's speed in the chat scenario: 1 is realistic time to first token and token rate, 0.1 ten times faster")
+	fs.DurationVar(&o.ChatRamp, "chat-ramp", 0, "spread the chats' first questions over this (default 3s x chat-speed, about one question's time; -1s: all at once)")
 	fs.BoolVar(&o.InProcess, "inprocess", false, "run every role inside the bench process instead of one process per role")
 	fs.BoolVar(&o.Capacity, "capacity", false, "also run the capacity scenario (realistic model latency and quotas, about 2 minutes)")
 	jsonOut := fs.String("json", "", "write the figures here (default bench-results/bench-<time>.json)")

@@ -54,6 +54,9 @@ type Options struct {
 	Chats         int
 	ChatQuestions int
 	ChatSpeed     float64
+	// ChatRamp spreads the chats' first questions (0: 3 s at speed 1,
+	// about one question's time, scaled by ChatSpeed; negative: none).
+	ChatRamp time.Duration
 	// InProcess runs every role inside the benchmark process (like `prism
 	// dev`); otherwise each role is its own process of Binary, so CPU and
 	// memory are measured per role.
@@ -141,6 +144,9 @@ func (o Options) Defaults() Options {
 	}
 	if o.ChatSpeed <= 0 {
 		o.ChatSpeed = 1
+	}
+	if o.ChatRamp == 0 {
+		o.ChatRamp = time.Duration(3 * o.ChatSpeed * float64(time.Second))
 	}
 	if o.APIRate <= 0 {
 		o.APIRate = 500
@@ -333,7 +339,7 @@ func chatScenario(ctx context.Context, o Options, s *benchSystem) (ChatResult, e
 		return ChatResult{}, err
 	}
 	o.Log.Info().Int("chats", o.Chats).Int("questions", o.ChatQuestions).Float64("speed", o.ChatSpeed).Msg("bench: chat")
-	res := Chat(ctx, newClient(s.apiURL, 2*o.Chats), o.Chats, o.ChatQuestions)
+	res := Chat(ctx, newClient(s.apiURL, 2*o.Chats), o.Chats, o.ChatQuestions, max(o.ChatRamp, 0))
 	res.SimSpeed = o.ChatSpeed
 	o.Log.Info().Int("chats", o.Chats).Msg("bench: chat reference (the simulator alone)")
 	res.Reference = ChatReference(ctx, sim, cfg, res.transcript)

@@ -22,6 +22,7 @@ type ChatResult struct {
 	Chats            int     `json:"chats"`
 	QuestionsPerChat int     `json:"questions_per_chat"`
 	SimSpeed         float64 `json:"simulator_speed"` // 1: realistic time to first token and token rate
+	Ramp             float64 `json:"ramp_seconds"`    // the chats' first questions were spread over it
 	Seconds          float64 `json:"seconds"`
 	AnswersPerSec    float64 `json:"answers_per_sec"`
 	// What became of the questions: every one is counted once, in
@@ -118,9 +119,13 @@ func (t *chatTally) fail(err error) { t.firstErr.CompareAndSwap(nil, err) }
 
 // Chat runs chats concurrent chats, each a free session whose event
 // stream is open before it asks: questions questions one after the other,
-// the next once the last one's answer (or error) event has arrived.
-func Chat(ctx context.Context, c *client, chats, questions int) ChatResult {
-	res := ChatResult{Chats: chats, QuestionsPerChat: questions, transcript: transcript{convs: make([][]exchange, chats)}}
+// the next once the last one's answer (or error) event has arrived. The
+// chats ask their first questions one after another over ramp, as users
+// do not all press Enter in the same millisecond: without it, chats whose
+// answers take the same time ask in lockstep, in bursts of all of them at
+// once.
+func Chat(ctx context.Context, c *client, chats, questions int, ramp time.Duration) ChatResult {
+	res := ChatResult{Chats: chats, QuestionsPerChat: questions, Ramp: ramp.Seconds(), transcript: transcript{convs: make([][]exchange, chats)}}
 	var tally chatTally
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -128,7 +133,8 @@ func Chat(ctx context.Context, c *client, chats, questions int) ChatResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res.convs[i] = oneChat(ctx, c, i, questions, &tally)
+			first := start.Add(ramp * time.Duration(i) / time.Duration(chats))
+			res.convs[i] = oneChat(ctx, c, i, questions, first, &tally)
 		}()
 	}
 	wg.Wait()
@@ -148,7 +154,7 @@ func Chat(ctx context.Context, c *client, chats, questions int) ChatResult {
 // oneChat opens a session and its event stream and asks its questions,
 // returning what was said. Trouble with a question (refused, missing, the
 // stream broken) ends the chat: the session may still be answering it.
-func oneChat(ctx context.Context, c *client, n, questions int, t *chatTally) []exchange {
+func oneChat(ctx context.Context, c *client, n, questions int, first time.Time, t *chatTally) []exchange {
 	var conv []exchange
 	stop := func(err error, unasked int) []exchange {
 		t.fail(fmt.Errorf("chat %d: %w", n, err))
@@ -166,6 +172,11 @@ func oneChat(ctx context.Context, c *client, n, questions int, t *chatTally) []e
 		return stop(err, questions)
 	}
 	defer func() { cancel(); st.wait() }()
+	select {
+	case <-time.After(time.Until(first)):
+	case <-ctx.Done():
+		return stop(ctx.Err(), questions)
+	}
 	for k := range questions {
 		q := chatQuestions[(n+k)%len(chatQuestions)]
 		sent := time.Now()

@@ -77,6 +77,9 @@ func TestChatScenario(t *testing.T) {
 			t.Errorf("stage %s: %+v, want %d times", stage, s, n)
 		}
 	}
+	if res.Ramp != 3*speed {
+		t.Errorf("first questions spread over %g s, want 3 s at the speed", res.Ramp)
+	}
 	if res.AnswersPerSec <= 0 || res.Seconds <= 0 {
 		t.Errorf("%.1f answers/s in %.1f s", res.AnswersPerSec, res.Seconds)
 	}

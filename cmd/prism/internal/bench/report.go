@@ -100,7 +100,7 @@ func (r *Report) printDocuments(row rowFunc) {
 // print writes the rows of the chat scenario.
 func (c *ChatResult) print(row rowFunc) {
 	ref := c.Reference
-	row("chat: time to first token", tail(c.FirstToken), fmt.Sprintf("POST of the question to its first delta event at the client; %d chats x %d questions, simulator speed %g", c.Chats, c.QuestionsPerChat, c.SimSpeed))
+	row("chat: time to first token", tail(c.FirstToken), fmt.Sprintf("POST of the question to its first delta event at the client; %d chats x %d questions (first ones spread over %.1f s), simulator speed %g", c.Chats, c.QuestionsPerChat, c.Ramp, c.SimSpeed))
 	for _, k := range []struct{ name, what string }{
 		{"ask", "POST to the question's publication (API)"},
 		{"answer", "publication to the first delta written (analyzer, the model's first token included)"},
