@@ -1,6 +1,7 @@
-// Package accounts owns AI-Prism's users and API tokens, stored in
-// PostgreSQL (tables users and api_tokens, created by persist/migrations).
-// It is the one place that creates, checks and revokes them: the prism
+// Package accounts owns AI-Prism's users, API tokens and preferences,
+// stored in PostgreSQL (tables users, api_tokens and user_preferences,
+// created by persist/migrations). It is the one place that creates,
+// checks and revokes users and tokens: the prism
 // command administers them and the API authenticates with them.
 //
 // A user's id is the owner id of everything the user stores, and it

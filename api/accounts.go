@@ -17,6 +17,8 @@ type Accounts struct {
 	Tokens   *accounts.Tokens
 	Sessions *accounts.Sessions // nil: no sign-in, API tokens only
 	Throttle *accounts.Throttle // nil: no sign-in
+	// Preferences are the users' settings of the web application.
+	Preferences *accounts.Preferences
 }
 
 // AccountsOptions are what OpenAccounts takes besides the configuration.
@@ -42,10 +44,11 @@ func OpenAccounts(ctx context.Context, cfg Config, js jetstream.JetStream, pool 
 	if err != nil {
 		return Accounts{}, err
 	}
-	return Accounts{Users: users, Tokens: accounts.NewTokens(pool), Sessions: sessions, Throttle: throttle}, nil
+	return Accounts{Users: users, Tokens: accounts.NewTokens(pool), Sessions: sessions, Throttle: throttle,
+		Preferences: accounts.NewPreferences(pool)}, nil
 }
 
-// withDefaults fills in users and tokens from pool when the caller gave
+// withDefaults fills in users, tokens and preferences from pool when the caller gave
 // none, so a server built with a database alone still takes API tokens.
 func (a Accounts) withDefaults(pool *pgxpool.Pool) Accounts {
 	if a.Users == nil && pool != nil {
@@ -53,6 +56,9 @@ func (a Accounts) withDefaults(pool *pgxpool.Pool) Accounts {
 	}
 	if a.Tokens == nil && pool != nil {
 		a.Tokens = accounts.NewTokens(pool)
+	}
+	if a.Preferences == nil && pool != nil {
+		a.Preferences = accounts.NewPreferences(pool)
 	}
 	return a
 }

@@ -111,12 +111,7 @@ type chatStream struct {
 func (e *env) openChat(owner, id string, header ...string) *chatStream {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/api/v1/chat/sessions/"+id+"/events", nil)
-	req.Header.Set("Authorization", "Bearer "+tokenOf(owner))
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := e.http.Do(req)
+	resp, err := e.getStream(ctx, "/api/v1/chat/sessions/"+id+"/events", owner, header...)
 	if err != nil {
 		cancel()
 		e.t.Fatal(err)

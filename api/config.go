@@ -69,6 +69,11 @@ type Config struct {
 	// second) before the relay asks whether any replica is writing it, and
 	// ends it as interrupted when none is. 0 = DefaultChatWatchdog.
 	ChatWatchdog time.Duration
+	// StaticBaseURL, when set, is where a CDN serves this server's web
+	// assets (its /assets/ path): pages load them from there, and their
+	// Content-Security-Policy allows its origin. Unset, they load from
+	// /assets/ on this server.
+	StaticBaseURL string
 }
 
 // DefaultChatWatchdog is the chat watchdog when none is configured.
@@ -91,7 +96,7 @@ const (
 // not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
 // API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN,
 // API_EXPORT_MAX_ROWS, API_SESSION_IDLE, API_SESSION_MAX, API_SIGNUP (closed
-// or open), API_CHAT_WATCHDOG, and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
+// or open), API_CHAT_WATCHDOG, STATIC_BASE_URL, and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
 // API_LIMIT_DOCS_IN_FLIGHT, API_LIMIT_SSE_STREAMS and API_LIMIT_EXPORTS.
 // Dev auth on an address other than loopback is refused.
 func ConfigFromEnv(l *config.Loader) Config {
@@ -119,6 +124,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 		OpenSignUp:     l.OneOf("API_SIGNUP", "closed", "closed", "open") == "open",
 		Limits:         limitsFromEnv(l),
 		ChatWatchdog:   l.Duration("API_CHAT_WATCHDOG", DefaultChatWatchdog, 100*time.Millisecond, 5*time.Minute),
+		StaticBaseURL:  l.URL("STATIC_BASE_URL", "", "http", "https"),
 	}
 	for _, p := range c.TrustedProxies {
 		_, _, err := net.ParseCIDR(p)
@@ -128,6 +134,10 @@ func ConfigFromEnv(l *config.Loader) Config {
 		norm, err := origin(o)
 		l.Check(err == nil, "API_CORS_ORIGINS", fmt.Sprintf("exact origins such as https://app.example.com, comma-separated (%v)", err))
 		c.CORSOrigins[i] = norm
+	}
+	if u, err := url.Parse(c.StaticBaseURL); c.StaticBaseURL != "" && err == nil {
+		l.Check(u.User == nil && u.RawQuery == "" && u.Fragment == "", "STATIC_BASE_URL",
+			"a URL without user, query or fragment, such as https://cdn.example.com")
 	}
 	// A guessable token would make /metrics public in all but name.
 	l.Check(c.MetricsToken == "" || len(c.MetricsToken) >= 32, "API_METRICS_TOKEN", "at least 32 characters")

@@ -384,7 +384,7 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 		e.get(doc+"/events", alice), // SSE: the stream ends after the outcome
 		e.get("/api/v1/assessments/export?format=ndjson", alice),
 		e.get("/api/v1/stats", alice),
-		e.get("/nowhere", ""),
+		e.get("/api/nowhere", ""),
 		e.do(http.MethodPut, "/api/v1/documents", alice, nil),
 		e.do(http.MethodPost, "/api/v1/documents", alice, big, "Content-Type", ct),
 	} {
@@ -397,7 +397,7 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 	t.Run("HSTS with an https public URL", func(t *testing.T) {
 		e := newEnv(t, withAPI(func(c *api.Config) { c.PublicURL = "https://prism.example.com" }))
 		checkSecurityHeaders(t, "/healthz", e.get("/healthz", "").Header, true)
-		checkSecurityHeaders(t, "404", e.get("/nowhere", "").Header, true)
+		checkSecurityHeaders(t, "404", e.get("/api/nowhere", "").Header, true)
 	})
 	t.Run("HSTS when a trusted proxy says https", func(t *testing.T) {
 		e := newEnv(t, withAPI(func(c *api.Config) { c.TrustedProxies = []string{"127.0.0.0/8"} }))

@@ -70,9 +70,11 @@ func (h *hub) setupSlot(ctx context.Context) (release func(), err error) {
 	}
 }
 
+// docKey names what a subscription follows: one document of an owner, or
+// every document of the owner (doc "").
 type docKey struct{ owner, doc string }
 
-// subscription receives the live events of one document.
+// subscription receives the live events of one document, or of an owner.
 type subscription struct {
 	key      docKey
 	events   chan *streams.Event
@@ -142,9 +144,9 @@ func (h *hub) start(ctx context.Context) error {
 	return nil
 }
 
-// subscribe registers for the live events of a document and returns the
-// sequence from which they are live: the caller reads events up to it from
-// the stream.
+// subscribe registers for the live events of a document, or of every
+// document of the owner when doc is empty, and returns the sequence from
+// which they are live: the caller reads events up to it from the stream.
 func (h *hub) subscribe(ctx context.Context, owner, doc string) (*subscription, uint64, error) {
 	if err := h.start(ctx); err != nil {
 		return nil, 0, err
@@ -159,6 +161,17 @@ func (h *hub) subscribe(ctx context.Context, owner, doc string) (*subscription, 
 	}
 	set[sub] = struct{}{}
 	return sub, h.pos, nil
+}
+
+// position is the sequence up to which every event has been dispatched
+// (or precedes the hub): a stream that starts from now starts after it.
+func (h *hub) position(ctx context.Context) (uint64, error) {
+	if err := h.start(ctx); err != nil {
+		return 0, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pos, nil
 }
 
 func (h *hub) unsubscribe(sub *subscription) {
@@ -215,13 +228,17 @@ func (h *hub) dispatch(ev *streams.Event) {
 		return // a replay after a restart
 	}
 	h.pos = ev.Seq
-	for sub := range h.subs[docKey{ev.Owner, ev.DocumentID()}] {
-		select {
-		case sub.events <- ev:
-		default:
-			// Never wait for one client: it catches up from the stream.
-			delete(h.subs[sub.key], sub)
-			sub.drop()
+	// The document's subscribers, then its owner's (doc ""): the key is
+	// the event's owner, which ParseEvent checked against its subject.
+	for _, key := range [...]docKey{{ev.Owner, ev.DocumentID()}, {ev.Owner, ""}} {
+		for sub := range h.subs[key] {
+			select {
+			case sub.events <- ev:
+			default:
+				// Never wait for one client: it catches up from the stream.
+				delete(h.subs[key], sub)
+				sub.drop()
+			}
 		}
 	}
 }

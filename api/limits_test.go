@@ -230,9 +230,7 @@ func (s *stream) close() { s.cancel(); s.resp.Body.Close() }
 func (e *env) openStream(owner, id string) (*stream, response) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/api/v1/documents/"+id+"/events", nil)
-	req.Header.Set("Authorization", "Bearer "+tokenOf(owner))
-	resp, err := e.http.Do(req)
+	resp, err := e.getStream(ctx, "/api/v1/documents/"+id+"/events", owner)
 	if err != nil {
 		cancel()
 		e.t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/aiprism/prism/api/web"
 	"github.com/aiprism/prism/ingest"
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/blob"
@@ -88,12 +89,20 @@ type Server struct {
 	chatMetrics chatMetrics
 	stop        context.CancelFunc // ends the hub and open SSE streams
 	exports     chan struct{}      // export slots, see exportSlot
+	site        *web.Site          // the web application
 	app         *fiber.App
 }
 
-// New builds the API.
+// New builds the API. It panics if the embedded web application cannot be
+// prepared (a file of an unknown type, an import of a missing module) or
+// cfg.StaticBaseURL is not a URL (ConfigFromEnv refuses both): the tests
+// of the web package load the same files.
 func New(cfg Config, deps Deps) *Server {
 	cfg = cfg.withDefaults()
+	site, err := web.New(web.Files(), cfg.StaticBaseURL)
+	if err != nil {
+		panic("api: " + err.Error())
+	}
 	life, stop := context.WithCancel(context.Background())
 	s := &Server{
 		stop:        stop,
@@ -105,6 +114,7 @@ func New(cfg Config, deps Deps) *Server {
 		chats:       streams.NewChatLog(deps.JS),
 		exports:     make(chan struct{}, maxConcurrentExports),
 		chatMetrics: newChatMetrics(deps.Registry),
+		site:        site,
 	}
 	s.chatHub = s.hub.sibling(streams.ChatStream, streams.ChatRoot+".>")
 	s.app = fiber.New(fiber.Config{
@@ -186,6 +196,25 @@ func (s *Server) routes() {
 	v1.Post("/chat/sessions/:id/messages", s.postChatMessage)
 	v1.Post("/chat/sessions/:id/messages/:answer_id/regenerate", s.regenerateChatAnswer)
 	v1.Get("/chat/sessions/:id/events", s.chatEvents)
+	v1.Get("/events", s.ownerEvents)
+	v1.Get("/me/preferences", s.getPreferences)
+	v1.Put("/me/preferences", s.putPreferences)
+
+	// The web application: its files, then its pages for whatever no
+	// route above answers.
+	app.Get(web.AssetsPath+"*", s.site.Asset)
+	app.Use(s.pages)
+}
+
+// pages answers GET and HEAD of a client route with the web application's
+// shell. Anything else goes on to the router's own 404 or 405: a Use
+// handler is not a route, so an unknown /api/ path is still no-route, and
+// a known one asked with another method still method-not-allowed.
+func (s *Server) pages(c *fiber.Ctx) error {
+	if (c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead) || !web.IsPage(c.Path()) {
+		return c.Next()
+	}
+	return s.site.Page(c)
 }
 
 // App exposes the Fiber app for in-process tests (app.Test).

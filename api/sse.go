@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/streams"
 	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
 )
 
 // documentEvents streams a document's events as server-sent events. Each
@@ -28,13 +31,9 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var after uint64
-	if last := c.Get("Last-Event-ID", c.Query("lastEventId")); last != "" {
-		n, err := strconv.ParseUint(last, 10, 64)
-		if err != nil {
-			return problem(fiber.StatusBadRequest, "bad-last-event-id", "Last-Event-ID must be an event id from this stream")
-		}
-		after = n
+	after, _, err := lastEventID(c)
+	if err != nil {
+		return err
 	}
 	// Setting a stream up costs a few reads; when thousands of clients
 	// reconnect at once (an API replica restarted), they queue here
@@ -80,17 +79,95 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 			return c.SendStatus(fiber.StatusNoContent)
 		}
 	}
-	// The stream holds one of the owner's places until it ends; a replica
-	// that dies stops refreshing it, and it frees itself.
+	log := s.deps.Log.With().Str("document_id", id).Str("owner", owner).Logger()
+	return s.openStream(c, log, func(ctx context.Context, w *bufio.Writer) error {
+		return s.streamEvents(ctx, &sseOut{w: w, sent: after, lastRun: lastRun}, owner, id)
+	})
+}
+
+// ownerEvents streams the events of every document of the caller as
+// server-sent events, optionally only those of the types listed in
+// ?types=: the feed of a dashboard. Ids are DOCS stream sequences, as in a
+// document's stream, so Last-Event-ID resumes it exactly, on any replica.
+// Without one, the feed starts from now, and its first frame is an id
+// alone, which EventSource keeps as its last event id without firing an
+// event: a reconnect before the first event then misses nothing either.
+// The feed never ends by itself.
+func (s *Server) ownerEvents(c *fiber.Ctx) error {
+	owner := ownerOf(c)
+	types, err := eventTypes(c.Query("types"))
+	if err != nil {
+		return err
+	}
+	after, resume, err := lastEventID(c)
+	if err != nil {
+		return err
+	}
+	if !resume {
+		if after, err = s.hub.position(c.UserContext()); err != nil {
+			s.deps.Log.Error().Err(err).Str("request_id", requestID(c)).Msg("sse: the event log cannot be read; no feed")
+			c.Set(fiber.HeaderRetryAfter, "2")
+			return problem(fiber.StatusServiceUnavailable, classUnavailable, "the event log cannot be read now; retry in a moment")
+		}
+	}
+	log := s.deps.Log.With().Str("owner", owner).Str("stream", "feed").Logger()
+	return s.openStream(c, log, func(ctx context.Context, w *bufio.Writer) error {
+		if !resume {
+			if err := writeSSE(w, "id: "+strconv.FormatUint(after, 10)+"\n\n"); err != nil {
+				return err
+			}
+		}
+		return s.streamEvents(ctx, &sseOut{w: w, sent: after, feed: true, types: types}, owner, "")
+	})
+}
+
+// lastEventID reads where a client resumes a stream: Last-Event-ID, or
+// ?lastEventId= from clients that cannot set headers. resume: one was sent.
+func lastEventID(c *fiber.Ctx) (after uint64, resume bool, err error) {
+	last := c.Get("Last-Event-ID", c.Query("lastEventId"))
+	if last == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(last, 10, 64)
+	if err != nil {
+		return 0, false, problem(fiber.StatusBadRequest, "bad-last-event-id", "Last-Event-ID must be an event id from this stream")
+	}
+	return n, true, nil
+}
+
+// documentEventTypes are the event types of a document's stream, in
+// pipeline order.
+var documentEventTypes = []streams.EventType{streams.Uploaded, streams.Progress, streams.Extracted, streams.Analyzed, streams.Failed}
+
+// eventTypes reads ?types= (comma-separated document event types); nil
+// for all of them.
+func eventTypes(raw string) (map[streams.EventType]bool, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	types := map[streams.EventType]bool{}
+	for name := range strings.SplitSeq(raw, ",") {
+		t := streams.EventType(strings.TrimSpace(name))
+		if !slices.Contains(documentEventTypes, t) {
+			return nil, badParam("types", fmt.Sprintf("%q is not an event type: list some of %v, comma-separated", t, documentEventTypes))
+		}
+		types[t] = true
+	}
+	return types, nil
+}
+
+// openStream answers with an event stream that run writes. The stream
+// holds one of the owner's stream places until it ends (a replica that
+// dies stops refreshing it, and it frees itself), and ends with the
+// server, not only with the client.
+func (s *Server) openStream(c *fiber.Ctx, log zerolog.Logger, run func(ctx context.Context, w *bufio.Writer) error) error {
 	lease, err := s.lease(c, leaseSSE, s.cfg.Limits.SSEStreams)
 	if err != nil {
 		return err
 	}
-	// Copy what the writer needs: fiber.Ctx is recycled once the handler returns.
-	log := s.deps.Log.With().Str("document_id", id).Str("owner", owner).Logger()
 	setSSEHeaders(c)
+	// The writer runs after the handler returns: it uses nothing of c.
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		// The stream ends with the server, not only with the client.
 		ctx, cancel := context.WithCancel(s.hub.life)
 		defer cancel()
 		defer s.release(lease)
@@ -98,8 +175,7 @@ func (s *Server) documentEvents(c *fiber.Ctx) error {
 		if writeSSE(w, "retry: 2000\n\n") != nil {
 			return
 		}
-		out := &sseOut{w: w, sent: after, lastRun: lastRun}
-		if err := s.streamDocument(ctx, out, owner, id); err != nil {
+		if err := run(ctx, w); err != nil {
 			log.Debug().Err(err).Msg("sse: stream ended")
 		}
 	})
@@ -148,32 +224,44 @@ func (s *Server) outcomeSeq(ctx context.Context, owner, id string, latest *strea
 // sseOut writes one client's stream and remembers how far it got.
 type sseOut struct {
 	w       *bufio.Writer
-	sent    uint64 // stream sequence of the last event written
-	lastRun int    // the stream ends after this run's terminal event
+	sent    uint64 // stream sequence of the last event written, or passed over
+	lastRun int    // a document's stream ends after this run's terminal event
+	// feed: an owner's feed, which never ends, and writes only events of
+	// types (all when nil).
+	feed  bool
+	types map[streams.EventType]bool
 }
 
-// write sends ev unless the client has it already, and reports whether the
-// stream is complete.
+// write sends ev unless the client has it already or did not ask for its
+// type, and reports whether the stream is complete.
 func (o *sseOut) write(ev *streams.Event) (done bool, err error) {
 	if ev.Seq <= o.sent {
+		return false, nil
+	}
+	if o.types != nil && !o.types[ev.EventKind()] {
+		o.sent = ev.Seq // a resync need not read it again
 		return false, nil
 	}
 	if err := writeEvent(o.w, ev); err != nil {
 		return true, err
 	}
 	o.sent = ev.Seq
-	return ev.EventKind().Terminal() && ev.Run >= o.lastRun, nil
+	return !o.feed && ev.EventKind().Terminal() && ev.Run >= o.lastRun, nil
 }
 
-// streamDocument subscribes to the document's live events, writes what the
-// stream holds from after the client's last event up to where live
-// delivery starts, then the live events. A subscription that fell behind
-// is dropped by the hub and resumes the same way from the last event
-// written: the client sees every event once, in order.
-func (s *Server) streamDocument(ctx context.Context, out *sseOut, owner, id string) error {
+// streamEvents subscribes to the live events of the owner's document id
+// (of all the owner's documents when id is empty), writes what the stream
+// holds from after the client's last event up to where live delivery
+// starts, then the live events. A subscription that fell behind is
+// dropped by the hub and resumes the same way from the last event written:
+// the client sees every event once, in order.
+func (s *Server) streamEvents(ctx context.Context, out *sseOut, owner, id string) error {
 	s.hub.open.Inc()
 	defer s.hub.open.Dec()
-	filter := streams.DocumentFilter(owner, id)
+	filter := streams.OwnerFilter(owner)
+	if id != "" {
+		filter = streams.DocumentFilter(owner, id)
+	}
 	for {
 		sub, liveFrom, err := s.hub.subscribe(ctx, owner, id)
 		if err != nil {

@@ -216,18 +216,25 @@ func containedWords(text string, kw []string) []string {
 }
 
 // quote is the sentence of text with the most keywords (the first one
-// when none has any), verbatim and bounded as evidence is.
+// when none has any), verbatim and bounded as evidence is. Among equals a
+// full sentence beats a heading: "1. Liability." says less than the
+// clause that follows it.
 func quote(text string, kw []string) string {
 	lower := lowerSameLen(text)
-	best, bestN := evidence(text, 0, 0), -1
+	best, bestN, bestFull := evidence(text, 0, 0), -1, false
 	for _, k := range kw {
-		i := strings.Index(lower, k)
-		if i < 0 {
-			continue
-		}
-		s := evidence(text, i, i+len(k))
-		if n := len(containedWords(s, kw)); n > bestN {
-			best, bestN = s, n
+		for off, tries := 0, 0; tries < maxTries; tries++ {
+			i := strings.Index(lower[off:], k)
+			if i < 0 {
+				break
+			}
+			i += off
+			off = i + len(k)
+			s := evidence(text, i, i+len(k))
+			n, full := len(containedWords(s, kw)), len(s) >= minGoodEvidence
+			if n > bestN || n == bestN && full && !bestFull {
+				best, bestN, bestFull = s, n, full
+			}
 		}
 	}
 	return best

@@ -149,26 +149,36 @@ func followSSEWith(t *testing.T, client *http.Client, api, id, lastEventID strin
 		t.Fatalf("content type %q", ct)
 	}
 	var events []sseEvent
-	var cur sseEvent
-	sc := bufio.NewScanner(resp.Body)
+	readSSE(resp.Body, func(id, event string, data []byte) {
+		ev := sseEvent{id: id, event: event}
+		if err := json.Unmarshal(data, &ev.data); err != nil {
+			t.Errorf("bad SSE data %q: %v", data, err)
+		}
+		events = append(events, ev)
+	})
+	return events
+}
+
+// readSSE calls fn with each event of an SSE stream until it ends.
+func readSSE(r io.Reader, fn func(id, event string, data []byte)) {
+	var id, event string
+	var data []byte
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "id: "):
-			cur.id = line[4:]
+			id = line[4:]
 		case strings.HasPrefix(line, "event: "):
-			cur.event = line[7:]
+			event = line[7:]
 		case strings.HasPrefix(line, "data: "):
-			if err := json.Unmarshal([]byte(line[6:]), &cur.data); err != nil {
-				t.Fatalf("bad SSE data %q: %v", line, err)
-			}
-		case line == "" && cur.event != "":
-			events = append(events, cur)
-			cur = sseEvent{}
+			data = []byte(line[6:])
+		case line == "" && event != "":
+			fn(id, event, data)
+			id, event, data = "", "", nil
 		}
 	}
-	return events
 }
 
 func getJSON(t *testing.T, url string, v any) int {

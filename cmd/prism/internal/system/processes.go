@@ -106,6 +106,13 @@ func (p *Process) Stop(timeout time.Duration) (Usage, error) {
 	return u, nil
 }
 
+// Kill ends the process at once (SIGKILL), as a crash or an OOM kill
+// would: it gets no chance to finish or hand back its work.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 // WaitReady polls the api process's /readyz until it answers.
 func (p *Process) WaitReady(ctx context.Context, get func(url string) (int, error)) error {
 	for {
