@@ -94,27 +94,77 @@ func pathID(c *fiber.Ctx, name string) (string, error) {
 // on this state expects (PublishAfter). A session that does not exist for
 // owner is not found; a deleted one is returned with Deleted set.
 func (s *Server) chatSession(ctx context.Context, owner, id string) (tr *streams.Transcript, last uint64, err error) {
-	tr, err = s.storedSession(ctx, owner, id)
+	return s.readSession(ctx, owner, id).finish(ctx)
+}
+
+// sessionRead is a read of a session under way: the read model has
+// answered (stored), the stream's newest event is being read beside it.
+type sessionRead struct {
+	s         *Server
+	owner, id string
+	stored    *streams.Transcript
+	storedErr error
+	newest    chan lastEvent
+}
+
+type lastEvent struct {
+	ev  *streams.Event
+	err error
+}
+
+// readSession reads the session from the read model, and starts reading
+// the stream's newest event of it meanwhile: the events in between are
+// replayed by finish, after both.
+func (s *Server) readSession(ctx context.Context, owner, id string) *sessionRead {
+	r := &sessionRead{s: s, owner: owner, id: id, newest: make(chan lastEvent, 1)}
+	go func() {
+		ev, err := s.chats.Last(ctx, streams.ChatFilter(owner, id))
+		r.newest <- lastEvent{ev, err}
+	}()
+	r.stored, r.storedErr = s.storedSession(ctx, owner, id)
+	return r
+}
+
+// settled is the read model's session when nothing in it waits for the
+// stream: it exists, is not deleted and no answer of it is being written.
+// A change decided on it expects the read model's last sequence; if the
+// stream has moved since, the change fails (ErrMoved) and is decided
+// again on a finished read.
+func (r *sessionRead) settled() (*streams.Transcript, uint64, bool) {
+	tr := r.stored
+	if r.storedErr != nil || !tr.Exists || tr.Deleted || tr.Seq == 0 || tr.Answering() != nil {
+		return nil, 0, false
+	}
+	return tr, tr.Seq, true
+}
+
+// finish folds the stream's events after the read model's onto it.
+func (r *sessionRead) finish(ctx context.Context) (*streams.Transcript, uint64, error) {
+	le := <-r.newest
+	tr, err := r.stored, r.storedErr
 	if err != nil || tr.Deleted {
 		return tr, 0, err
 	}
-	filter := streams.ChatFilter(owner, id)
-	newest, err := s.chats.Last(ctx, filter)
+	newest, err := le.ev, le.err
 	if err != nil {
-		return nil, 0, fmt.Errorf("chat session %s: %w", id, err)
+		return nil, 0, fmt.Errorf("chat session %s: %w", r.id, err)
 	}
+	var last uint64
 	if newest != nil {
-		last = newest.Seq
+		// The read model may have applied an event stored after the newest
+		// one was read: its sequence is then the session's last.
+		last = max(newest.Seq, tr.Seq)
 		if last > tr.Seq {
-			if err := s.chats.Replay(ctx, filter, tr.Seq, last, func(ev *streams.Event) (bool, error) {
+			filter := streams.ChatFilter(r.owner, r.id)
+			if err := r.s.chats.Replay(ctx, filter, tr.Seq, last, func(ev *streams.Event) (bool, error) {
 				return false, tr.Apply(ev)
 			}); err != nil {
-				return nil, 0, fmt.Errorf("chat session %s: %w", id, err)
+				return nil, 0, fmt.Errorf("chat session %s: %w", r.id, err)
 			}
 		}
 	}
 	if !tr.Exists {
-		return nil, 0, chatNotFound(id)
+		return nil, 0, chatNotFound(r.id)
 	}
 	return tr, last, nil
 }
@@ -370,22 +420,50 @@ const askAttempts = 5
 // raced on any replicas one is asked and the other gets 409.
 func (s *Server) ask(c *fiber.Ctx, id string, pick func(*streams.Transcript) (streams.ChatAskedData, error)) error {
 	ctx, owner := c.UserContext(), ownerOf(c)
-	budget, err := s.deps.Quota.PublishedBudget(ctx)
-	if err == nil {
-		err = budget.Check(ctx, owner)
-	}
-	if err != nil {
-		return s.refusal(c, err)
-	}
+	// The budget is read while the session is: the question waits for
+	// the slower of the two, not for both in turn.
+	spent := make(chan error, 1)
+	go func() { spent <- s.deps.Quota.CheckPublished(ctx, owner) }()
 	m := streams.ChatMeta{Owner: owner, Session: id, CorrelationID: requestID(c)}
-	for range askAttempts {
-		tr, last, err := s.liveSession(ctx, owner, id)
-		if err != nil {
-			return err
+	var recent *recentRead
+	for i := range askAttempts {
+		rd := s.readSession(ctx, owner, id)
+		if recent == nil && rd.storedErr == nil && rd.stored.Exists && rd.stored.Created.DocumentID == "" {
+			// A free session (its document never changes): its recent
+			// documents are listed while the stream is read.
+			recent = s.readRecent(ctx, owner)
 		}
-		d, err := pick(tr)
-		if err != nil {
-			return err
+		if i == 0 {
+			if err := <-spent; err != nil {
+				return s.refusal(c, err)
+			}
+		}
+		// A session the read model has settled is decided on at once,
+		// the stream's read left to finish on its own: the publication
+		// expects the read model's last sequence, and fails if the stream
+		// has moved since. Then the next round reads the stream.
+		var tr *streams.Transcript
+		var last uint64
+		settled := false
+		if i == 0 {
+			tr, last, settled = rd.settled()
+		}
+		var d streams.ChatAskedData
+		var err error
+		if settled {
+			d, err = pick(tr)
+			settled = err == nil // a refusal is decided on the whole session
+		}
+		if !settled {
+			if tr, last, err = rd.finish(ctx); err == nil && tr.Deleted {
+				err = chatNotFound(id)
+			}
+			if err != nil {
+				return err
+			}
+			if d, err = pick(tr); err != nil {
+				return err
+			}
 		}
 		if a := tr.Answering(); a != nil {
 			ended, err := s.endAbandoned(ctx, m, a)
@@ -399,7 +477,10 @@ func (s *Server) ask(c *fiber.Ctx, id string, pick func(*streams.Transcript) (st
 		}
 		d.AnswerID, d.DocumentID = streams.NewID(), tr.Created.DocumentID
 		if d.DocumentID == "" {
-			if d.Recent, err = s.recentDocuments(ctx, owner); err != nil {
+			if recent == nil {
+				recent = s.readRecent(ctx, owner)
+			}
+			if d.Recent, err = recent.wait(); err != nil {
 				return err
 			}
 		}
@@ -415,10 +496,31 @@ func (s *Server) ask(c *fiber.Ctx, id string, pick func(*streams.Transcript) (st
 			return fmt.Errorf("ask in chat session %s: %w", id, err)
 		}
 		s.chatMetrics.questions.Inc()
-		s.chatLog(c, m).Info().Str("answer_id", d.AnswerID).Str("regenerates", d.Regenerates).Msg("chat question asked")
+		s.chatLog(c, m).Info().Str("answer_id", d.AnswerID).Str("regenerates", d.Regenerates).Bool("settled", settled).Msg("chat question asked")
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"message_id": d.MessageID, "answer_id": d.AnswerID})
 	}
 	return problem(fiber.StatusConflict, classConflict, "the session kept changing while the question was asked; ask again")
+}
+
+// recentRead is a listing of the owner's recent documents under way.
+type recentRead struct {
+	done chan struct{}
+	refs []streams.ChatDocRef
+	err  error
+}
+
+func (s *Server) readRecent(ctx context.Context, owner string) *recentRead {
+	r := &recentRead{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.refs, r.err = s.recentDocuments(ctx, owner)
+	}()
+	return r
+}
+
+func (r *recentRead) wait() ([]streams.ChatDocRef, error) {
+	<-r.done
+	return r.refs, r.err
 }
 
 // recentDocuments are the owner's analyzed documents, newest first, that

@@ -671,6 +671,33 @@ func TestChatReadsItsOwnWrites(t *testing.T) {
 	}
 }
 
+// TestChatDecidesOnTheReadModelOnlyIfTheStreamAgrees: a question in a
+// session the read model shows settled is decided on the read model, but
+// stored only if the stream holds nothing newer of the session; when the
+// read model lags, the question is decided again on the stream: refused
+// while an answer the read model has not seen is being written, asked
+// once that answer has ended.
+func TestChatDecidesOnTheReadModelOnlyIfTheStreamAgrees(t *testing.T) {
+	e := newEnv(t)
+	s := e.createChat(alice, `{}`)
+	first := e.ask(alice, s.ID, "First?")
+	a := e.answerer(alice, s.ID, first)
+	a.write("One.")
+	e.waitChat(alice, s.ID, a.finish().Seq)
+	e.stopProjector() // the read model stays settled after the first answer
+	second := e.ask(alice, s.ID, "Second?")
+	b := e.answerer(alice, s.ID, second) // being written, unseen by the read model
+	e.postQuestion(alice, s.ID, "Third?").problem(t, http.StatusConflict, "conflict")
+	e.do(http.MethodPost, "/api/v1/chat/sessions/"+s.ID+"/messages/"+first.AnswerID+"/regenerate", alice, nil).problem(t, http.StatusConflict, "conflict")
+	b.write("Two.")
+	b.finish()
+	third := e.ask(alice, s.ID, "Third?")
+	msgs := e.getChat(alice, s.ID).Messages
+	if len(msgs) != 6 || msgs[3].Content != "Two." || msgs[3].Status != streams.MessageComplete || msgs[4].ID != third.MessageID || msgs[5].Status != streams.MessageAnswering {
+		t.Fatalf("after three questions, the read model behind: %+v", msgs)
+	}
+}
+
 // TestChatSessionsList: the owner's sessions, newest first, in pages,
 // without deleted ones or another owner's.
 func TestChatSessionsList(t *testing.T) {

@@ -78,11 +78,7 @@ const (
 // document is not submitted after all.
 func (s *Server) admit(c *fiber.Ctx, doc quota.Doc, perMinute bool) (*quota.Admission, error) {
 	ctx, owner := c.UserContext(), ownerOf(c)
-	budget, err := s.deps.Quota.PublishedBudget(ctx)
-	if err == nil {
-		err = budget.Check(ctx, owner)
-	}
-	if err != nil {
+	if err := s.deps.Quota.CheckPublished(ctx, owner); err != nil {
 		return nil, s.refusal(c, err)
 	}
 	lim := quota.Limits{InFlight: s.cfg.Limits.DocsInFlight}

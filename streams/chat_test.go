@@ -3,10 +3,15 @@ package streams_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aiprism/prism/streams"
+	"github.com/nats-io/nats.go"
 )
 
 func chatEvent(t *testing.T, pub *streams.Publisher, m streams.ChatMeta, typ streams.EventType, key string, data any) *streams.Event {
@@ -136,5 +141,73 @@ func TestPublishAfterRefusesAMovedSession(t *testing.T) {
 	}
 	if err := pub.PublishAfter(ctx, asked("a4"), filter, first.Seq); err != nil {
 		t.Fatalf("after the newest again: %v", err)
+	}
+}
+
+// A long session replays in batches: one direct get request for up to 256
+// events, whatever else the stream holds between them, from any point to
+// any bound, with events larger than a batch's bytes, and stopping when
+// told.
+func TestReplayBatchesItsGets(t *testing.T) {
+	ctx := context.Background()
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	alice := streams.ChatMeta{Owner: "alice", Session: "long", CorrelationID: "c1"}
+	bob := streams.ChatMeta{Owner: "bob", Session: "other", CorrelationID: "c2"}
+	var seqs []uint64
+	for i := range 300 {
+		ev := chatEvent(t, pub, alice, streams.ChatAsked, fmt.Sprintf("a%d", i), streams.ChatAskedData{MessageID: fmt.Sprintf("q%d", i), AnswerID: fmt.Sprintf("a%d", i), Content: "why?"})
+		seqs = append(seqs, ev.Seq)
+		chatEvent(t, pub, bob, streams.ChatAsked, fmt.Sprintf("b%d", i), streams.ChatAskedData{MessageID: fmt.Sprintf("q%d", i), AnswerID: fmt.Sprintf("b%d", i), Content: "why?"})
+	}
+	big := strings.Repeat("x", 900_000) // five of them are more than a batch's 4 MiB
+	for i := range 5 {
+		ev := chatEvent(t, pub, alice, streams.ChatAsked, fmt.Sprintf("big%d", i), streams.ChatAskedData{MessageID: "qb", AnswerID: fmt.Sprintf("big%d", i), Content: big})
+		seqs = append(seqs, ev.Seq)
+	}
+	var requests atomic.Int64
+	sub, err := js.Conn().Subscribe("$JS.API.DIRECT.GET."+streams.ChatStream, func(*nats.Msg) { requests.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	log := streams.NewChatLog(js)
+	replay := func(after, upTo uint64, stopAt int) []uint64 {
+		t.Helper()
+		requests.Store(0)
+		var got []uint64
+		if err := log.Replay(ctx, streams.ChatFilter("alice", "long"), after, upTo, func(ev *streams.Event) (bool, error) {
+			if ev.Owner != "alice" {
+				t.Fatalf("replayed %s's event %d", ev.Owner, ev.Seq)
+			}
+			got = append(got, ev.Seq)
+			return len(got) == stopAt, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := js.Conn().Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, c := range []struct {
+		name        string
+		after, upTo uint64
+		stopAt      int
+		want        []uint64
+		maxRequests int64
+	}{
+		{"all of it", 0, ^uint64(0), -1, seqs, 4}, // 256 small, then 44 small and 4 MiB, then the rest
+		{"from the middle to a bound", seqs[99], seqs[199], -1, seqs[100:200], 1},
+		{"stopped", 0, ^uint64(0), 10, seqs[:10], 1},
+		{"after the last", seqs[len(seqs)-1], ^uint64(0), -1, nil, 1},
+	} {
+		got := replay(c.after, c.upTo, c.stopAt)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: replayed %d events %v..., want %d", c.name, len(got), got[:min(len(got), 5)], len(c.want))
+		}
+		if n := requests.Load(); n > c.maxRequests {
+			t.Errorf("%s: %d direct get requests, want at most %d", c.name, n, c.maxRequests)
+		}
 	}
 }

@@ -125,7 +125,12 @@ func (a *Answerer) Handle(ctx context.Context, ev *streams.Event) error {
 	log := zerolog.Ctx(ctx).With().Str("answer_id", d.AnswerID).Logger()
 	ctx = log.WithContext(ctx)
 	m := streams.ChatMetaOf(ev)
+	// The owner's budget is read while the session is folded: two reads,
+	// both before the model is called, neither waiting for the other.
+	budget := make(chan error, 1)
+	go func() { budget <- a.checkBudget(ctx, ev.Owner) }()
 	tr, err := a.transcript(ctx, m)
+	spent := <-budget
 	if err != nil {
 		return err
 	}
@@ -141,7 +146,7 @@ func (a *Answerer) Handle(ctx context.Context, ev *streams.Event) error {
 		return err
 	}
 	defer lv.close()
-	end, err := a.answer(ctx, ev, d, tr, lv)
+	end, err := a.answer(ctx, ev, d, tr, lv, spent)
 	if err != nil {
 		if !a.lastChance(ctx, ev) {
 			return err
@@ -211,9 +216,10 @@ func failed(class string, lv *live) ending {
 }
 
 // answer writes the answer to d and says how it ended; an error is
-// trouble on our side, worth another delivery.
-func (a *Answerer) answer(ctx context.Context, ev *streams.Event, d streams.ChatAskedData, tr *streams.Transcript, lv *live) (ending, error) {
-	if err := a.checkBudget(ctx, ev.Owner); err != nil {
+// trouble on our side, worth another delivery. budget is what checking
+// the owner's budget said.
+func (a *Answerer) answer(ctx context.Context, ev *streams.Event, d streams.ChatAskedData, tr *streams.Transcript, lv *live, budget error) (ending, error) {
+	if err := budget; err != nil {
 		var ex *quota.Exceeded
 		if errors.As(err, &ex) {
 			return failed(streams.ClassBudgetSpent, lv), nil

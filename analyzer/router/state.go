@@ -154,17 +154,32 @@ type Shared struct {
 // slot is this process's view of one model's state. A write based on it
 // succeeds only if no other replica wrote since (the revision still
 // matches), so using it is as exact as reading first, and saves the read.
+//
+// Updates queue on the slot and are written in groups: the one that gets
+// to write applies every update queued meanwhile, in order, to the same
+// state and writes them with one compare-and-set, so a burst of requests
+// for one model costs a round trip or two, not one each in turn.
 type slot struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // held by the update writing; guards known, rev, st and the waiters' results
 	known bool
 	rev   uint64
 	st    modelState
+
+	qmu   sync.Mutex // guards queue and pending
+	queue []*waiter
 	// pending successes, applied with this process's next write of the
 	// model: a success needs no write of its own, which halves the writes
 	// per call. If the process dies first, the unreturned tokens leave the
 	// window within a minute anyway.
 	pending []refund
-	wins    int
+}
+
+// waiter is one update of a slot, queued until a write takes it.
+type waiter struct {
+	ctx  context.Context
+	fn   func(st *modelState, now int64) bool
+	done bool // its write has happened, or failed (err)
+	err  error
 }
 
 type refund struct {
@@ -207,34 +222,81 @@ func stateKey(id string) string { return "m." + KeyToken(id) }
 
 // update applies fn to the model's state with compare-and-set, retrying on
 // conflicts. fn reports whether to write. A decision not to write (a
-// refusal) is only taken on state read fresh from the bucket, never on
-// this process's remembered copy: cooldowns and windows are read fresh.
+// refusal) is only taken on state read fresh from the bucket, or on state
+// that a write of the same group proved current, never on this process's
+// remembered copy alone: cooldowns and windows are read fresh.
 func (s *Shared) update(ctx context.Context, m Model, fn func(st *modelState, now int64) bool) error {
 	key := stateKey(m.ID)
 	v, _ := s.slots.LoadOrStore(key, &slot{})
 	sl := v.(*slot)
+	w := &waiter{ctx: ctx, fn: fn}
+	sl.qmu.Lock()
+	sl.queue = append(sl.queue, w)
+	sl.qmu.Unlock()
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	for attempt := 0; ; attempt++ {
+	if !w.done {
+		// No write took it while it waited: this one writes, for itself
+		// and for every update queued meanwhile.
+		sl.qmu.Lock()
+		group := sl.queue
+		sl.queue = nil
+		sl.qmu.Unlock()
+		s.write(ctx, m, key, sl, group)
+	}
+	return w.err
+}
+
+// write applies a group of updates, in order, with one compare-and-set,
+// on ctx (its first waiter's). Updates whose callers have left are
+// dropped unapplied (a reservation nobody would use); if ctx ends, the
+// others go back to the queue for the next writer.
+func (s *Shared) write(ctx context.Context, m Model, key string, sl *slot, group []*waiter) {
+	live := group[:0:0]
+	for _, w := range group {
+		if err := w.ctx.Err(); err != nil {
+			w.done, w.err = true, err
+			continue
+		}
+		live = append(live, w)
+	}
+	finish := func(err error) {
+		for _, w := range live {
+			w.done, w.err = true, err
+		}
+	}
+	for attempt := 0; len(live) > 0; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			live[0].done, live[0].err = true, err
+			sl.qmu.Lock()
+			sl.queue = append(live[1:len(live):len(live)], sl.queue...)
+			sl.qmu.Unlock()
+			return
 		}
 		fresh := false
 		if !sl.known {
 			if err := s.load(ctx, key, sl); err != nil {
-				return fmt.Errorf("read state of %s: %w", m.ID, err)
+				finish(fmt.Errorf("read state of %s: %w", m.ID, err))
+				return
 			}
 			fresh = true
 		}
 		now := s.clock.Now().UnixNano()
 		st := sl.st.clone()
 		st.prune(now)
-		applied := sl.applyPending(&st, m, now)
-		if !fn(&st, now) && !applied {
+		sl.qmu.Lock()
+		pending := sl.pending[:len(sl.pending):len(sl.pending)]
+		sl.qmu.Unlock()
+		changed := applyPending(&st, m, now, pending)
+		for _, w := range live {
+			changed = w.fn(&st, now) || changed
+		}
+		if !changed {
 			if fresh {
-				return nil
+				finish(nil)
+				return
 			}
-			sl.known = false // confirm the refusal on fresh state
+			sl.known = false // confirm the refusals on fresh state
 			continue
 		}
 		raw, _ := json.Marshal(st)
@@ -247,12 +309,16 @@ func (s *Shared) update(ctx context.Context, m Model, fn func(st *modelState, no
 		}
 		if err == nil {
 			sl.rev, sl.st, sl.known = rev, st, true
-			sl.pending, sl.wins = sl.pending[:0], 0
-			return nil
+			sl.qmu.Lock()
+			sl.pending = append(sl.pending[:0], sl.pending[len(pending):]...) // successes settled meanwhile stay
+			sl.qmu.Unlock()
+			finish(nil)
+			return
 		}
 		sl.known = false
 		if !quota.Conflict(err) || attempt > 1000 {
-			return fmt.Errorf("write state of %s: %w", m.ID, err)
+			finish(fmt.Errorf("write state of %s: %w", m.ID, err))
+			return
 		}
 		if attempt > 0 {
 			// Replicas keep colliding on this model: step aside for a
@@ -387,10 +453,9 @@ func (s *Shared) Settle(ctx context.Context, r *Reservation, used int, outcome O
 	if (outcome == Succeeded || outcome == ClientError) && !r.Probe {
 		v, _ := s.slots.LoadOrStore(stateKey(m.ID), &slot{})
 		sl := v.(*slot)
-		sl.mu.Lock()
+		sl.qmu.Lock()
 		sl.pending = append(sl.pending, refund{sec: r.Sec, tok: r.Tokens - used})
-		sl.wins++
-		sl.mu.Unlock()
+		sl.qmu.Unlock()
 		return nil
 	}
 	if outcome == Abandoned && !r.Probe {
@@ -482,15 +547,15 @@ func (st *modelState) succeeded(m Model, now int64, n int) {
 }
 
 // applyPending folds this process's recorded successes into st.
-func (sl *slot) applyPending(st *modelState, m Model, now int64) bool {
-	if sl.wins == 0 {
+func applyPending(st *modelState, m Model, now int64, pending []refund) bool {
+	if len(pending) == 0 {
 		return false
 	}
-	for _, r := range sl.pending {
+	for _, r := range pending {
 		st.refund(r.sec, 0, r.tok)
 		st.mark(r.sec, 1, 0)
 	}
-	st.succeeded(m, now, sl.wins)
+	st.succeeded(m, now, len(pending))
 	return true
 }
 

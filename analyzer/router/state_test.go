@@ -3,11 +3,14 @@ package router_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/platform/testenv"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A throttle's cooldown honours the service's retry hint, and a later
@@ -82,4 +85,80 @@ func TestTooLargeForEveryModel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Concurrent reservations of one model in one replica are written in
+// groups: a burst takes a few writes of the model's key, not one each,
+// and the quota still holds exactly (each reservation sees the ones
+// before it in its group); successes settled meanwhile are kept.
+func TestConcurrentReservationsWriteInGroups(t *testing.T) {
+	ctx := context.Background()
+	_, _, js := testenv.NATS(t)
+	shared, err := router.OpenShared(ctx, js, "groups", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "groups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const burst, quota = 60, 40
+	m := router.Model{ID: "m:1", RequestsPerMinute: quota, TokensPerMinute: 1_000_000, CooldownSeconds: 10, ContextTokens: 1000, MaxOutputTokens: 100}
+	// One reservation first, settled as a success: its refund is written
+	// with the burst's first write.
+	first, _, err := shared.Reserve(ctx, m, 100, true)
+	if err != nil || first == nil {
+		t.Fatalf("reserve: %v %v", first, err)
+	}
+	if err := shared.Settle(ctx, first, 10, router.Succeeded, 0); err != nil {
+		t.Fatal(err)
+	}
+	before, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := make(chan struct{})
+	var reserved, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, ref, err := shared.Reserve(ctx, m, 100, true)
+			switch {
+			case err != nil:
+				t.Error(err)
+			case res != nil:
+				reserved.Add(1)
+			case ref != nil && ref.Reason == "requests":
+				refused.Add(1)
+			default:
+				t.Errorf("neither reserved nor refused for want of requests: %+v", ref)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if reserved.Load() != quota-1 || refused.Load() != burst-quota+1 {
+		t.Fatalf("%d reserved and %d refused of %d; want %d reserved (the quota less the first) and the rest refused", reserved.Load(), refused.Load(), burst, quota-1)
+	}
+	after, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes of the key: its stream's messages in between (history 1
+	// keeps one, the sequence counts them all).
+	writes := after.(*jetstream.KeyValueBucketStatus).StreamInfo().State.LastSeq - before.(*jetstream.KeyValueBucketStatus).StreamInfo().State.LastSeq
+	if writes > burst/4 {
+		t.Errorf("%d writes for a burst of %d reservations, want a few groups", writes, burst)
+	}
+	snap, err := shared.Snapshot(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Requests != 0 || snap.Tokens != m.TokensPerMinute-(quota-1)*100-10 {
+		t.Errorf("the window has %d requests and %d tokens left; want none and every token but the reservations' and the first call's 10", snap.Requests, snap.Tokens)
+	}
+	t.Logf("%d writes for %d reservations", writes, burst)
 }

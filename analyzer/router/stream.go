@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 )
 
 // errStreamEnded: the event stream closed without an error and without the
@@ -37,7 +38,7 @@ func (r *Router) ConverseStream(ctx context.Context, req Request, onText func(te
 // stream makes one ConverseStream call and reads its events.
 func (r *Router) stream(ctx context.Context, in *bedrockruntime.ConverseStreamInput, estimatedIn int, began time.Time, onText func(string) error) called {
 	var c called
-	out, err := r.client.ConverseStream(ctx, in)
+	out, err := r.client.ConverseStream(ctx, in, OwnEventCodec)
 	if err != nil {
 		c.err = err
 		return c
@@ -95,6 +96,13 @@ read:
 	}
 	return c
 }
+
+// OwnEventCodec is an option of a ConverseStream call that gives the call
+// an event stream codec of its own. smithy-go (v1.28.9) keeps one codec in
+// each client's protocol, and every stream of the client decodes with it:
+// concurrent streams of one client race on its state (the race detector
+// sees it). A codec per call shares nothing; its cost is an allocation.
+func OwnEventCodec(o *bedrockruntime.Options) { o.Protocol = restjson1.New(nil) }
 
 // streamInput is the ConverseStream form of in, field by field, so that a
 // request has one Build for both operations.

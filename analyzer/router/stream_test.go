@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aiprism/prism/analyzer/bedrocksim"
@@ -207,5 +208,31 @@ func TestConverseStreamHonoursTheOutputLimit(t *testing.T) {
 	}
 	if res.StopReason != "max_tokens" || res.OutputTokens != 8 || len(got.text()) != 8*4 {
 		t.Fatalf("stop %q, %d tokens, %q: want the 8-token limit of the request honoured", res.StopReason, res.OutputTokens, got.text())
+	}
+}
+
+// Streams at once on one router (one bedrockruntime client), as the
+// answerer runs its chats: each gets its whole answer, and under the race
+// detector they share no decoding state.
+func TestConcurrentStreams(t *testing.T) {
+	_, r, _, _ := twoModels(t, bedrocksim.Faults{})
+	req := streamRequest(1024)
+	want := answerOf(t, r, req)
+	const streams = 8
+	texts := make([]deltas, streams)
+	errs := make([]error, streams)
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = r.ConverseStream(context.Background(), req, texts[i].onText)
+		}()
+	}
+	wg.Wait()
+	for i := range streams {
+		if errs[i] != nil || texts[i].text() != want {
+			t.Errorf("stream %d: %v, text\n%q\nwant\n%q", i, errs[i], texts[i].text(), want)
+		}
 	}
 }

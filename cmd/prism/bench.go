@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aiprism/prism/cmd/prism/internal/bench"
@@ -20,6 +21,7 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
+	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioAll, "scenarios to run: "+strings.Join(bench.Scenarios(), ", ")+" (all: every one but capacity; chat: the chat scenario and the simulator alone)")
 	fs.BoolVar(&o.Quick, "quick", false, "small sizes (make bench)")
 	fs.StringVar(&o.CorpusDir, "corpus", "../shared/corpus", "documents to upload (text, HTML, PDF, DOCX and XLSX files under 256 KiB)")
 	fs.IntVar(&o.Documents, "docs", 0, "documents in the pipeline scenario")
@@ -30,6 +32,10 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs.Float64Var(&o.APIRate, "api-rate", 0, "requests/s in all of the paced API scenario (default 500)")
 	fs.IntVar(&o.SSEDocs, "sse-docs", 0, "documents followed in the SSE scenario")
 	fs.IntVar(&o.SSEPerDoc, "sse-per-doc", 0, "concurrent streams per document")
+	fs.IntVar(&o.Chats, "chats", 0, "concurrent chats in the chat scenario (default 50)")
+	fs.IntVar(&o.ChatQuestions, "chat-questions", 0, "questions each chat asks, one after the other (default 10, 3 with -quick)")
+	fs.Float64Var(&o.ChatSpeed, "chat-speed", 1, "the Bedrock simulator's speed in the chat scenario: 1 is realistic time to first token and token rate, 0.1 ten times faster")
+	fs.DurationVar(&o.ChatRamp, "chat-ramp", 0, "spread the chats' first questions over this (default 3s x chat-speed, about one question's time; -1s: all at once)")
 	fs.BoolVar(&o.InProcess, "inprocess", false, "run every role inside the bench process instead of one process per role")
 	fs.BoolVar(&o.Capacity, "capacity", false, "also run the capacity scenario (realistic model latency and quotas, about 2 minutes)")
 	jsonOut := fs.String("json", "", "write the figures here (default bench-results/bench-<time>.json)")
@@ -37,6 +43,9 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile here before the system stops, and each role process's to <file>.<role>")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.ChatSpeed <= 0 {
+		return fmt.Errorf("-chat-speed %g: want a speed above 0 (1 is realistic)", o.ChatSpeed)
 	}
 	o.DatabaseURL = env("DATABASE_URL")
 	log, err := logger(env, stderr, "bench")

@@ -153,10 +153,39 @@ func (b *Budget) Check(ctx context.Context, owner string) error {
 	if err != nil {
 		return err
 	}
-	if used < b.limit {
+	return b.refuse(used)
+}
+
+// refuse is Check's verdict on used tokens.
+func (b *Budget) refuse(used int64) error {
+	if b.limit == 0 || used < b.limit {
 		return nil
 	}
 	return &Exceeded{Limit: LimitTokens, Max: b.limit, Used: used, RetryAfter: b.Renews().Sub(b.s.now())}
+}
+
+// CheckPublished is Check by the published budget (PublishedBudget),
+// with the budget and owner's count read at once rather than one after
+// the other: a request that checks it waits for one read of the bucket.
+func (s *Store) CheckPublished(ctx context.Context, owner string) error {
+	var used int64
+	var usedErr error
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		used, usedErr = s.Budget(0).Used(ctx, owner)
+	}()
+	b, err := s.PublishedBudget(ctx)
+	<-counted
+	switch {
+	case err != nil:
+		return err
+	case b.limit == 0:
+		return nil
+	case usedErr != nil:
+		return usedErr
+	}
+	return b.refuse(used)
 }
 
 // Renews is when the day's budget renews: the next midnight UTC.

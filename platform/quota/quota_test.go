@@ -484,7 +484,7 @@ func TestDailyTokenBudget(t *testing.T) {
 }
 
 // The API refuses by the budget the analyzers publish: none published is
-// unlimited.
+// unlimited; CheckPublished refuses as Check by it does.
 func TestPublishedBudget(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
@@ -500,6 +500,22 @@ func TestPublishedBudget(t *testing.T) {
 	}
 	if b, err := s.PublishedBudget(ctx); err != nil || b.Limit() != 5000 {
 		t.Fatalf("published 5000, read %v, %v", b, err)
+	}
+	// CheckPublished is Check by the published budget.
+	if err := s.Budget(5000).Spend(ctx, "alice", "doc-1", 1, 1, 5000); err != nil {
+		t.Fatal(err)
+	}
+	if ex := exceeded(t, s.CheckPublished(ctx, "alice"), quota.LimitTokens); ex.Used != 5000 || ex.Max != 5000 {
+		t.Fatalf("alice's refusal %+v, want 5000 of 5000", ex)
+	}
+	if err := s.CheckPublished(ctx, "bob"); err != nil {
+		t.Fatalf("bob refused: %v", err)
+	}
+	if err := s.Budget(0).Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckPublished(ctx, "alice"); err != nil {
+		t.Fatalf("refused by an unlimited budget: %v", err)
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package bench measures AI-Prism on this machine: the pipeline end to end
-// as users see it, API reads, SSE delivery and model capacity, each next
-// to raw JetStream on the same server and storage in the same run, so the
-// figures mean something on a noisy machine.
+// as users see it, API reads, SSE delivery, model capacity and the
+// chatbot's time to first token, each next to a reference measured in the
+// same run (raw JetStream on the same server and storage; the Bedrock
+// simulator called directly), so the figures mean something on a noisy
+// machine.
 package bench
 
 import (
@@ -13,10 +15,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/aiprism/prism/analyzer"
+	"github.com/aiprism/prism/analyzer/bedrock"
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"github.com/aiprism/prism/platform/config"
@@ -26,6 +32,8 @@ import (
 
 // Options choose the scenarios and their sizes.
 type Options struct {
+	// Scenario names the scenarios to run (see Scenarios); "" is all.
+	Scenario    string
 	Quick       bool
 	CorpusDir   string
 	DatabaseURL string // empty: a local PostgreSQL under a temp dir
@@ -40,6 +48,15 @@ type Options struct {
 	PacedRate   float64       // documents/s of the paced scenario
 	PacedFor    time.Duration // how long it runs
 	Capacity    bool
+	// Chats is the chat scenario's concurrent chats, each asking
+	// ChatQuestions questions in turn, with the simulator at ChatSpeed
+	// (1: realistic time to first token and token rate; 0 means 1).
+	Chats         int
+	ChatQuestions int
+	ChatSpeed     float64
+	// ChatRamp spreads the chats' first questions (0: 3 s at speed 1,
+	// about one question's time, scaled by ChatSpeed; negative: none).
+	ChatRamp time.Duration
 	// InProcess runs every role inside the benchmark process (like `prism
 	// dev`); otherwise each role is its own process of Binary, so CPU and
 	// memory are measured per role.
@@ -73,6 +90,37 @@ func (o Options) sseRuns() []int {
 	return []int{o.SSEDocs}
 }
 
+// The values of Options.Scenario.
+const (
+	ScenarioAll  = "all"  // every scenario but capacity (which -capacity adds)
+	ScenarioChat = "chat" // the chat scenario and its reference
+)
+
+// Parts of a run, each on a system of its own: the simulator's speed is a
+// setting of the system.
+const (
+	partDocuments = "documents" // raw JetStream, pipeline, paced pipeline, API, SSE; simulator at zero latency
+	partChat      = "chat"      // chats and the simulator alone, at ChatSpeed
+)
+
+// scenarios are the parts each value of -scenario runs, in order.
+var scenarios = map[string][]string{
+	ScenarioAll:  {partDocuments, partChat},
+	ScenarioChat: {partChat},
+}
+
+// Scenarios are the values Options.Scenario takes.
+func Scenarios() []string { return slices.Sorted(maps.Keys(scenarios)) }
+
+// parts are the parts the options run.
+func (o Options) parts() ([]string, error) {
+	p, ok := scenarios[o.Scenario]
+	if !ok {
+		return nil, fmt.Errorf("scenario %q: want one of %s", o.Scenario, strings.Join(Scenarios(), ", "))
+	}
+	return p, nil
+}
+
 // Defaults fills unset sizes, smaller when Quick.
 func (o Options) Defaults() Options {
 	def := func(v *int, full, quick int) {
@@ -89,6 +137,17 @@ func (o Options) Defaults() Options {
 	def(&o.SSEDocs, 1000, 20)
 	def(&o.SSEPerDoc, 10, 10)
 	def(&o.RefMessages, 20000, 5000)
+	def(&o.Chats, 50, 50)
+	def(&o.ChatQuestions, 10, 3)
+	if o.Scenario == "" {
+		o.Scenario = ScenarioAll
+	}
+	if o.ChatSpeed <= 0 {
+		o.ChatSpeed = 1
+	}
+	if o.ChatRamp == 0 {
+		o.ChatRamp = time.Duration(3 * o.ChatSpeed * float64(time.Second))
+	}
 	if o.APIRate <= 0 {
 		o.APIRate = 500
 	}
@@ -110,11 +169,13 @@ func (o Options) Defaults() Options {
 	return o
 }
 
-// Report is everything one run measured.
+// Report is everything one run measured. The documents scenarios' fields
+// are zero when they did not run (see Scenario).
 type Report struct {
 	When      time.Time       `json:"when"`
 	Host      string          `json:"host"`
 	Cores     int             `json:"cores"`
+	Scenario  string          `json:"scenario"`
 	Reference ReferenceResult `json:"reference"`
 	Pipeline  PipelineResult  `json:"pipeline"`
 	// Paced is the pipeline at a fixed arrival rate below saturation.
@@ -125,12 +186,14 @@ type Report struct {
 	// APIPaced is the same clients at a fixed total request rate.
 	APIPaced APIResult `json:"api_paced"`
 	// SSE has a result per run, fewest streams first.
-	SSE      []SSEResult      `json:"sse"`
-	Capacity *CapacityResult  `json:"capacity,omitempty"`
-	Process  ProcessResources `json:"process"`
+	SSE      []SSEResult     `json:"sse"`
+	Capacity *CapacityResult `json:"capacity,omitempty"`
+	Chat     *ChatResult     `json:"chat,omitempty"`
+	// Process and Roles are what the documents scenarios' system used;
 	// Roles is CPU and peak memory per role process (not with InProcess).
-	Roles    []system.Usage `json:"roles,omitempty"`
-	Profiles []Profile      `json:"profiles,omitempty"`
+	Process  ProcessResources `json:"process"`
+	Roles    []system.Usage   `json:"roles,omitempty"`
+	Profiles []Profile        `json:"profiles,omitempty"`
 }
 
 // Profile is a profile file the run wrote.
@@ -145,11 +208,16 @@ type ProcessResources struct {
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
 }
 
-// Run starts the system as `prism dev` does, with the Bedrock simulator at
-// zero latency and quotas too large to matter (so the pipeline itself is
-// measured), and runs the scenarios.
+// Run starts the system as `prism dev` does and runs the scenarios: those
+// about documents with the Bedrock simulator at zero latency and quotas
+// too large to matter (so the pipeline itself is measured), the chat
+// scenario on a system of its own with the simulator at ChatSpeed.
 func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	o = o.Defaults()
+	parts, err := o.parts()
+	if err != nil {
+		return nil, err
+	}
 	if o.CPUProfile != "" {
 		stopCPU, err := system.StartCPUProfile(o.CPUProfile)
 		if err != nil {
@@ -157,10 +225,18 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		}
 		defer func() { err = errors.Join(err, stopCPU()) }()
 	}
-	rep := &Report{When: time.Now().UTC(), Cores: numCPU(), Profiles: o.profiles()}
+	rep := &Report{When: time.Now().UTC(), Cores: numCPU(), Scenario: o.Scenario, Profiles: o.profiles(parts)}
 	rep.Host, _ = os.Hostname()
-	if err := runSystem(ctx, o, rep); err != nil {
-		return nil, err
+	for _, part := range parts {
+		switch part {
+		case partDocuments:
+			err = runDocuments(ctx, o, rep)
+		case partChat:
+			rep.Chat, err = runChat(ctx, o)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	if o.Capacity {
 		o.Log.Info().Msg("bench: capacity")
@@ -173,83 +249,171 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	return rep, nil
 }
 
-// profiles are the files a run writes: the bench process's and, with a
-// process per role, each role's.
-func (o Options) profiles() []Profile {
+// profiles are the files a run of parts writes: the bench process's and,
+// with a process per role, each role's of each part's system.
+func (o Options) profiles(parts []string) []Profile {
 	var out []Profile
 	for _, p := range []struct{ path, kind string }{{o.CPUProfile, "CPU"}, {o.MemProfile, "heap"}} {
 		if p.path == "" {
 			continue
 		}
-		out = append(out, Profile{Path: p.path, What: p.kind + ", bench process"})
-		if o.InProcess {
-			continue
-		}
-		for _, role := range system.RoleNames() { // every role once
-			out = append(out, Profile{Path: p.path + "." + role, What: p.kind + ", role " + role})
-		}
 		if p.kind == "CPU" {
-			out = append(out, Profile{Path: system.WorkerProfileDir(p.path+"."+system.RoleExtractor) + "/",
-				What: "CPU, extraction workers, a file each (pprof merges them)"})
+			out = append(out, Profile{Path: p.path, What: "CPU, bench process"})
+		}
+		for _, part := range parts {
+			if p.kind == "heap" {
+				out = append(out, Profile{Path: profilePath(p.path, part, ""), What: "heap, bench process, " + part + " system"})
+			}
+			if o.InProcess {
+				continue
+			}
+			for _, role := range system.RoleNames() { // every role once
+				out = append(out, Profile{Path: profilePath(p.path, part, role), What: p.kind + ", role " + role + ", " + part + " system"})
+			}
+			if p.kind == "CPU" {
+				out = append(out, Profile{Path: system.WorkerProfileDir(profilePath(p.path, part, system.RoleExtractor)) + "/",
+					What: "CPU, extraction workers, a file each (pprof merges them), " + part + " system"})
+			}
 		}
 	}
 	return out
 }
 
-// runSystem runs the scenarios but capacity on one system and records
-// what its processes used.
-func runSystem(ctx context.Context, o Options, rep *Report) error {
+// profilePath is where a profile asked for at base is written for role
+// ("": the bench process) of part's system: the documents system's are
+// <base>[.<role>], the others' <base>.<part>[.<role>].
+func profilePath(base, part, role string) string {
+	if part != partDocuments {
+		base += "." + part
+	}
+	if role != "" {
+		base += "." + role
+	}
+	return base
+}
+
+// runDocuments runs the scenarios about documents on one system and
+// records what its processes used.
+func runDocuments(ctx context.Context, o Options, rep *Report) error {
 	env, cleanup, err := benchEnv(o, 0, nil)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	conns := max(o.Users, o.APIClients, o.SSEDocs*o.SSEPerDoc)
+	rep.Process, rep.Roles, err = withSystem(ctx, o, partDocuments, env, func(s *benchSystem) error {
+		return documentScenarios(ctx, o, s.dev, newClient(s.apiURL, conns), rep)
+	})
+	return err
+}
+
+// runChat runs the chat scenario and its reference on a system with the
+// simulator at o.ChatSpeed.
+func runChat(ctx context.Context, o Options) (*ChatResult, error) {
+	env, cleanup, err := benchEnv(o, o.ChatSpeed, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	var res ChatResult
+	res.Process, res.Roles, err = withSystem(ctx, o, partChat, env, func(s *benchSystem) error {
+		var err error
+		res, err = chatScenario(ctx, o, s)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// chatScenario runs the chats, then the reference at their concurrency
+// with their conversations.
+func chatScenario(ctx context.Context, o Options, s *benchSystem) (ChatResult, error) {
+	cfg, err := s.analyzerConfig()
+	if err != nil {
+		return ChatResult{}, err
+	}
+	sim, err := bedrock.NewClient(ctx, cfg.Bedrock)
+	if err != nil {
+		return ChatResult{}, err
+	}
+	o.Log.Info().Int("chats", o.Chats).Int("questions", o.ChatQuestions).Float64("speed", o.ChatSpeed).Msg("bench: chat")
+	res := Chat(ctx, newClient(s.apiURL, 2*o.Chats), o.Chats, o.ChatQuestions, max(o.ChatRamp, 0))
+	res.SimSpeed = o.ChatSpeed
+	o.Log.Info().Int("chats", o.Chats).Msg("bench: chat reference (the simulator alone)")
+	res.Reference = ChatReference(ctx, sim, cfg, res.transcript)
+	res.Added = addedBetween(res.FirstToken, res.Reference.FirstToken)
+	return res, nil
+}
+
+// benchSystem is a benchmark system running.
+type benchSystem struct {
+	dev    *system.Dev
+	env    config.Getenv // the roles' environment, the embedded services' addresses included
+	apiURL string
+}
+
+// analyzerConfig is the analyzer role's configuration in s.
+func (s *benchSystem) analyzerConfig() (analyzer.Config, error) {
+	l := config.New(s.env)
+	cfg := analyzer.ConfigFromEnv(l)
+	if err := l.Err(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// withSystem starts the system of part with env (its roles in this
+// process or one process each), runs fn on it and returns what its
+// processes used.
+func withSystem(ctx context.Context, o Options, part string, env config.Getenv, fn func(*benchSystem) error) (ProcessResources, []system.Usage, error) {
 	if !o.InProcess {
 		env = config.Overlay(env, map[string]string{"PRISM_DEV_ROLES": "none", "PRISM_DEV_NATS_PORT": "0"})
 	}
 	dev, stop, err := startDev(ctx, env, o.Log)
 	if err != nil {
-		return err
+		return ProcessResources{}, nil, err
 	}
 	defer stop()
-	apiURL := dev.APIURL
+	s := &benchSystem{dev: dev, env: config.Overlay(env, dev.RoleEnv), apiURL: dev.APIURL}
 	var procs *roleProcesses
 	if !o.InProcess {
-		if procs, err = startRoleProcesses(ctx, o, dev, env); err != nil {
-			return err
+		if procs, err = startRoleProcesses(ctx, o, part, dev, env); err != nil {
+			return ProcessResources{}, nil, err
 		}
 		defer procs.stop()
-		apiURL = procs.apiURL
+		s.apiURL = procs.apiURL
 	}
 	before := usage()
-	if err := scenarios(ctx, o, dev, newClient(apiURL, max(o.Users, o.APIClients, o.SSEDocs*o.SSEPerDoc)), rep); err != nil {
-		return err
+	if err := fn(s); err != nil {
+		return ProcessResources{}, nil, err
 	}
 	// The heap is of interest while the system runs; the role processes
 	// write theirs when asked to stop, before they shut down.
 	if o.MemProfile != "" {
-		if err := system.WriteHeapProfile(o.MemProfile); err != nil {
-			return err
+		if err := system.WriteHeapProfile(profilePath(o.MemProfile, part, "")); err != nil {
+			return ProcessResources{}, nil, err
 		}
 	}
+	var roles []system.Usage
 	if procs != nil {
-		if rep.Roles, err = procs.stop(); err != nil {
-			return err
+		if roles, err = procs.stop(); err != nil {
+			return ProcessResources{}, nil, err
 		}
 	}
 	// The role processes are reaped children: their CPU is in ours, and
 	// reported on their own rows.
 	after := usage()
 	cpu := after.cpu - before.cpu
-	for _, r := range rep.Roles {
+	for _, r := range roles {
 		cpu -= r.CPUSeconds
 	}
-	rep.Process = ProcessResources{CPUSeconds: cpu, PeakRSSMB: after.rssMB}
-	return nil
+	return ProcessResources{CPUSeconds: cpu, PeakRSSMB: after.rssMB}, roles, nil
 }
 
-// scenarios runs reference, pipeline, paced pipeline, API and SSE.
-func scenarios(ctx context.Context, o Options, dev *system.Dev, c *client, rep *Report) error {
+// documentScenarios runs reference, pipeline, paced pipeline, API and SSE.
+func documentScenarios(ctx context.Context, o Options, dev *system.Dev, c *client, rep *Report) error {
 	corpus := LoadCorpus(o.CorpusDir)
 	var err error
 	o.Log.Info().Msg("bench: reference (raw JetStream)")
@@ -309,19 +473,31 @@ func benchEnv(o Options, simSpeed float64, chain router.Chain) (config.Getenv, f
 		rpm, tpm = chain[0].RequestsPerMinute, chain[0].TokensPerMinute
 	}
 	env := map[string]string{
-		"PRISM_VAR_DIR":         dir,
-		"PRISM_DEV_NATS_PORT":   "-1",
-		"PRISM_DEV_S3_ADDR":     "127.0.0.1:0",
-		"API_ADDR":              "127.0.0.1:0",
-		"DATABASE_URL":          o.DatabaseURL,
-		"BEDROCKSIM_SPEED":      strconv.FormatFloat(simSpeed, 'f', -1, 64),
-		"BEDROCKSIM_RPM":        strconv.Itoa(rpm),
-		"BEDROCKSIM_TPM":        strconv.Itoa(tpm),
-		"ANALYZER_MODELS_FILE":  chainFile,
-		"ANALYZER_CONCURRENCY":  "64",
-		"PERSIST_CONCURRENCY":   "4",
-		"EXTRACTOR_CONCURRENCY": "16",
-		"LOG_LEVEL":             "warn",
+		"PRISM_VAR_DIR":        dir,
+		"PRISM_DEV_NATS_PORT":  "-1",
+		"PRISM_DEV_S3_ADDR":    "127.0.0.1:0",
+		"API_ADDR":             "127.0.0.1:0",
+		"DATABASE_URL":         o.DatabaseURL,
+		"BEDROCKSIM_SPEED":     strconv.FormatFloat(simSpeed, 'f', -1, 64),
+		"BEDROCKSIM_RPM":       strconv.Itoa(rpm),
+		"BEDROCKSIM_TPM":       strconv.Itoa(tpm),
+		"ANALYZER_MODELS_FILE": chainFile,
+		"ANALYZER_CONCURRENCY": "64",
+		// An answer holds its slot for the seconds the model writes: every
+		// chat of the chat scenario gets one, as enough replicas would
+		// give it.
+		"ANALYZER_CHAT_CONCURRENCY": strconv.Itoa(max(64, o.Chats)),
+		// Every request acts as the one dev user, who stands for all the
+		// users of a run: the per-user limits and the daily token budget
+		// are set too large to matter, but still applied (leases taken,
+		// tokens checked and counted), as they are for every user.
+		"API_LIMIT_UPLOADS_PER_MINUTE":   "1000000",
+		"API_LIMIT_DOCS_IN_FLIGHT":       "1000000",
+		"API_LIMIT_SSE_STREAMS":          "100000",
+		"ANALYZER_DAILY_TOKENS_PER_USER": "1000000000000",
+		"PERSIST_CONCURRENCY":            "4",
+		"EXTRACTOR_CONCURRENCY":          "16",
+		"LOG_LEVEL":                      "warn",
 		// Production S3 is a remote service, not this machine's disk and
 		// CPU: the benchmark keeps the local stand-in's objects in memory.
 		"PRISM_DEV_S3_MEMORY": "true",
@@ -373,7 +549,7 @@ type roleProcesses struct {
 	done   bool
 }
 
-func startRoleProcesses(ctx context.Context, o Options, dev *system.Dev, env config.Getenv) (*roleProcesses, error) {
+func startRoleProcesses(ctx context.Context, o Options, part string, dev *system.Dev, env config.Getenv) (*roleProcesses, error) {
 	bin := o.Binary
 	if bin == "" {
 		var err error
@@ -382,7 +558,8 @@ func startRoleProcesses(ctx context.Context, o Options, dev *system.Dev, env con
 		}
 	}
 	roleEnv := map[string]string{"NATS_URL": dev.NATSURL, "API_AUTH": "dev", "LOG_LEVEL": "warn"}
-	for _, k := range []string{"ANALYZER_MODELS_FILE", "ANALYZER_CONCURRENCY", "PERSIST_CONCURRENCY", "EXTRACTOR_CONCURRENCY"} {
+	for _, k := range []string{"ANALYZER_MODELS_FILE", "ANALYZER_CONCURRENCY", "ANALYZER_CHAT_CONCURRENCY", "PERSIST_CONCURRENCY", "EXTRACTOR_CONCURRENCY",
+		"API_LIMIT_UPLOADS_PER_MINUTE", "API_LIMIT_DOCS_IN_FLIGHT", "API_LIMIT_SSE_STREAMS", "ANALYZER_DAILY_TOKENS_PER_USER"} {
 		roleEnv[k] = env(k)
 	}
 	for k, v := range dev.RoleEnv {
@@ -390,7 +567,7 @@ func startRoleProcesses(ctx context.Context, o Options, dev *system.Dev, env con
 	}
 	rp := &roleProcesses{}
 	for _, role := range system.RoleNames() {
-		p, err := system.StartProcess(bin, role, o.roleProfileEnv(roleEnv, role))
+		p, err := system.StartProcess(bin, role, o.roleProfileEnv(roleEnv, part, role))
 		if err != nil {
 			rp.stop()
 			return nil, err
@@ -410,14 +587,15 @@ func startRoleProcesses(ctx context.Context, o Options, dev *system.Dev, env con
 	return rp, nil
 }
 
-// roleProfileEnv is env plus the profile files of role, if any are asked for.
-func (o Options) roleProfileEnv(env map[string]string, role string) map[string]string {
+// roleProfileEnv is env plus the profile files of role in part's system,
+// if any are asked for.
+func (o Options) roleProfileEnv(env map[string]string, part, role string) map[string]string {
 	out := maps.Clone(env)
 	if o.CPUProfile != "" {
-		out[system.EnvCPUProfile] = o.CPUProfile + "." + role
+		out[system.EnvCPUProfile] = profilePath(o.CPUProfile, part, role)
 	}
 	if o.MemProfile != "" {
-		out[system.EnvMemProfile] = o.MemProfile + "." + role
+		out[system.EnvMemProfile] = profilePath(o.MemProfile, part, role)
 	}
 	return out
 }

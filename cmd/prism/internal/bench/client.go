@@ -83,22 +83,82 @@ func (c *client) followFrom(ctx context.Context, id string, lastID uint64, opene
 	if opened != nil {
 		opened()
 	}
-	sc := bufio.NewScanner(resp.Body)
+	return readSSE(resp.Body, func(f sseFrame) bool {
+		var ev streams.Event
+		if err := json.Unmarshal([]byte(f.data), &ev); err == nil {
+			seq, _ := strconv.ParseUint(f.id, 10, 64)
+			fn(received{ev: ev, id: seq, at: f.at})
+		}
+		return true
+	})
+}
+
+// sseFrame is one server-sent event and when its last line arrived.
+type sseFrame struct {
+	id, event, data string
+	at              time.Time
+}
+
+// readSSE reads a server-sent event stream until it ends or fn returns
+// false, calling fn with each event as its blank line arrives. Comments
+// and retry lines are skipped; the data lines of one event are joined by
+// newlines, as the SSE specification says.
+func readSSE(r io.Reader, fn func(sseFrame) bool) error {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var seq uint64
+	var f sseFrame
+	var data []string
 	for sc.Scan() {
 		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "id: "); ok {
-			seq, _ = strconv.ParseUint(v, 10, 64)
-		}
-		if data, ok := strings.CutPrefix(line, "data: "); ok {
-			var ev streams.Event
-			if err := json.Unmarshal([]byte(data), &ev); err == nil {
-				fn(received{ev: ev, id: seq, at: time.Now()})
+		if line == "" {
+			if data != nil {
+				f.data, f.at = strings.Join(data, "\n"), time.Now()
+				if !fn(f) {
+					return nil
+				}
 			}
+			f.event, data = "", nil // the id stays: SSE ids carry over
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			f.id = value
+		case "event":
+			f.event = value
+		case "data":
+			data = append(data, value)
 		}
 	}
 	return sc.Err()
+}
+
+// postJSON sends body as JSON and decodes the answer into out, which must
+// come with status want.
+func (c *client) postJSON(ctx context.Context, path string, body, out any, want int) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(answer))
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	return nil
 }
 
 // post sends an empty POST and returns the status code.

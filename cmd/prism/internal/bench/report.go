@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+
+	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"io"
 	"maps"
 	"runtime"
@@ -25,12 +27,40 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintln(tw)
 	}
-	lat := func(s Summary) string {
-		return fmt.Sprintf("p50 %.1f  p95 %.1f  p99 %.1f ms", s.P50, s.P95, s.P99)
-	}
-	p := r.Pipeline
-	row("AI-Prism bench", r.When.Format("2006-01-02 15:04 UTC"), fmt.Sprintf("%d cores", r.Cores))
+	row("AI-Prism bench", r.When.Format("2006-01-02 15:04 UTC"), fmt.Sprintf("%d cores, scenario %s", r.Cores, r.Scenario))
 	row("", "", "")
+	if parts, _ := (Options{Scenario: r.Scenario}).parts(); slices.Contains(parts, partDocuments) {
+		r.printDocuments(row)
+	}
+	if r.Chat != nil {
+		r.Chat.print(row)
+	}
+	if c := r.Capacity; c != nil {
+		row("capacity: utilization", fmt.Sprintf("%.1f%%", 100*c.Utilization), fmt.Sprintf("peak 60 s window %d of quota %d (%d models x %d rpm), %d over quota", c.PeakWindow, c.Quota, c.Models, c.RPMPerModel, c.OverQuota))
+		row("  sustained", fmt.Sprintf("%.1f%%", 100*c.Sustained), fmt.Sprintf("%d calls served in the %.1f s drain, of %.0f the quota allows", c.Served, c.DrainSeconds, float64(c.Quota)*c.DrainSeconds/60))
+		row("capacity: drain", fmt.Sprintf("%.1f s", c.DrainSeconds), fmt.Sprintf("%d documents, %d failed, %d throttles, end-to-end p99 %.0f ms", c.Documents, c.Failed, c.Throttles, c.EndToEndP99MS))
+	}
+	for _, p := range r.Profiles {
+		row("profile", p.Path, p.What)
+	}
+	_ = tw.Flush()
+}
+
+// rowFunc writes one row of the table.
+type rowFunc func(cols ...any)
+
+func lat(s Summary) string {
+	return fmt.Sprintf("p50 %.1f  p95 %.1f  p99 %.1f ms", s.P50, s.P95, s.P99)
+}
+
+// tail is a distribution with its tail to the largest.
+func tail(s Summary) string {
+	return fmt.Sprintf("p50 %.1f  p90 %.1f  p99 %.1f  max %.1f ms", s.P50, s.P90, s.P99, s.Max)
+}
+
+// printDocuments writes the rows of the documents scenarios.
+func (r *Report) printDocuments(row rowFunc) {
+	p := r.Pipeline
 	row("reference: raw JetStream", fmt.Sprintf("%.0f msgs/s", r.Reference.MsgsPerSec), fmt.Sprintf("publish→ack %s (%d msgs, %d publishers, file storage, fsync always)", lat(r.Reference.Latency), r.Reference.Messages, r.Reference.Publishers))
 	row("pipeline: documents", fmt.Sprintf("%.1f docs/s", p.DocsPerSec), fmt.Sprintf("%d docs by %d users, %d failed, %.1f s", p.Documents, p.Users, p.Failed, p.Seconds))
 	row("  upload mix", mix(p.Formats), "uploads per file type")
@@ -64,23 +94,45 @@ func (r *Report) Print(w io.Writer) {
 	for _, s := range r.SSE {
 		row("sse delivery", lat(s.Delivery), fmt.Sprintf("%d streams open at once on %d documents, %d events, %d incomplete", s.Concurrent, s.Documents, s.Events, s.Incomplete))
 	}
-	if len(r.Roles) > 0 {
-		row("bench process", fmt.Sprintf("%.1f CPU s", r.Process.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (embedded NATS, S3, simulator, load clients; PostgreSQL not counted)", r.Process.PeakRSSMB))
-		for _, u := range r.Roles {
+	printResources(row, r.Process, r.Roles, "")
+}
+
+// print writes the rows of the chat scenario.
+func (c *ChatResult) print(row rowFunc) {
+	ref := c.Reference
+	row("chat: time to first token", tail(c.FirstToken), fmt.Sprintf("POST of the question to its first delta event at the client; %d chats x %d questions (first ones spread over %.1f s), simulator speed %g", c.Chats, c.QuestionsPerChat, c.Ramp, c.SimSpeed))
+	for _, k := range []struct{ name, what string }{
+		{"ask", "POST to the question's publication (API)"},
+		{"answer", "publication to the first delta written (analyzer, the model's first token included)"},
+		{"deliver", "first delta written to the client (NATS, API relay, SSE)"},
+	} {
+		row("  stage "+k.name, tail(c.Stages[k.name]), k.what)
+	}
+	row("chat: whole answer", tail(c.Answer), "POST of the question to its answer event")
+	row("  simulator alone: first token", tail(ref.FirstToken), fmt.Sprintf("ConverseStream to its first text delta through the bedrockruntime client: the chats' conversations again, %d calls, %d at once, %s", ref.Calls, ref.Concurrency, ref.Model))
+	row("  simulator alone: whole answer", tail(ref.Answer), fmt.Sprintf("to the end of its stream; %d failed", ref.Failed))
+	if ref.FirstError != "" {
+		row("  simulator's first failure", ref.FirstError, "")
+	}
+	row("chat: added first token", fmt.Sprintf("p50 %+.1f  p99 %+.1f ms", c.Added.P50, c.Added.P99), "pipeline minus simulator alone at each quantile: a difference of two distributions, not of paired requests")
+	row("chat: answers", fmt.Sprintf("%.1f answers/s", c.AnswersPerSec),
+		fmt.Sprintf("%d asked, %d answered, %d failed, %d missing, %d refused, %d not asked, %d garbled; %.1f s", c.Asked, c.Answered, c.Failed, c.Missing, c.Refused, c.NotAsked, c.Garbled, c.Seconds))
+	if c.FirstError != "" {
+		row("  first trouble", c.FirstError, "")
+	}
+	printResources(row, c.Process, c.Roles, "chat ")
+}
+
+// printResources writes what a system's processes used.
+func printResources(row rowFunc, p ProcessResources, roles []system.Usage, label string) {
+	if len(roles) > 0 {
+		row(label+"bench process", fmt.Sprintf("%.1f CPU s", p.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (embedded NATS, S3, simulator, load clients; PostgreSQL not counted)", p.PeakRSSMB))
+		for _, u := range roles {
 			row("  role "+u.Role, fmt.Sprintf("%.1f CPU s", u.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB", u.PeakRSSMB))
 		}
-	} else {
-		row("process", fmt.Sprintf("%.1f CPU s", r.Process.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (all roles, embedded NATS and S3 in one process; extractor workers' CPU included)", r.Process.PeakRSSMB))
+		return
 	}
-	if c := r.Capacity; c != nil {
-		row("capacity: utilization", fmt.Sprintf("%.1f%%", 100*c.Utilization), fmt.Sprintf("peak 60 s window %d of quota %d (%d models x %d rpm), %d over quota", c.PeakWindow, c.Quota, c.Models, c.RPMPerModel, c.OverQuota))
-		row("  sustained", fmt.Sprintf("%.1f%%", 100*c.Sustained), fmt.Sprintf("%d calls served in the %.1f s drain, of %.0f the quota allows", c.Served, c.DrainSeconds, float64(c.Quota)*c.DrainSeconds/60))
-		row("capacity: drain", fmt.Sprintf("%.1f s", c.DrainSeconds), fmt.Sprintf("%d documents, %d failed, %d throttles, end-to-end p99 %.0f ms", c.Documents, c.Failed, c.Throttles, c.EndToEndP99MS))
-	}
-	for _, p := range r.Profiles {
-		row("profile", p.Path, p.What)
-	}
-	_ = tw.Flush()
+	row(label+"process", fmt.Sprintf("%.1f CPU s", p.CPUSeconds), fmt.Sprintf("peak RSS %.0f MB (all roles, embedded NATS and S3 in one process; extractor workers' CPU included)", p.PeakRSSMB))
 }
 
 // mix lists counts by key, largest first.
