@@ -4,6 +4,14 @@
 GO      ?= go
 MODULES := streams platform ingest extractor analyzer persist accounts notifier api cmd/prism
 PKGS    := $(foreach m,$(MODULES),./$(m)/...)
+# make test starts the longest packages first (the api and the system and
+# browser tests of cmd/prism), so that they do not start last and run alone
+# on one core at the end.
+TEST_ORDER := api cmd/prism extractor persist analyzer accounts platform streams ingest notifier
+TEST_PKGS  := $(foreach m,$(TEST_ORDER),./$(m)/...)
+ifneq ($(sort $(MODULES)),$(sort $(TEST_ORDER)))
+$(error TEST_ORDER must list exactly the MODULES)
+endif
 export GOTOOLCHAIN ?= local
 
 .PHONY: run build test test-short vet fmt postgres fuzz bench bench-full clean
@@ -27,7 +35,7 @@ RACE := $(shell command -v $${CC:-gcc} >/dev/null 2>&1 && echo -race)
 # shadow memory does not fit a small RLIMIT_DATA (they fail under -race).
 test: postgres
 	$(GO) vet $(PKGS)
-	$(GO) test $(RACE) -count=1 -timeout 15m -skip '^TestScenario|^TestRlimit' $(PKGS)
+	$(GO) test $(RACE) -count=1 -timeout 15m -skip '^TestScenario|^TestRlimit' $(TEST_PKGS)
 	$(GO) test -count=1 -timeout 5m -run '^TestScenario' ./analyzer/router/
 	$(GO) test -count=1 -timeout 5m -run '^TestRlimit' ./extractor/sandbox/
 
