@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -78,18 +77,58 @@ func (s *Store) PublishedBudget(ctx context.Context) (*Budget, error) {
 // dayState is one owner's count of one day.
 type dayState struct {
 	Used int64 `json:"used"`
-	// Counted lists, per document run ("<document>.<run>"), the
-	// deliveries of its event already counted.
+	// Seen holds, per delivery of a document run ("<document>.<run>#<delivery>"),
+	// the unix second it was counted, for forgetCounted: the deliveries a
+	// repeated count could come from.
+	Seen map[string]int64 `json:"seen,omitempty"`
+	// Counted is the record's older form, every delivery of the day by run.
+	// It is read, moved into Seen and never written again.
 	Counted map[string][]uint64 `json:"counted,omitempty"`
+}
+
+// forgetCounted is how long a counted delivery is remembered. A count is
+// repeated only by the handler that made it, retrying a write whose
+// acknowledgement was lost, seconds later; a redelivery is a new delivery
+// with a key of its own. An hour is far beyond any handler's life, and it
+// keeps a busy owner's record to an hour of their runs rather than a whole
+// day of them, which every count would otherwise rewrite.
+const forgetCounted = time.Hour
+
+// count adds tokens for the delivery key k at now, once, and forgets the
+// deliveries counted more than forgetCounted ago. It reports whether the
+// record changed.
+func (st *dayState) count(k string, tokens int64, now time.Time) bool {
+	if st.Seen == nil {
+		st.Seen = map[string]int64{}
+	}
+	for run, deliveries := range st.Counted {
+		for _, d := range deliveries {
+			st.Seen[run+"#"+strconv.FormatUint(d, 10)] = now.Unix()
+		}
+	}
+	migrated := st.Counted != nil
+	st.Counted = nil
+	if _, ok := st.Seen[k]; ok {
+		return migrated
+	}
+	cutoff := now.Add(-forgetCounted).Unix()
+	for sk, at := range st.Seen {
+		if at < cutoff {
+			delete(st.Seen, sk)
+		}
+	}
+	st.Seen[k] = now.Unix()
+	st.Used += tokens
+	return true
 }
 
 // Spend counts tokens spent by one delivery of a document's run, on
 // today's count of owner, exactly once: the count is keyed by document,
 // run and delivery, so counting again (a retried write whose
-// acknowledgement was lost, a delivery handled twice) changes nothing. A
-// redelivery is another delivery and counts what it spends itself, which
-// is what the model was paid for again (cached work is free). delivery 0
-// (unknown) counts as 1. With no limit, nothing is counted.
+// acknowledgement was lost) changes nothing. A redelivery is another
+// delivery and counts what it spends itself, which is what the model was
+// paid for again (cached work is free). delivery 0 (unknown) counts as 1.
+// With no limit, nothing is counted.
 func (b *Budget) Spend(ctx context.Context, owner, document string, run int, delivery uint64, tokens int64) error {
 	if b.limit == 0 || tokens <= 0 {
 		return nil
@@ -100,16 +139,9 @@ func (b *Budget) Spend(ctx context.Context, owner, document string, run int, del
 	}
 	delivery = max(delivery, 1)
 	runKey := document + "." + strconv.Itoa(run)
-	err = update(ctx, b.s, k, func(st *dayState, _ time.Time) (bool, error) {
-		if slices.Contains(st.Counted[runKey], delivery) {
-			return false, nil
-		}
-		if st.Counted == nil {
-			st.Counted = map[string][]uint64{}
-		}
-		st.Counted[runKey] = append(st.Counted[runKey], delivery)
-		st.Used += tokens
-		return true, nil
+	seenKey := runKey + "#" + strconv.FormatUint(delivery, 10)
+	err = update(ctx, b.s, k, func(st *dayState, now time.Time) (bool, error) {
+		return st.count(seenKey, tokens, now), nil
 	})
 	if err != nil {
 		return fmt.Errorf("count %d tokens of %s: %w", tokens, runKey, err)
