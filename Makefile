@@ -14,7 +14,7 @@ $(error TEST_ORDER must list exactly the MODULES)
 endif
 export GOTOOLCHAIN ?= local
 
-.PHONY: run build test test-short vet fmt postgres fuzz bench bench-full clean
+.PHONY: run build test test-short vet fmt postgres fuzz bench bench-full chaos clean
 
 run: postgres build
 	./bin/prism dev
@@ -35,9 +35,16 @@ RACE := $(shell command -v $${CC:-gcc} >/dev/null 2>&1 && echo -race)
 # shadow memory does not fit a small RLIMIT_DATA (they fail under -race).
 test: postgres
 	$(GO) vet $(PKGS)
-	$(GO) test $(RACE) -count=1 -timeout 15m -skip '^TestScenario|^TestRlimit' $(TEST_PKGS)
+	$(GO) test $(RACE) -count=1 -timeout 15m -skip '^TestScenario|^TestRlimit|^TestChaos' $(TEST_PKGS)
 	$(GO) test -count=1 -timeout 5m -run '^TestScenario' ./analyzer/router/
 	$(GO) test -count=1 -timeout 5m -run '^TestRlimit' ./extractor/sandbox/
+
+# The process topology under faults (cmd/prism/internal/topology): a NATS
+# node killed with SIGKILL mid-run and restarted, and a rolling restart of
+# every role process, each with the exactly-once ledger. Minutes, so not
+# in make test (which runs the topology's one-document test).
+chaos: postgres
+	$(GO) test -count=1 -timeout 15m -v -run '^TestChaos' ./cmd/prism/internal/topology/
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

@@ -184,6 +184,7 @@ func (s *Server) chatEvents(c *fiber.Ctx) error {
 		if err := r.run(ctx); err != nil {
 			r.log.Debug().Err(err).Msg("chat sse: stream ended")
 		}
+		s.endStream(w)
 	})
 	return nil
 }

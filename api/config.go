@@ -74,7 +74,15 @@ type Config struct {
 	// Content-Security-Policy allows its origin. Unset, they load from
 	// /assets/ on this server.
 	StaticBaseURL string
+	// ShutdownDelay is how long /readyz answers 503 at shutdown before the
+	// listener closes, so a load balancer stops sending here first
+	// (longer than its readiness probe interval). 0: none.
+	ShutdownDelay time.Duration
 }
+
+// DefaultShutdownDelay is API_SHUTDOWN_DELAY when unset: a few readiness
+// probes of a load balancer, well within the 25 s SHUTDOWN_GRACE.
+const DefaultShutdownDelay = 2 * time.Second
 
 // DefaultChatWatchdog is the chat watchdog when none is configured.
 const DefaultChatWatchdog = 5 * time.Second
@@ -96,7 +104,7 @@ const (
 // not streamed), API_IDLE_TIMEOUT, API_PUBLIC_URL, API_TRUSTED_PROXIES and
 // API_CORS_ORIGINS (comma-separated), API_METRICS_TOKEN,
 // API_EXPORT_MAX_ROWS, API_SESSION_IDLE, API_SESSION_MAX, API_SIGNUP (closed
-// or open), API_CHAT_WATCHDOG, STATIC_BASE_URL, and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
+// or open), API_CHAT_WATCHDOG, STATIC_BASE_URL, API_SHUTDOWN_DELAY, and the per-user limits API_LIMIT_UPLOADS_PER_MINUTE,
 // API_LIMIT_DOCS_IN_FLIGHT, API_LIMIT_SSE_STREAMS and API_LIMIT_EXPORTS.
 // Dev auth on an address other than loopback is refused.
 func ConfigFromEnv(l *config.Loader) Config {
@@ -125,6 +133,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 		Limits:         limitsFromEnv(l),
 		ChatWatchdog:   l.Duration("API_CHAT_WATCHDOG", DefaultChatWatchdog, 100*time.Millisecond, 5*time.Minute),
 		StaticBaseURL:  l.URL("STATIC_BASE_URL", "", "http", "https"),
+		ShutdownDelay:  l.Duration("API_SHUTDOWN_DELAY", DefaultShutdownDelay, 0, time.Minute),
 	}
 	for _, p := range c.TrustedProxies {
 		_, _, err := net.ParseCIDR(p)

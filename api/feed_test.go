@@ -32,8 +32,14 @@ type feed struct {
 // header fields given. It is closed when the test ends, if not before.
 func (e *env) openFeed(t *testing.T, owner, query string, header ...string) *feed {
 	t.Helper()
+	return e.openSSE(t, owner, "/api/v1/events"+query, header...)
+}
+
+// openSSE opens the event stream at path, read frame by frame like a feed.
+func (e *env) openSSE(t *testing.T, owner, path string, header ...string) *feed {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := e.getStream(ctx, "/api/v1/events"+query, owner, header...)
+	resp, err := e.getStream(ctx, path, owner, header...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

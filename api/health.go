@@ -16,6 +16,10 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 // failed (a backend's error text, which may name hosts and users) goes
 // to the log only.
 func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.stopping.Load() {
+		// First sign of a shutdown: a load balancer stops sending here.
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "stopping", "checks": fiber.Map{}})
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aiprism/prism/api/web"
@@ -12,6 +14,7 @@ import (
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/quota"
+	"github.com/aiprism/prism/platform/shutdown"
 	"github.com/aiprism/prism/streams"
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
@@ -88,6 +91,7 @@ type Server struct {
 	chatHub     *hub // CHAT's, sharing the hub's setup slots and metrics
 	chatMetrics chatMetrics
 	stop        context.CancelFunc // ends the hub and open SSE streams
+	stopping    atomic.Bool        // set at shutdown: /readyz answers 503
 	exports     chan struct{}      // export slots, see exportSlot
 	site        *web.Site          // the web application
 	app         *fiber.App
@@ -224,7 +228,11 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Addr() string { return s.deps.Listener.Addr().String() }
 
 // Run answers on the listener of Deps until ctx ends, then shuts down
-// gracefully: open SSE streams end, in-flight requests finish.
+// gracefully, in the order a load balancer needs: /readyz turns 503 and
+// stays so for ShutdownDelay while requests are still served, then the
+// listener closes, open SSE streams end with a retry hint (clients resume
+// on another replica with Last-Event-ID), and in-flight requests finish
+// within shutdown.Drain(ctx) (the process's share of SHUTDOWN_GRACE).
 func (s *Server) Run(ctx context.Context) error {
 	ln := s.deps.Listener
 	if ln == nil {
@@ -236,17 +244,39 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.deps.Quota == nil {
 		return errors.New("api: no limits store in Deps (quota.Open)")
 	}
+	once := &closeOnce{Listener: ln}
 	errc := make(chan error, 1)
-	go func() { errc <- s.app.Listener(lingerListener{ln}) }()
+	go func() { errc <- s.app.Listener(lingerListener{once}) }()
 	s.deps.Log.Info().Str("addr", ln.Addr().String()).Msg("api listening")
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	s.stop() // open SSE streams end now instead of at their next heartbeat
-	if err := s.app.ShutdownWithTimeout(10 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	start := time.Now()
+	s.stopping.Store(true)
+	s.deps.Log.Info().Dur("delay", s.cfg.ShutdownDelay).Msg("api stopping: not ready; still serving until the delay ends")
+	time.Sleep(s.cfg.ShutdownDelay)
+	_ = once.Close() // no new connections: clients go to another replica
+	s.stop()         // open SSE streams end now, with a retry hint
+	err := s.app.ShutdownWithTimeout(shutdown.Drain(ctx, 10*time.Second))
+	s.deps.Log.Info().Dur("took", time.Since(start)).Err(err).Msg("api stopped")
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return nil
+}
+
+// closeOnce is a listener that Run closes before fasthttp's shutdown
+// does, to end SSE streams between the two: fasthttp stops at the error
+// of a second Close.
+type closeOnce struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *closeOnce) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }

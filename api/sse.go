@@ -178,8 +178,22 @@ func (s *Server) openStream(c *fiber.Ctx, log zerolog.Logger, run func(ctx conte
 		if err := run(ctx, w); err != nil {
 			log.Debug().Err(err).Msg("sse: stream ended")
 		}
+		s.endStream(w)
 	})
 	return nil
+}
+
+// shutdownRetry is the last frame of a stream the server ends because it
+// stops: EventSource reconnects after retry ms with Last-Event-ID, and the
+// load balancer sends it to a replica still serving.
+const shutdownRetry = ": server stopping; resume elsewhere\nretry: 1000\n\n"
+
+// endStream closes an SSE stream; when the server is stopping, with the
+// hint to resume elsewhere soon.
+func (s *Server) endStream(w *bufio.Writer) {
+	if s.hub.life.Err() != nil {
+		_ = writeSSE(w, shutdownRetry)
+	}
 }
 
 // setSSEHeaders makes the answer an event stream that no proxy buffers.

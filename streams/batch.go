@@ -47,6 +47,13 @@ func RunBatch(ctx context.Context, js jetstream.JetStream, c Consumer, batch Bat
 	for {
 		sem <- struct{}{}
 		msgs, closed := gather(it, o.Size, o.Wait)
+		if ctx.Err() != nil {
+			// Fetched before the drain but not started: not ours to begin.
+			for _, m := range msgs {
+				r.handBack(m)
+			}
+			msgs = nil
+		}
 		if len(msgs) > 0 {
 			wg.Add(1)
 			go func() {

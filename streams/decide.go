@@ -46,9 +46,9 @@ type decision struct {
 // decide is the delivery rule every stage shares, as a function of the
 // handler's outcome, the delivery and the policy alone:
 //   - success: ack;
-//   - the handler's context ended (shutdown): retry, whatever the error
-//     says. Work cut short is never the document's failure, nor an
-//     attempt to give up on;
+//   - the handler's context ended (shutdown): retry at once (a NAK without
+//     delay, for another replica), whatever the error says. Work cut
+//     short is never the document's failure, nor an attempt to give up on;
 //   - a PermanentError: fail with its class and the sentence it tells users;
 //   - a transient error at the last allowed delivery, or of an event older
 //     than maxAge: fail as gave-up.
@@ -62,7 +62,8 @@ func decide(p policy, a attempt) decision {
 		return decision{action: actAck, outcome: "ack"}
 	}
 	if a.canceled {
-		return decision{action: actRetry, delay: p.backoff(a.delivered), outcome: "retry"}
+		// Handed back at once: another replica takes it now.
+		return decision{action: actRetry, outcome: "handback"}
 	}
 	permanent, class, reason, after := classify(a.err)
 	if permanent {

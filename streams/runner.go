@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/shutdown"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -21,11 +22,14 @@ type Handler func(ctx context.Context, ev *Event) error
 
 // RunnerOptions configure Run.
 type RunnerOptions struct {
-	Concurrency  int            // events handled at once by this process
-	Log          zerolog.Logger // base logger; the runner adds document fields
-	Publisher    *Publisher     // publishes document.failed for stages
-	Metrics      *RunnerMetrics // nil = not measured
-	DrainTimeout time.Duration  // how long in-flight work may finish after ctx ends
+	Concurrency int            // events handled at once by this process
+	Log         zerolog.Logger // base logger; the runner adds document fields
+	Publisher   *Publisher     // publishes document.failed for stages
+	Metrics     *RunnerMetrics // nil = not measured
+	// DrainTimeout is how long in-flight work may finish after ctx ends
+	// before it is cut short and handed back. 0 = shutdown.Drain(ctx),
+	// the process's share of SHUTDOWN_GRACE, else 30 s.
+	DrainTimeout time.Duration
 	// Backoff is the delay before redelivery number n (n >= 1) of a
 	// transient failure. Nil = exponential from 1 s, capped at 1 min.
 	Backoff func(n uint64) time.Duration
@@ -51,7 +55,7 @@ func NewRunnerMetrics(reg prometheus.Registerer) *RunnerMetrics {
 	return &RunnerMetrics{
 		handled: obs.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prism_consumer_messages_total",
-			Help: "Events handled by a consumer, by outcome (ack, retry, wait, term, fail).",
+			Help: "Events handled by a consumer, by outcome (ack, retry, wait, term, fail, handback: given back unstarted or cut short at shutdown).",
 		}, []string{"consumer", "outcome"})),
 		duration: obs.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "prism_consumer_handle_seconds",
@@ -72,8 +76,9 @@ func (m *RunnerMetrics) outcome(consumer, outcome string) {
 }
 
 // Run binds to the durable consumer c and handles its events with up to
-// opts.Concurrency at once until ctx ends; then it stops fetching, lets
-// in-flight events finish (bounded by DrainTimeout) and returns.
+// opts.Concurrency at once until ctx ends; then it stops fetching, hands
+// back the events it fetched but has not started, lets in-flight events
+// finish (bounded by DrainTimeout) and returns.
 //
 // Delivery rules, the same for every stage (see decide):
 //   - success: acknowledged synchronously (DoubleAck) after the handler's
@@ -83,7 +88,8 @@ func (m *RunnerMetrics) outcome(consumer, outcome string) {
 //   - permanent error, or the last delivery of a transient one: for stages,
 //     a document.failed event with the reason, then TermWithReason; the
 //     terminated advisory lands in the DLQ stream;
-//   - work whose context ended (shutdown): retried, never failed;
+//   - work whose context ended (shutdown): handed back with a NAK without
+//     delay, so another replica takes it at once; never failed;
 //   - long work: InProgress heartbeats every AckWait/3.
 func Run(ctx context.Context, js jetstream.JetStream, c Consumer, h Handler, opts RunnerOptions) error {
 	if c.PublishFailures && opts.Publisher == nil {
@@ -184,7 +190,7 @@ func open(ctx context.Context, js jetstream.JetStream, c Consumer, opts RunnerOp
 		opts.Concurrency = 1
 	}
 	if opts.DrainTimeout <= 0 {
-		opts.DrainTimeout = 30 * time.Second
+		opts.DrainTimeout = shutdown.Drain(ctx, 30*time.Second)
 	}
 	if opts.Backoff == nil {
 		opts.Backoff = DefaultBackoff
@@ -235,6 +241,12 @@ func consume(ctx context.Context, js jetstream.JetStream, c Consumer, opts Runne
 			if ctx.Err() != nil {
 				return nil
 			}
+			continue
+		}
+		if ctx.Err() != nil {
+			// Fetched before the drain but not started: not ours to begin.
+			r.handBack(msg)
+			<-sem
 			continue
 		}
 		wg.Add(1)
@@ -295,6 +307,16 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 	r.carryOut(ctx, msg, dec, herr, log)
 }
 
+// handBack returns a message this process will not handle (it is
+// stopping) to the consumer at once, so another replica takes it now
+// rather than after AckWait.
+func (r *runner) handBack(msg jetstream.Msg) {
+	r.opts.Metrics.outcome(r.c.Name, "handback")
+	if err := msg.Nak(); err != nil {
+		r.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("cannot hand back an unstarted message; redelivered after AckWait")
+	}
+}
+
 // carryOut does what decide decided.
 func (r *runner) carryOut(ctx context.Context, msg jetstream.Msg, d decision, herr error, log zerolog.Logger) {
 	r.opts.Metrics.outcome(r.c.Name, d.outcome)
@@ -309,8 +331,12 @@ func (r *runner) carryOut(ctx context.Context, msg jetstream.Msg, d decision, he
 			log.Warn().Err(err).Msg("ack failed; message will be redelivered")
 		}
 	case actRetry:
-		log.Warn().Err(herr).Dur("retry_in", d.delay).Msg("transient failure; will retry")
-		_ = msg.NakWithDelay(d.delay)
+		if d.delay == 0 {
+			log.Info().Err(herr).Msg("cut short by shutdown; handed back")
+		} else {
+			log.Warn().Err(herr).Dur("retry_in", d.delay).Msg("transient failure; will retry")
+		}
+		_ = msg.NakWithDelay(d.delay) // 0: a plain NAK, redelivered at once
 	case actFail:
 		log.Error().Err(herr).Str("reason_class", d.class).Msg("failed at this stage")
 		_ = msg.TermWithReason(truncate(d.class+": "+d.reason, 256))

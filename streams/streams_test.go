@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/platform/blob"
+	"github.com/aiprism/prism/platform/shutdown"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/aiprism/prism/streams/streamstest"
@@ -546,5 +547,62 @@ func TestEnsureStreamsLeavesAMatchingStreamAlone(t *testing.T) {
 	s, _ := js.Stream(ctx, streams.DocsStream)
 	if s.CachedInfo().Config.MaxAge != time.Hour {
 		t.Fatalf("MaxAge not updated: %v", s.CachedInfo().Config.MaxAge)
+	}
+}
+
+// A runner told to stop while it holds events hands them back at once:
+// another replica on the same consumer gets them well before AckWait (30 s
+// here) and before the stopping runner's backoff (20 s), and the stopping
+// runner starts nothing it had fetched but not begun. The drain time comes
+// from the context, as SHUTDOWN_GRACE sets it for a role process.
+func TestRunnerHandsBackHeldEventsAtOnceOnShutdown(t *testing.T) {
+	js := startJS(t)
+	pub := streams.NewPublisher(js, "/test")
+	c := testConsumer()
+	c.AckWait = 30 * time.Second
+	var startedA atomic.Int32
+	held := make(chan struct{}, 16)
+	ctx, cancel := context.WithCancel(shutdown.WithDrain(context.Background(), 200*time.Millisecond))
+	done := make(chan error, 1)
+	go func() {
+		done <- streams.Run(ctx, js, c, func(ctx context.Context, ev *streams.Event) error {
+			startedA.Add(1)
+			held <- struct{}{}
+			<-ctx.Done() // a model call longer than the grace
+			return ctx.Err()
+		}, streams.RunnerOptions{
+			Concurrency: 4, Log: zerolog.New(zerolog.NewTestWriter(t)), Publisher: pub,
+			Backoff: func(uint64) time.Duration { return 20 * time.Second },
+		})
+	}()
+	for i := range 8 {
+		publishUploaded(t, pub, fmt.Sprintf("doc%d", i))
+	}
+	for range 4 {
+		<-held
+	}
+	time.Sleep(200 * time.Millisecond) // the runner's client buffer fills behind the held event
+	var handledB sync.Map
+	var countB atomic.Int32
+	runInBackground(t, js, c, func(_ context.Context, ev *streams.Event) error {
+		if _, dup := handledB.LoadOrStore(ev.Subject, true); !dup {
+			countB.Add(1)
+		}
+		return nil
+	}, 4)
+	stoppedAt := time.Now()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(stoppedAt); took > 2*time.Second {
+		t.Fatalf("the stopping runner took %s to return, with a 200ms drain", took)
+	}
+	testenv.Eventually(t, 3*time.Second, "every event handled by the other runner", func() bool { return countB.Load() == 8 })
+	if took := time.Since(stoppedAt); took > 3*time.Second {
+		t.Fatalf("handed-back events reached the other runner after %s: not at once", took)
+	}
+	if n := startedA.Load(); n != 4 {
+		t.Fatalf("the stopping runner started %d events, want only the four it held", n)
 	}
 }

@@ -31,9 +31,9 @@ type Usage struct {
 }
 
 // StartProcess runs `bin role` with the process environment plus env, the
-// way an operator runs a role on its own machine.
+// way an operator runs a role on its own machine. A role that listens
+// listens where env says (its ListenEnv), or on a free loopback port.
 func StartProcess(bin, role string, env map[string]string) (*Process, error) {
-	p := &Process{Role: role, out: &lockedBuffer{}, done: make(chan struct{})}
 	extra := map[string]string{}
 	for k, v := range env {
 		extra[k] = v
@@ -42,24 +42,40 @@ func StartProcess(bin, role string, env map[string]string) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	addr := ""
 	if v := roles[0].ListenEnv; v != "" {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+		if addr = extra[v]; addr == "" {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			addr = ln.Addr().String()
+			_ = ln.Close()
+			extra[v] = addr
 		}
-		p.APIAddr = ln.Addr().String()
-		_ = ln.Close()
-		extra[v] = p.APIAddr
 	}
-	cmd := exec.Command(bin, role)
+	p, err := StartBinary(role, bin, []string{role}, extra)
+	if err != nil {
+		return nil, err
+	}
+	p.APIAddr = addr
+	return p, nil
+}
+
+// StartBinary runs bin with args and the process environment plus env,
+// named name (a role, or another server such as a NATS node). It dies
+// with the process that started it.
+func StartBinary(name, bin string, args []string, env map[string]string) (*Process, error) {
+	p := &Process{Role: name, out: &lockedBuffer{}, done: make(chan struct{})}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
-	for k, v := range extra {
+	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", role, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p.cmd = cmd
 	go func() { p.err = cmd.Wait(); close(p.done) }()

@@ -18,6 +18,7 @@ import (
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/platform/quota"
+	"github.com/aiprism/prism/platform/shutdown"
 	"github.com/aiprism/prism/streams"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -214,7 +215,8 @@ func NeedsOf(roles []Role) Needs {
 type configured struct {
 	roles   []Role
 	builds  []Build
-	metrics string // METRICS_ADDR
+	metrics string        // METRICS_ADDR
+	grace   time.Duration // SHUTDOWN_GRACE
 }
 
 // configure reads the configuration of roles and the process's own
@@ -227,6 +229,7 @@ func configure(env config.Getenv, roles []Role) (configured, error) {
 		c.builds = append(c.builds, r.Configure(l))
 	}
 	c.metrics = l.String("METRICS_ADDR", "")
+	c.grace = shutdown.GraceFromEnv(l)
 	return c, l.Err()
 }
 
@@ -238,10 +241,18 @@ type Running struct {
 }
 
 // Wait blocks until every role has stopped and returns the first error.
+// Once the roles are told to stop, it waits SHUTDOWN_GRACE at most, then
+// returns ErrGraceExceeded with the laggards still running: the process
+// exits before an orchestrator's SIGKILL, and what they held is redelivered.
 func (r *Running) Wait() error { return r.wait() }
 
+// ErrGraceExceeded: roles did not stop within SHUTDOWN_GRACE.
+var ErrGraceExceeded = errors.New("roles still running at the end of SHUTDOWN_GRACE")
+
 // StartRoles starts roles on in and returns at once; they run until ctx
-// ends or one of them fails, which stops the others. The api role listens
+// ends or one of them fails, which stops the others. Stopping, each role
+// stops taking work and has SHUTDOWN_GRACE to finish or hand back what it
+// holds (shutdown.Drain of its context tells it its share). The api role listens
 // before StartRoles returns, so its address is known. If a role cannot be
 // built, the roles already started are stopped, and have stopped, before
 // StartRoles returns the error.
@@ -250,10 +261,10 @@ func StartRoles(ctx context.Context, in *Infra, env config.Getenv, roles []Role)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(shutdown.WithDrain(ctx, shutdown.DrainOf(c.grace)))
 	eg, ctx := errgroup.WithContext(ctx)
 	g := stopQuietly{eg, ctx}
-	run := &Running{wait: func() error { defer cancel(); return eg.Wait() }}
+	run := &Running{wait: func() error { defer cancel(); return waitWithin(ctx, c.grace, eg.Wait, in.Log) }}
 	for i, r := range c.roles {
 		runner, err := c.builds[i](in, in.Log.With().Str(obs.FieldRole, r.Name).Logger())
 		if err != nil {
@@ -271,6 +282,30 @@ func StartRoles(ctx context.Context, in *Infra, env config.Getenv, roles []Role)
 		g.Go(func() error { return obs.ServeMetrics(ctx, c.metrics, in.Registry, in.Log) })
 	}
 	return run, nil
+}
+
+// waitWithin returns what wait returns, waiting grace at most once
+// stopping has ended.
+func waitWithin(stopping context.Context, grace time.Duration, wait func() error, log zerolog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-stopping.Done():
+	}
+	start := time.Now()
+	log.Info().Dur("grace", grace).Msg("stopping: finishing or handing back work in hand")
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		log.Info().Dur("took", time.Since(start)).Msg("stopped")
+		return err
+	case <-t.C:
+		log.Error().Dur("grace", grace).Msg("roles did not stop within SHUTDOWN_GRACE; exiting without them")
+		return fmt.Errorf("%w (%s)", ErrGraceExceeded, grace)
+	}
 }
 
 // stopQuietly runs roles in an errgroup; a role that returns an error only

@@ -12,6 +12,7 @@ import (
 	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"github.com/aiprism/prism/platform/config"
+	"github.com/aiprism/prism/platform/shutdown"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/rs/zerolog"
 )
@@ -89,6 +90,49 @@ func TestARoleThatFailsStopsTheOthers(t *testing.T) {
 	case <-steady.stopped:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the other role still runs after one failed")
+	}
+}
+
+// stuck is a role that ignores its context's end for hold, and records
+// the drain time its context carried.
+type stuck struct {
+	hold  time.Duration
+	drain chan time.Duration
+}
+
+func (s *stuck) Run(ctx context.Context) error {
+	<-ctx.Done()
+	s.drain <- shutdown.Drain(ctx, 0)
+	time.Sleep(s.hold)
+	return nil
+}
+
+// TestARoleExceedingTheGraceIsCutOff: once the process is told to stop,
+// Wait returns within SHUTDOWN_GRACE even though a role is still running,
+// with ErrGraceExceeded; each role's context carries its share of the
+// grace for finishing work in hand.
+func TestARoleExceedingTheGraceIsCutOff(t *testing.T) {
+	s := &stuck{hold: time.Minute, drain: make(chan time.Duration, 1)}
+	role := system.Role{Name: "stuck", Configure: func(*config.Loader) system.Build {
+		return func(*system.Infra, zerolog.Logger) (system.Runner, error) { return s, nil }
+	}}
+	ctx, stop := context.WithCancel(t.Context())
+	running, err := system.StartRoles(ctx, &system.Infra{Log: zerolog.Nop()}, config.MapEnv(map[string]string{"SHUTDOWN_GRACE": "500ms"}), []system.Role{role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	stop()
+	err = running.Wait()
+	took := time.Since(stopped)
+	if !errors.Is(err, system.ErrGraceExceeded) {
+		t.Fatalf("Wait = %v, want ErrGraceExceeded", err)
+	}
+	if took < 500*time.Millisecond || took > 1500*time.Millisecond {
+		t.Fatalf("Wait returned %s after the stop, want about the 500ms grace", took)
+	}
+	if d := <-s.drain; d != shutdown.DrainOf(500*time.Millisecond) || d >= 500*time.Millisecond {
+		t.Fatalf("the role's drain time is %s, want %s, within the grace", d, shutdown.DrainOf(500*time.Millisecond))
 	}
 }
 
