@@ -133,6 +133,9 @@ func (s *SmallResult) print(row rowFunc) {
 		row("  CPU per document", perDocCPU(r.CPUPerDoc), "CPU ms per completed document")
 		w := r.Writes
 		row("  JetStream per document", fmt.Sprintf("%.2f writes", w.JetStream), fmt.Sprintf("%.2f stored (%s) + %.2f acks (%s)", w.StoredTotal, perKey(w.Stored), w.AckTotal, perKey(w.Acks)))
+		if len(w.InMemory) > 0 {
+			row("  in memory per document", fmt.Sprintf("%.2f stored", sum(w.InMemory)), perKey(w.InMemory)+" (memory storage: no fsync)")
+		}
 		row("  PostgreSQL per document", fmt.Sprintf("%.2f WAL syncs", w.PGWALSyncs), fmt.Sprintf("%.2f commits, %.2f WAL writes, %.1f WAL records", w.PGCommits, w.PGWALWrites, w.PGWALRecords))
 		if r.Profile != "" {
 			row("  profile", r.Profile, "CPU, bench process")
@@ -150,6 +153,15 @@ func perDocCPU(cpu map[string]float64) string {
 		ms[k] = 1000 * v
 	}
 	return joinLargest(ms, "%s %.2f")
+}
+
+// sum adds m's values.
+func sum(m map[string]float64) float64 {
+	var t float64
+	for _, v := range m {
+		t += v
+	}
+	return t
 }
 
 // perKey lists per-document figures, largest first.

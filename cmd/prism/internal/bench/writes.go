@@ -22,7 +22,10 @@ type writeCounts struct {
 	// state file (with O_SYNC) at most about ten times a second, whatever
 	// the number of acks.
 	acks map[string]uint64
-	pg   pgCounts
+	// memory are the streams in memory storage: their messages are never
+	// fsynced.
+	memory map[string]bool
+	pg     pgCounts
 }
 
 // pgCounts are PostgreSQL's cumulative statistics of WAL and commits.
@@ -33,14 +36,16 @@ type pgCounts struct {
 // countWrites reads the streams' and consumers' state and PostgreSQL's
 // statistics (pool nil: none).
 func countWrites(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool) (writeCounts, error) {
-	w := writeCounts{stored: map[string]uint64{}, acks: map[string]uint64{}}
+	w := writeCounts{stored: map[string]uint64{}, acks: map[string]uint64{}, memory: map[string]bool{}}
 	names := js.StreamNames(ctx)
 	for name := range names.Name() {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
 			return w, fmt.Errorf("stream %s: %w", name, err)
 		}
-		w.stored[name] = s.CachedInfo().State.LastSeq
+		info := s.CachedInfo()
+		w.stored[name] = info.State.LastSeq
+		w.memory[name] = info.Config.Storage == jetstream.MemoryStorage
 		cons := s.ListConsumers(ctx)
 		for ci := range cons.Info() {
 			if ci.Config.AckPolicy == jetstream.AckNonePolicy {
@@ -70,10 +75,12 @@ func countWrites(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool
 
 // WritesPerDoc are the durable writes of a round per document completed.
 type WritesPerDoc struct {
-	// Stored is messages stored per stream or KV bucket; StoredTotal their
-	// sum: each is an fsync of a message block with SyncAlways.
+	// Stored is messages stored per file-backed stream or KV bucket;
+	// StoredTotal their sum: each is an fsync of a message block with
+	// SyncAlways. InMemory is the same for streams in memory storage.
 	Stored      map[string]float64 `json:"stored"`
 	StoredTotal float64            `json:"stored_total"`
+	InMemory    map[string]float64 `json:"stored_in_memory,omitempty"`
 	// Acks is acknowledgements per durable consumer; AckTotal their sum.
 	// Not each an fsync: see writeCounts.acks.
 	Acks     map[string]float64 `json:"acks"`
@@ -92,13 +99,14 @@ type WritesPerDoc struct {
 // perDoc is what was written between before and after for docs documents.
 func perDoc(before, after writeCounts, docs int) WritesPerDoc {
 	n := float64(max(docs, 1))
-	w := WritesPerDoc{Stored: deltas(before.stored, after.stored, n), Acks: deltas(before.acks, after.acks, n)}
-	for _, v := range w.Stored {
-		w.StoredTotal += v
+	w := WritesPerDoc{Stored: deltas(before.stored, after.stored, n), Acks: deltas(before.acks, after.acks, n), InMemory: map[string]float64{}}
+	for k, v := range w.Stored {
+		if after.memory[k] {
+			w.InMemory[k] = v
+			delete(w.Stored, k)
+		}
 	}
-	for _, v := range w.Acks {
-		w.AckTotal += v
-	}
+	w.StoredTotal, w.AckTotal = sum(w.Stored), sum(w.Acks)
 	w.JetStream = w.StoredTotal + w.AckTotal
 	w.PGCommits = float64(after.pg.commits-before.pg.commits) / n
 	w.PGWALSyncs = float64(after.pg.walSyncs-before.pg.walSyncs) / n
