@@ -21,13 +21,17 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
-	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioAll, "scenarios to run: "+strings.Join(bench.Scenarios(), ", ")+" (all: every one but capacity; chat: the chat scenario and the simulator alone)")
+	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioAll, "scenarios to run: "+strings.Join(bench.Scenarios(), ", ")+" (all: every one but capacity; chat: the chat scenario and the simulator alone; small: small text documents polled to completion, and raw JetStream)")
 	fs.BoolVar(&o.Quick, "quick", false, "small sizes (make bench)")
 	fs.StringVar(&o.CorpusDir, "corpus", "../shared/corpus", "documents to upload (text, HTML, PDF, DOCX and XLSX files under 256 KiB)")
 	fs.IntVar(&o.Documents, "docs", 0, "documents in the pipeline scenario")
-	fs.IntVar(&o.Users, "users", 0, "simulated users, each following its document over SSE")
+	fs.IntVar(&o.Users, "users", 0, "simulated users, each following its document (default 50; 40 with -scenario small)")
 	fs.IntVar(&o.APIClients, "clients", 0, "concurrent API clients")
-	fs.Float64Var(&o.PacedRate, "rate", 0, "documents/s of the paced pipeline scenario (default 10)")
+	var rate float64
+	fs.Float64Var(&rate, "rate", 0, "documents/s offered: of the paced pipeline scenario (default 10); with -scenario small, uploads at this rate whatever the latency (default: a closed loop, each user one document at a time)")
+	fs.IntVar(&o.DocBytes, "doc-bytes", 0, "with -scenario small: bytes of text per document (default 1024)")
+	fs.StringVar(&o.Follow, "follow", bench.FollowPoll, "with -scenario small: how clients see a document finished: poll (GET every 0.5 s) or sse")
+	fs.IntVar(&o.Rounds, "rounds", 1, "with -scenario small: rounds of -docs documents on one fresh system (the first on a fresh instance)")
 	fs.DurationVar(&o.APIDuration, "api-time", 0, "duration of the API scenario")
 	fs.Float64Var(&o.APIRate, "api-rate", 0, "requests/s in all of the paced API scenario (default 500)")
 	fs.IntVar(&o.SSEDocs, "sse-docs", 0, "documents followed in the SSE scenario")
@@ -43,6 +47,11 @@ func runBench(ctx context.Context, args []string, env config.Getenv, stdout, std
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile here before the system stops, and each role process's to <file>.<role>")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.Scenario == bench.ScenarioSmall {
+		o.Offered = rate
+	} else {
+		o.PacedRate = rate
 	}
 	if o.ChatSpeed <= 0 {
 		return fmt.Errorf("-chat-speed %g: want a speed above 0 (1 is realistic)", o.ChatSpeed)

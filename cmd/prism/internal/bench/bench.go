@@ -62,6 +62,14 @@ type Options struct {
 	// memory are measured per role.
 	InProcess bool
 	Binary    string
+	// The small scenario: Users upload Documents documents of about
+	// DocBytes each per round, Rounds rounds on one fresh system, each
+	// document followed by Follow (FollowPoll or FollowSSE); Offered > 0
+	// uploads at that many documents/s whatever the latency.
+	DocBytes int
+	Follow   string
+	Offered  float64
+	Rounds   int
 	// CPUProfile and MemProfile, when set, name the bench process's
 	// profiles; each role process writes its own to <path>.<role>.
 	CPUProfile string
@@ -94,6 +102,9 @@ func (o Options) sseRuns() []int {
 const (
 	ScenarioAll  = "all"  // every scenario but capacity (which -capacity adds)
 	ScenarioChat = "chat" // the chat scenario and its reference
+	// ScenarioSmall is many small text documents, polled to completion,
+	// and the raw JetStream reference.
+	ScenarioSmall = "small"
 )
 
 // Parts of a run, each on a system of its own: the simulator's speed is a
@@ -101,12 +112,14 @@ const (
 const (
 	partDocuments = "documents" // raw JetStream, pipeline, paced pipeline, API, SSE; simulator at zero latency
 	partChat      = "chat"      // chats and the simulator alone, at ChatSpeed
+	partSmall     = "small"     // small documents on a fresh system, raw JetStream after them
 )
 
 // scenarios are the parts each value of -scenario runs, in order.
 var scenarios = map[string][]string{
-	ScenarioAll:  {partDocuments, partChat},
-	ScenarioChat: {partChat},
+	ScenarioAll:   {partDocuments, partChat},
+	ScenarioChat:  {partChat},
+	ScenarioSmall: {partSmall},
 }
 
 // Scenarios are the values Options.Scenario takes.
@@ -131,8 +144,16 @@ func (o Options) Defaults() Options {
 			}
 		}
 	}
+	if o.Scenario == ScenarioSmall {
+		def(&o.Users, 40, 10)
+	}
 	def(&o.Documents, 2000, 300)
 	def(&o.Users, 50, 20)
+	def(&o.DocBytes, 1024, 1024)
+	def(&o.Rounds, 1, 1)
+	if o.Follow == "" {
+		o.Follow = FollowPoll
+	}
 	def(&o.APIClients, 100, 100)
 	def(&o.SSEDocs, 1000, 20)
 	def(&o.SSEPerDoc, 10, 10)
@@ -189,6 +210,7 @@ type Report struct {
 	SSE      []SSEResult     `json:"sse"`
 	Capacity *CapacityResult `json:"capacity,omitempty"`
 	Chat     *ChatResult     `json:"chat,omitempty"`
+	Small    *SmallResult    `json:"small,omitempty"`
 	// Process and Roles are what the documents scenarios' system used;
 	// Roles is CPU and peak memory per role process (not with InProcess).
 	Process  ProcessResources `json:"process"`
@@ -218,7 +240,8 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.CPUProfile != "" {
+	// The small scenario profiles the bench process round by round.
+	if o.CPUProfile != "" && o.Scenario != ScenarioSmall {
 		stopCPU, err := system.StartCPUProfile(o.CPUProfile)
 		if err != nil {
 			return nil, err
@@ -233,6 +256,8 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 			err = runDocuments(ctx, o, rep)
 		case partChat:
 			rep.Chat, err = runChat(ctx, o)
+		case partSmall:
+			rep.Small, err = runSmall(ctx, o)
 		}
 		if err != nil {
 			return nil, err
@@ -257,10 +282,15 @@ func (o Options) profiles(parts []string) []Profile {
 		if p.path == "" {
 			continue
 		}
-		if p.kind == "CPU" {
+		if p.kind == "CPU" && o.Scenario != ScenarioSmall {
 			out = append(out, Profile{Path: p.path, What: "CPU, bench process"})
 		}
 		for _, part := range parts {
+			if p.kind == "CPU" && part == partSmall {
+				for r := 1; r <= o.Rounds; r++ {
+					out = append(out, Profile{Path: o.roundProfile(strconv.Itoa(r)), What: fmt.Sprintf("CPU, bench process, round %d", r)})
+				}
+			}
 			if p.kind == "heap" {
 				out = append(out, Profile{Path: profilePath(p.path, part, ""), What: "heap, bench process, " + part + " system"})
 			}
@@ -305,6 +335,29 @@ func runDocuments(ctx context.Context, o Options, rep *Report) error {
 		return documentScenarios(ctx, o, s.dev, newClient(s.apiURL, conns), rep)
 	})
 	return err
+}
+
+// runSmall runs the small scenario on a system of its own.
+func runSmall(ctx context.Context, o Options) (*SmallResult, error) {
+	if o.Follow != FollowPoll && o.Follow != FollowSSE {
+		return nil, fmt.Errorf("follow %q: want %s or %s", o.Follow, FollowPoll, FollowSSE)
+	}
+	env, cleanup, err := benchEnv(o, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	var res *SmallResult
+	process, roles, err := withSystem(ctx, o, partSmall, env, func(s *benchSystem) error {
+		var err error
+		res, err = smallScenario(ctx, o, s)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Process, res.Roles = process, roles
+	return res, nil
 }
 
 // runChat runs the chat scenario and its reference on a system with the
@@ -352,6 +405,7 @@ type benchSystem struct {
 	dev    *system.Dev
 	env    config.Getenv // the roles' environment, the embedded services' addresses included
 	apiURL string
+	procs  *roleProcesses // nil with the roles in this process
 }
 
 // analyzerConfig is the analyzer role's configuration in s.
@@ -383,7 +437,7 @@ func withSystem(ctx context.Context, o Options, part string, env config.Getenv, 
 			return ProcessResources{}, nil, err
 		}
 		defer procs.stop()
-		s.apiURL = procs.apiURL
+		s.apiURL, s.procs = procs.apiURL, procs
 	}
 	before := usage()
 	if err := fn(s); err != nil {

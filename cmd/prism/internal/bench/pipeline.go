@@ -16,18 +16,23 @@ import (
 
 // PipelineResult is the end-to-end view of simulated users.
 type PipelineResult struct {
-	Documents  int                `json:"documents"`
-	Users      int                `json:"users"`
-	Seconds    float64            `json:"seconds"`
-	DocsPerSec float64            `json:"docs_per_sec"`
-	Failed     int                `json:"failed"`
-	FirstError string             `json:"first_error,omitempty"`
-	EndToEnd   Summary            `json:"end_to_end"`
-	ModelTime  Summary            `json:"model_time"`
-	Overhead   Summary            `json:"overhead"` // end to end minus model time
-	Stages     map[string]Summary `json:"stages"`
-	Formats    map[string]int     `json:"formats"` // uploads per file type
-	IDs        []string           `json:"-"`
+	Documents int `json:"documents"`
+	Users     int `json:"users"`
+	Throughput
+	Stages  map[string]Summary `json:"stages"`
+	Formats map[string]int     `json:"formats"` // uploads per file type
+	IDs     []string           `json:"-"`
+}
+
+// Throughput is what a run of documents did, as its users saw it.
+type Throughput struct {
+	Seconds    float64 `json:"seconds"`
+	DocsPerSec float64 `json:"docs_per_sec"` // completed documents
+	Failed     int     `json:"failed"`
+	FirstError string  `json:"first_error,omitempty"`
+	EndToEnd   Summary `json:"end_to_end"`
+	ModelTime  Summary `json:"model_time"`
+	Overhead   Summary `json:"overhead"` // end to end minus model time
 }
 
 // Pipeline has users upload documents and follow each one's SSE stream to
@@ -35,31 +40,16 @@ type PipelineResult struct {
 // user one document at a time.
 func Pipeline(ctx context.Context, c *client, docs []Doc, n, users, first int) (PipelineResult, error) {
 	rec := newRecorder()
-	var next atomic.Int64
 	var mu sync.Mutex
 	var ids []string
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range users {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1))
-				if i > n {
-					return
-				}
-				id, ok := one(ctx, c, docs, first+i, rec)
-				if !ok {
-					continue
-				}
-				mu.Lock()
-				ids = append(ids, id)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	closedLoop(ctx, n, users, func(i int) {
+		if id, ok := one(ctx, c, docs, first+i, rec); ok {
+			mu.Lock()
+			ids = append(ids, id)
+			mu.Unlock()
+		}
+	})
 	res := rec.result(n, users, time.Since(start), ids)
 	if err, _ := rec.firstErr.Load().(error); err != nil && len(ids) == 0 {
 		return res, err
@@ -125,22 +115,29 @@ func (r *recorder) fail(err error) {
 }
 
 func (r *recorder) result(n, users int, took time.Duration, ids []string) PipelineResult {
-	secs := took.Seconds()
-	res := PipelineResult{Documents: n, Users: users, Seconds: secs, DocsPerSec: float64(len(ids)) / secs, Failed: int(r.failed.Load()),
-		EndToEnd: r.e2e.Summary(), ModelTime: r.model.Summary(), Overhead: r.overhead.Summary(), Stages: map[string]Summary{}, IDs: ids}
+	res := PipelineResult{Documents: n, Users: users, Throughput: r.throughput(took, len(ids)), Stages: map[string]Summary{}, IDs: ids}
 	r.mu.Lock()
 	res.Formats = maps.Clone(r.formats)
 	r.mu.Unlock()
 	for k, v := range r.stages {
 		res.Stages[k] = v.Summary()
 	}
-	if err, _ := r.firstErr.Load().(error); err != nil {
-		res.FirstError = err.Error()
-	}
 	return res
 }
 
-// one uploads document number i and follows it to its assessment.
+// throughput is what the recorded documents did in took, completed of
+// them.
+func (r *recorder) throughput(took time.Duration, completed int) Throughput {
+	t := Throughput{Seconds: took.Seconds(), DocsPerSec: float64(completed) / took.Seconds(), Failed: int(r.failed.Load()),
+		EndToEnd: r.e2e.Summary(), ModelTime: r.model.Summary(), Overhead: r.overhead.Summary()}
+	if err, _ := r.firstErr.Load().(error); err != nil {
+		t.FirstError = err.Error()
+	}
+	return t
+}
+
+// one uploads a unique copy of document number i and follows it to its
+// assessment.
 func one(ctx context.Context, c *client, docs []Doc, i int, rec *recorder) (string, bool) {
 	doc := docs[i%len(docs)]
 	content, err := unique(doc, i)
@@ -148,9 +145,15 @@ func one(ctx context.Context, c *client, docs []Doc, i int, rec *recorder) (stri
 		rec.fail(err)
 		return "", false
 	}
+	return followed(ctx, c, Doc{Name: doc.Name, Content: content}, rec)
+}
+
+// followed uploads doc and follows its SSE stream to its assessment,
+// recording the end-to-end time, the model's and each stage's.
+func followed(ctx context.Context, c *client, doc Doc, rec *recorder) (string, bool) {
 	rec.uploading(doc.Name)
 	t0 := time.Now()
-	id, err := c.upload(ctx, doc.Name, content)
+	id, err := c.upload(ctx, doc.Name, doc.Content)
 	if err != nil {
 		rec.fail(err)
 		return "", false
@@ -167,9 +170,7 @@ func one(ctx context.Context, c *client, docs []Doc, i int, rec *recorder) (stri
 			done, ok = r.at, true
 			var a streams.AnalyzedData
 			if json.Unmarshal(r.ev.Data, &a) == nil {
-				for _, at := range a.Attempts {
-					modelTime += time.Duration(at.LatencyMS) * time.Millisecond
-				}
+				modelTime = modelTimeOf(a.Attempts)
 			}
 		case streams.Failed:
 			done = r.at
@@ -195,4 +196,13 @@ func one(ctx context.Context, c *client, docs []Doc, i int, rec *recorder) (stri
 	rec.stages["analyze"].Add(times[streams.Analyzed].Sub(times[streams.Extracted]))
 	rec.stages["deliver"].Add(done.Sub(times[streams.Analyzed]))
 	return id, true
+}
+
+// modelTimeOf is the time the model took over a run's attempts.
+func modelTimeOf(attempts []streams.Attempt) time.Duration {
+	var d time.Duration
+	for _, at := range attempts {
+		d += time.Duration(at.LatencyMS) * time.Millisecond
+	}
+	return d
 }

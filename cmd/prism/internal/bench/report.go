@@ -35,6 +35,9 @@ func (r *Report) Print(w io.Writer) {
 	if r.Chat != nil {
 		r.Chat.print(row)
 	}
+	if r.Small != nil {
+		r.Small.print(row)
+	}
 	if c := r.Capacity; c != nil {
 		row("capacity: utilization", fmt.Sprintf("%.1f%%", 100*c.Utilization), fmt.Sprintf("peak 60 s window %d of quota %d (%d models x %d rpm), %d over quota", c.PeakWindow, c.Quota, c.Models, c.RPMPerModel, c.OverQuota))
 		row("  sustained", fmt.Sprintf("%.1f%%", 100*c.Sustained), fmt.Sprintf("%d calls served in the %.1f s drain, of %.0f the quota allows", c.Served, c.DrainSeconds, float64(c.Quota)*c.DrainSeconds/60))
@@ -61,7 +64,7 @@ func tail(s Summary) string {
 // printDocuments writes the rows of the documents scenarios.
 func (r *Report) printDocuments(row rowFunc) {
 	p := r.Pipeline
-	row("reference: raw JetStream", fmt.Sprintf("%.0f msgs/s", r.Reference.MsgsPerSec), fmt.Sprintf("publish→ack %s (%d msgs, %d publishers, file storage, fsync always)", lat(r.Reference.Latency), r.Reference.Messages, r.Reference.Publishers))
+	r.Reference.print(row)
 	row("pipeline: documents", fmt.Sprintf("%.1f docs/s", p.DocsPerSec), fmt.Sprintf("%d docs by %d users, %d failed, %.1f s", p.Documents, p.Users, p.Failed, p.Seconds))
 	row("  upload mix", mix(p.Formats), "uploads per file type")
 	if p.FirstError != "" {
@@ -95,6 +98,89 @@ func (r *Report) printDocuments(row rowFunc) {
 		row("sse delivery", lat(s.Delivery), fmt.Sprintf("%d streams open at once on %d documents, %d events, %d incomplete", s.Concurrent, s.Documents, s.Events, s.Incomplete))
 	}
 	printResources(row, r.Process, r.Roles, "")
+}
+
+// print writes the reference's row.
+func (ref ReferenceResult) print(row rowFunc) {
+	row("reference: raw JetStream", fmt.Sprintf("%.0f msgs/s", ref.MsgsPerSec), fmt.Sprintf("publish→ack %s (%d msgs, %d publishers, file storage, fsync always)", lat(ref.Latency), ref.Messages, ref.Publishers))
+}
+
+// print writes the rows of the small scenario.
+func (s *SmallResult) print(row rowFunc) {
+	load := "closed loop, each user one document at a time"
+	if s.Offered > 0 {
+		load = fmt.Sprintf("offered at %g docs/s", s.Offered)
+	}
+	how := "by SSE"
+	if s.Follow == FollowPoll {
+		how = fmt.Sprintf("by polling every %s", SmallPollEvery)
+	}
+	where := "roles as processes"
+	if s.InProcess {
+		where = "roles in one process"
+	}
+	for _, r := range s.Rounds {
+		row(fmt.Sprintf("small: round %d", r.Round), fmt.Sprintf("%.1f docs/s", r.DocsPerSec),
+			fmt.Sprintf("%d of %d docs of %d bytes by %d users, %s, seen %s, %s; %d failed, %.1f s; load %s", r.Completed, s.Documents, s.DocBytes, s.Users, load, how, where, r.Failed, r.Seconds, r.LoadAvg))
+		if r.FirstError != "" {
+			row("  first failure", r.FirstError, "")
+		}
+		row("  end to end", lat(r.EndToEnd), "upload request to the client seeing it analyzed")
+		if r.Server.Count > 0 {
+			row("  server side", lat(r.Server), "uploaded_at to completed_at in the read model")
+		}
+		row("  overhead", lat(r.Overhead), "end to end minus model time")
+		row("  CPU per document", perDocCPU(r.CPUPerDoc), "CPU ms per completed document")
+		w := r.Writes
+		row("  JetStream per document", fmt.Sprintf("%.2f writes", w.JetStream), fmt.Sprintf("%.2f stored (%s) + %.2f acks (%s)", w.StoredTotal, perKey(w.Stored), w.AckTotal, perKey(w.Acks)))
+		if len(w.InMemory) > 0 {
+			row("  in memory per document", fmt.Sprintf("%.2f stored", sum(w.InMemory)), perKey(w.InMemory)+" (memory storage: no fsync)")
+		}
+		row("  PostgreSQL per document", fmt.Sprintf("%.2f WAL syncs", w.PGWALSyncs), fmt.Sprintf("%.2f commits, %.2f WAL writes, %.1f WAL records", w.PGCommits, w.PGWALWrites, w.PGWALRecords))
+		if r.Profile != "" {
+			row("  profile", r.Profile, "CPU, bench process")
+		}
+	}
+	s.Reference.print(row)
+	row("small: fsync floor", fmt.Sprintf("%.0f docs/s", s.Floor), "reference msgs/s ÷ JetStream messages stored per document (last round)")
+	printResources(row, s.Process, s.Roles, "small ")
+}
+
+// perDocCPU lists CPU milliseconds per document by process, largest first.
+func perDocCPU(cpu map[string]float64) string {
+	ms := map[string]float64{}
+	for k, v := range cpu {
+		ms[k] = 1000 * v
+	}
+	return joinLargest(ms, "%s %.2f")
+}
+
+// sum adds m's values.
+func sum(m map[string]float64) float64 {
+	var t float64
+	for _, v := range m {
+		t += v
+	}
+	return t
+}
+
+// perKey lists per-document figures, largest first.
+func perKey(m map[string]float64) string { return joinLargest(m, "%s %.2f") }
+
+// joinLargest formats m's entries with format, largest value first.
+func joinLargest[V int | float64](m map[string]V, format string) string {
+	keys := slices.Collect(maps.Keys(m))
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf(format, k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // print writes the rows of the chat scenario.
@@ -136,19 +222,6 @@ func printResources(row rowFunc, p ProcessResources, roles []system.Usage, label
 }
 
 // mix lists counts by key, largest first.
-func mix(counts map[string]int) string {
-	keys := slices.Collect(maps.Keys(counts))
-	sort.Slice(keys, func(i, j int) bool {
-		if counts[keys[i]] != counts[keys[j]] {
-			return counts[keys[i]] > counts[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
-	}
-	return strings.Join(parts, ", ")
-}
+func mix(counts map[string]int) string { return joinLargest(counts, "%s %d") }
 
 var stageOrder = map[string]int{"ingest": 0, "extract": 1, "analyze": 2, "deliver": 3}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -81,6 +83,33 @@ func StartBinary(name, bin string, args []string, env map[string]string) (*Proce
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	return p, nil
 }
+
+// CPUSeconds is the CPU the running process has used so far, with its
+// reaped children's (the extractor's workers).
+func (p *Process) CPUSeconds() (float64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu of %s: %w", p.Role, err)
+	}
+	// The fields after the command's name, which is in parentheses and may
+	// hold spaces: utime, stime, cutime and cstime are the 14th to 17th.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(f) < 15 {
+		return 0, fmt.Errorf("cpu of %s: short /proc stat", p.Role)
+	}
+	var ticks float64
+	for _, v := range f[11:15] {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cpu of %s: %w", p.Role, err)
+		}
+		ticks += n
+	}
+	return ticks / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc's times: 100 on Linux.
+const clockTicks = 100
 
 // Output is what the process has written so far.
 func (p *Process) Output() string { return p.out.String() }
