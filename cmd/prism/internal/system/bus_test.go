@@ -3,6 +3,8 @@ package system_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/platform/testenv/workspace"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -292,5 +295,41 @@ func TestBusRefusesEachRoleOutsideItsSubjects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// deploy/nats/nats.conf, as compose and Kubernetes mount it: a node of
+// the 3-node cluster named by NATS_SERVER_NAME, monitoring on 8222, and
+// exactly the users of BusUsers from auth.conf.
+func TestNATSConfIsAClusterNodeWithTheRoleUsers(t *testing.T) {
+	root, err := workspace.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range system.NewBusAuth().ServerEnv() {
+		t.Setenv(k, v)
+	}
+	t.Setenv("NATS_SERVER_NAME", "nats-2")
+	o, err := server.ProcessConfigFile(filepath.Join(root, "deploy", "nats", "nats.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	for _, r := range o.Routes {
+		routes = append(routes, r.Host)
+	}
+	if o.ServerName != "nats-2" || !o.JetStream || o.HTTPPort != 8222 || o.Cluster.Port != 6222 ||
+		!slices.Equal(routes, []string{"nats-1:6222", "nats-2:6222", "nats-3:6222"}) {
+		t.Errorf("node config: name %q, jetstream %v, http %d, cluster port %d, routes %v", o.ServerName, o.JetStream, o.HTTPPort, o.Cluster.Port, routes)
+	}
+	var users []string
+	for _, u := range o.Users {
+		users = append(users, u.Username)
+	}
+	want := system.BusUsers()
+	slices.Sort(users)
+	slices.Sort(want)
+	if !slices.Equal(users, want) {
+		t.Errorf("auth.conf users %v, want %v", users, want)
 	}
 }
