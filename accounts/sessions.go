@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,14 +87,11 @@ type sessionRecord struct {
 	Seen    time.Time `json:"seen"`
 }
 
-// OpenSessions creates the sessions bucket, or binds it if it exists
-// (every API replica does this at start; the configuration is the same).
-func OpenSessions(ctx context.Context, js jetstream.JetStream, users *Users, cfg SessionConfig) (*Sessions, error) {
+// SessionsBucketConfig is the sessions bucket: `prism setup` creates it,
+// every API replica binds it with OpenSessions.
+func SessionsBucketConfig(cfg SessionConfig) jetstream.KeyValueConfig {
 	cfg = cfg.withDefaults()
-	if cfg.Idle > cfg.Max {
-		return nil, fmt.Errorf("sessions: idle lifetime %s exceeds the absolute lifetime %s", cfg.Idle, cfg.Max)
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
 		Description: "signed-in sessions (keys are SHA-256 of the secrets) and each user's index of them",
 		History:     1,
@@ -103,9 +101,19 @@ func OpenSessions(ctx context.Context, js jetstream.JetStream, users *Users, cfg
 		Storage:  jetstream.FileStorage,
 		TTL:      cfg.Max + sessionTouch,
 		Replicas: cfg.Replicas,
-	})
+	}
+}
+
+// OpenSessions binds the sessions bucket (SessionsBucketConfig), which
+// must exist.
+func OpenSessions(ctx context.Context, js jetstream.JetStream, users *Users, cfg SessionConfig) (*Sessions, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Idle > cfg.Max {
+		return nil, fmt.Errorf("sessions: idle lifetime %s exceeds the absolute lifetime %s", cfg.Idle, cfg.Max)
+	}
+	kv, err := jsbind.KeyValue(ctx, js, cfg.Bucket)
 	if err != nil {
-		return nil, fmt.Errorf("open sessions bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("open sessions: %w", err)
 	}
 	return &Sessions{kv: kv, users: users, idle: cfg.Idle, max: cfg.Max, now: cfg.Now}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aiprism/prism/accounts"
 	"github.com/aiprism/prism/persist/persisttest"
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -30,6 +31,9 @@ func newSessionEnv(t *testing.T, idle, maxLife time.Duration) *sessionEnv {
 	e := &sessionEnv{js: js, users: accounts.NewUsers(pool, accounts.DefaultParams()), clock: testenv.NewClock()}
 	e.alice, e.bob = addUser(t, e.users, "alice@example.com"), addUser(t, e.users, "bob@example.com")
 	cfg := accounts.SessionConfig{Idle: idle, Max: maxLife, Now: e.clock.Now}
+	if err := jsbind.CreateKeyValues(context.Background(), js, accounts.SessionsBucketConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []**accounts.Sessions{&e.one, &e.two} {
 		var err error
 		if *s, err = accounts.OpenSessions(context.Background(), js, e.users, cfg); err != nil {

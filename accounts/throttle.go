@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/aiprism/prism/platform/quota"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -68,27 +69,40 @@ type throttleRecord struct {
 	Last time.Time `json:"last"` // the latest of them
 }
 
-// OpenThrottle creates the throttle bucket, or binds it if it exists.
-func OpenThrottle(ctx context.Context, js jetstream.JetStream, cfg ThrottleConfig) (*Throttle, error) {
-	if cfg.Bucket == "" {
-		cfg.Bucket = ThrottleBucket
+func (c ThrottleConfig) withDefaults() ThrottleConfig {
+	if c.Bucket == "" {
+		c.Bucket = ThrottleBucket
 	}
-	if cfg.Policy == (ThrottlePolicy{}) {
-		cfg.Policy = DefaultThrottlePolicy()
+	if c.Policy == (ThrottlePolicy{}) {
+		c.Policy = DefaultThrottlePolicy()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if c.Now == nil {
+		c.Now = time.Now
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return c
+}
+
+// ThrottleBucketConfig is the throttle's bucket: `prism setup` creates
+// it, the API binds it with OpenThrottle.
+func ThrottleBucketConfig(cfg ThrottleConfig) jetstream.KeyValueConfig {
+	cfg = cfg.withDefaults()
+	return jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
 		Description: "sign-in attempts per account and per client address (keys are SHA-256 of them)",
 		History:     1,
 		Storage:     jetstream.FileStorage,         // a NATS restart does not hand out fresh guesses
 		TTL:         cfg.Policy.Forget + time.Hour, // quiet counters disappear
 		Replicas:    max(cfg.Replicas, 1),
-	})
+	}
+}
+
+// OpenThrottle binds the throttle bucket (ThrottleBucketConfig), which
+// must exist.
+func OpenThrottle(ctx context.Context, js jetstream.JetStream, cfg ThrottleConfig) (*Throttle, error) {
+	cfg = cfg.withDefaults()
+	kv, err := jsbind.KeyValue(ctx, js, cfg.Bucket)
 	if err != nil {
-		return nil, fmt.Errorf("open sign-in throttle bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("open sign-in throttle: %w", err)
 	}
 	return &Throttle{kv: kv, p: cfg.Policy, now: cfg.Now}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/accounts"
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/aiprism/prism/platform/testenv"
 )
 
@@ -19,8 +20,12 @@ func throttles(t *testing.T, p accounts.ThrottlePolicy) (one, two *accounts.Thro
 	t.Helper()
 	_, _, js := testenv.NATS(t)
 	c = testenv.NewClock()
+	cfg := accounts.ThrottleConfig{Policy: p, Now: c.Now}
+	if err := jsbind.CreateKeyValues(context.Background(), js, accounts.ThrottleBucketConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
 	open := func() *accounts.Throttle {
-		th, err := accounts.OpenThrottle(context.Background(), js, accounts.ThrottleConfig{Policy: p, Now: c.Now})
+		th, err := accounts.OpenThrottle(context.Background(), js, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aiprism/prism/platform/jsbind"
+	"github.com/aiprism/prism/platform/quota"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -101,7 +103,7 @@ func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *f
 	}
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+	if err := streams.Setup(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
 	s3 := testenv.S3Watched(t)
@@ -117,7 +119,11 @@ func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, err := router.OpenShared(ctx, js, "router", 1, nil)
+	// The buckets `prism setup` makes, made here with admin rights.
+	if err := jsbind.CreateKeyValues(ctx, js, router.BucketConfig("router", 1), analyzer.CacheBucketConfig("results", 1, time.Hour), quota.BucketConfig("", 1)); err != nil {
+		t.Fatal(err)
+	}
+	shared, err := router.OpenShared(ctx, js, "router", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +131,7 @@ func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := analyzer.OpenCache(ctx, js, "results", 1, time.Hour)
+	cache, err := analyzer.OpenCache(ctx, js, "results")
 	if err != nil {
 		t.Fatal(err)
 	}

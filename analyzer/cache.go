@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/analyzer/router"
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,23 +28,30 @@ type Cache struct {
 	stream jetstream.Stream // the bucket's stream, for the wildcard lookup
 }
 
-// OpenCache creates or binds the result cache bucket.
-func OpenCache(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, ttl time.Duration) (*Cache, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// CacheBucketConfig is the result cache bucket: `prism setup` creates it,
+// the analyzers bind it with OpenCache.
+func CacheBucketConfig(bucket string, replicas int, ttl time.Duration) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "analyzer results by text sha256, prompt version and model",
 		History:     1,
 		TTL:         ttl,
 		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
+		Replicas:    max(replicas, 1),
 		MaxBytes:    1 << 30,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open result cache %s: %w", bucket, err)
 	}
-	stream, err := js.Stream(ctx, "KV_"+bucket)
+}
+
+// OpenCache binds the result cache bucket (CacheBucketConfig), which must
+// exist.
+func OpenCache(ctx context.Context, js jetstream.JetStream, bucket string) (*Cache, error) {
+	kv, err := jsbind.KeyValue(ctx, js, bucket)
 	if err != nil {
-		return nil, fmt.Errorf("open result cache %s: %w", bucket, err)
+		return nil, fmt.Errorf("open result cache: %w", err)
+	}
+	stream, err := jsbind.Stream(ctx, js, "KV_"+bucket)
+	if err != nil {
+		return nil, fmt.Errorf("open result cache: %w", err)
 	}
 	return &Cache{kv: kv, stream: stream}, nil
 }

@@ -2,6 +2,7 @@ package analyzer_test
 
 import (
 	"context"
+	"github.com/aiprism/prism/platform/jsbind"
 	"testing"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 func TestCacheKeysByTextPromptAndModel(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	c, err := analyzer.OpenCache(ctx, js, "cache_keys", 1, time.Hour)
+	if err := jsbind.CreateKeyValues(ctx, js, analyzer.CacheBucketConfig("cache_keys", 1, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := analyzer.OpenCache(ctx, js, "cache_keys")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestStageContract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cache, err := analyzer.OpenCache(ctx, f.js, "results", 1, time.Hour)
+		cache, err := analyzer.OpenCache(ctx, f.js, "results")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,15 +102,22 @@ type Deps struct {
 	Objects  Objects
 	Registry prometheus.Registerer
 	Log      zerolog.Logger
-	// Replicas of the KV buckets the role creates (router state, result
-	// cache, limits): the topology's replica count, as for the streams.
-	Replicas int
 }
 
 // Role is the analyzer role: configured, wired, and started by Run.
 type Role struct {
 	cfg Config
 	d   Deps
+}
+
+// BucketConfigs are the key-value buckets the analyzer binds, sized by
+// replicas: `prism setup` creates them.
+func BucketConfigs(cfg Config, replicas int) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		router.BucketConfig(cfg.StateBucket, replicas),
+		CacheBucketConfig(cfg.CacheBucket, replicas, cfg.CacheTTL),
+		quota.BucketConfig("", replicas),
+	}
 }
 
 // NewRole returns the analyzer role. It starts nothing: Run opens the
@@ -122,12 +129,11 @@ func NewRole(cfg Config, d Deps) *Role { return &Role{cfg: cfg, d: d} }
 // failing stops the other, and Run returns the failure.
 func (r *Role) Run(ctx context.Context) error {
 	cfg, js, reg := r.cfg, r.d.JS, r.d.Registry
-	replicas := max(r.d.Replicas, 1)
 	client, err := bedrock.NewClient(ctx, cfg.Bedrock)
 	if err != nil {
 		return err
 	}
-	shared, err := router.OpenShared(ctx, js, cfg.StateBucket, replicas, nil)
+	shared, err := router.OpenShared(ctx, js, cfg.StateBucket, nil)
 	if err != nil {
 		return err
 	}
@@ -136,11 +142,11 @@ func (r *Role) Run(ctx context.Context) error {
 		return fmt.Errorf("model chain: %w", err)
 	}
 	obs.Register(reg, prometheus.Collector(router.NewStateCollector(shared, cfg.Chain)))
-	cache, err := OpenCache(ctx, js, cfg.CacheBucket, replicas, cfg.CacheTTL)
+	cache, err := OpenCache(ctx, js, cfg.CacheBucket)
 	if err != nil {
 		return err
 	}
-	limits, err := quota.Open(ctx, js, quota.Config{Replicas: replicas})
+	limits, err := quota.Open(ctx, js, quota.Config{})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package analyzer_test
 
 import (
 	"context"
+	"github.com/aiprism/prism/platform/jsbind"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -25,7 +26,7 @@ import (
 func TestRoleAnswersChatsBesideDocumentsAndStopsWhole(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+	if err := streams.Setup(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
 	store := testenv.S3(t)
@@ -43,9 +44,12 @@ func TestRoleAnswersChatsBesideDocumentsAndStopsWhole(t *testing.T) {
 	if err := l.Err(); err != nil {
 		t.Fatal(err)
 	}
+	if err := jsbind.CreateKeyValues(ctx, js, analyzer.BucketConfigs(cfg, 1)...); err != nil {
+		t.Fatal(err)
+	}
 	logs := &testenv.Logs{}
 	role := analyzer.NewRole(cfg, analyzer.Deps{JS: js, Objects: store, Registry: prometheus.NewRegistry(),
-		Log: zerolog.New(io.MultiWriter(logs, zerolog.NewTestWriter(t))), Replicas: 1})
+		Log: zerolog.New(io.MultiWriter(logs, zerolog.NewTestWriter(t)))})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)

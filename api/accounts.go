@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/accounts"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -23,24 +24,35 @@ type Accounts struct {
 
 // AccountsOptions are what OpenAccounts takes besides the configuration.
 type AccountsOptions struct {
-	Replicas int // of the KV buckets (streams.Topology)
 	// Now is the clock of session lifetimes and sign-in delays; nil =
 	// time.Now. Tests move it.
 	Now func() time.Time
 }
 
-// OpenAccounts opens the accounts on the process's connections, creating
-// the sessions and throttle buckets if they do not exist yet. Every API
-// replica calls it at start.
+// BucketConfigs are the key-value buckets the API binds, sized by
+// replicas: `prism setup` creates them.
+func BucketConfigs(cfg Config, replicas int) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		accounts.SessionsBucketConfig(sessionConfig(cfg, replicas, nil)),
+		accounts.ThrottleBucketConfig(accounts.ThrottleConfig{Replicas: replicas}),
+		quota.BucketConfig("", replicas),
+	}
+}
+
+func sessionConfig(cfg Config, replicas int, now func() time.Time) accounts.SessionConfig {
+	return accounts.SessionConfig{Idle: cfg.SessionIdle, Max: cfg.SessionMax, Replicas: replicas, Now: now}
+}
+
+// OpenAccounts opens the accounts on the process's connections, binding
+// the sessions and throttle buckets (BucketConfigs). Every API replica
+// calls it at start.
 func OpenAccounts(ctx context.Context, cfg Config, js jetstream.JetStream, pool *pgxpool.Pool, o AccountsOptions) (Accounts, error) {
 	users := accounts.NewUsers(pool, accounts.DefaultParams())
-	sessions, err := accounts.OpenSessions(ctx, js, users, accounts.SessionConfig{
-		Idle: cfg.SessionIdle, Max: cfg.SessionMax, Replicas: o.Replicas, Now: o.Now,
-	})
+	sessions, err := accounts.OpenSessions(ctx, js, users, sessionConfig(cfg, 0, o.Now))
 	if err != nil {
 		return Accounts{}, err
 	}
-	throttle, err := accounts.OpenThrottle(ctx, js, accounts.ThrottleConfig{Replicas: o.Replicas, Now: o.Now})
+	throttle, err := accounts.OpenThrottle(ctx, js, accounts.ThrottleConfig{Now: o.Now})
 	if err != nil {
 		return Accounts{}, err
 	}

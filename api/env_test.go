@@ -21,6 +21,7 @@ import (
 	"github.com/aiprism/prism/persist/migrations"
 	"github.com/aiprism/prism/persist/store"
 	"github.com/aiprism/prism/platform/blob"
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/platform/testenv"
@@ -103,7 +104,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	_, nc, js := testenv.NATS(t)
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+	if err := streams.Setup(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
 	cfg := envConfig{
@@ -145,7 +146,10 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	clock := testenv.NewClock()
-	acc, err := api.OpenAccounts(ctx, cfg.api, js, pool, api.AccountsOptions{Replicas: 1, Now: clock.Now})
+	if err := jsbind.CreateKeyValues(ctx, js, api.BucketConfigs(cfg.api, 1)...); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := api.OpenAccounts(ctx, cfg.api, js, pool, api.AccountsOptions{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

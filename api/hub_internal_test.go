@@ -55,7 +55,7 @@ func slowStreamResyncs(t *testing.T, feed bool) {
 	_, _, js := testenv.NATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+	if err := streams.Setup(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
 	s := New(Config{SSEHeartbeat: time.Second}, Deps{JS: js, Registry: obs.NewRegistry(), Log: zerolog.Nop()})

@@ -82,7 +82,7 @@ func BenchmarkProjectorThroughput(b *testing.B) {
 	js := docsStreams(b)
 	evs := benchEvents(b, 2000)
 	publishAll(b, js, evs)
-	cons, err := streams.PersistConsumer.Ensure(ctx, js)
+	cons, err := streams.PersistConsumer.Create(ctx, js)
 	if err != nil {
 		b.Fatal(err)
 	}

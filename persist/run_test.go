@@ -20,7 +20,7 @@ import (
 func docsStreams(tb testing.TB) jetstream.JetStream {
 	tb.Helper()
 	_, _, js := testenv.NATS(tb)
-	if err := streams.EnsureStreams(context.Background(), js, streams.DefaultTopology()); err != nil {
+	if err := streams.Setup(context.Background(), js, streams.DefaultTopology()); err != nil {
 		tb.Fatal(err)
 	}
 	return js

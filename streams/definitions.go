@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -97,13 +98,38 @@ func IntakeConfig(t Topology) jetstream.StreamConfig {
 // IntakeSubject is where other systems publish a document for owner.
 func IntakeSubject(owner string) string { return IntakeRoot + "." + owner }
 
-// EnsureStreams creates or updates DOCS, DLQ, INTAKE and CHAT. Every role calls
-// it at start; it is idempotent, so the first one to start creates them,
-// and a stream whose configuration already matches is left alone: roles
-// starting together would otherwise update live streams for nothing, while
-// consumers are being bound to them.
+// StreamConfigs are the system's streams, sized by t.
+func StreamConfigs(t Topology) []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{DocsConfig(t), DLQConfig(t), IntakeConfig(t), ChatConfig(t)}
+}
+
+// Durables are every durable consumer a role binds to, on DOCS, INTAKE
+// and CHAT.
+func Durables() []Consumer {
+	return []Consumer{ExtractorConsumer, AnalyzerConsumer, PersistConsumer, IntakeConsumer, NotifierConsumer, ChatConsumer, PersistChatConsumer}
+}
+
+// Setup creates or updates the streams (StreamConfigs) and the durable
+// consumers (Durables): what `prism setup` does on the bus, with admin
+// rights. It is idempotent and safe to run from several processes at
+// once; a stream whose configuration already matches is left alone, so a
+// repeated setup does not disturb the consumers bound to it.
+func Setup(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	if err := EnsureStreams(ctx, js, t); err != nil {
+		return err
+	}
+	for _, c := range Durables() {
+		if _, err := c.Create(ctx, js); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EnsureStreams creates or updates DOCS, DLQ, INTAKE and CHAT (Setup does,
+// with the consumers).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, t Topology) error {
-	for _, cfg := range []jetstream.StreamConfig{DocsConfig(t), DLQConfig(t), IntakeConfig(t), ChatConfig(t)} {
+	for _, cfg := range StreamConfigs(t) {
 		if err := ensureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
@@ -215,15 +241,25 @@ func serverMaxDeliver(n int) int {
 	return n + 1
 }
 
-// Ensure creates or updates the durable consumer on its stream.
-func (c Consumer) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	stream := c.Stream
-	if stream == "" {
-		stream = DocsStream
+// StreamName is the stream c consumes.
+func (c Consumer) StreamName() string {
+	if c.Stream == "" {
+		return DocsStream
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream, c.Config())
+	return c.Stream
+}
+
+// Create creates or updates the durable consumer on its stream; it needs
+// JetStream admin rights (prism setup, tests).
+func (c Consumer) Create(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	cons, err := js.CreateOrUpdateConsumer(ctx, c.StreamName(), c.Config())
 	if err != nil {
-		return nil, fmt.Errorf("ensure consumer %s: %w", c.Name, err)
+		return nil, fmt.Errorf("create consumer %s/%s: %w", c.StreamName(), c.Name, err)
 	}
 	return cons, nil
+}
+
+// Bind looks the durable consumer up, as a role does: it must exist.
+func (c Consumer) Bind(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	return jsbind.Consumer(ctx, js, c.StreamName(), c.Name)
 }

@@ -195,7 +195,7 @@ func open(ctx context.Context, js jetstream.JetStream, c Consumer, opts RunnerOp
 	if opts.Backoff == nil {
 		opts.Backoff = DefaultBackoff
 	}
-	cons, err := c.Ensure(ctx, js)
+	cons, err := c.Bind(ctx, js)
 	if err != nil {
 		return nil, err
 	}

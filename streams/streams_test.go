@@ -24,11 +24,12 @@ func startJS(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+	if err := streams.Setup(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
-	// Applying the definitions twice must be harmless: every role does it.
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+	// Applying the definitions twice must be harmless: setup runs again
+	// on every deployment.
+	if err := streams.Setup(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
 	return js
@@ -47,6 +48,15 @@ func publishUploaded(t *testing.T, pub *streams.Publisher, doc string) *streams.
 	return ev
 }
 
+// createConsumer makes c with admin rights, as `prism setup` does; the
+// runner only binds.
+func createConsumer(t *testing.T, js jetstream.JetStream, c streams.Consumer) {
+	t.Helper()
+	if _, err := c.Create(context.Background(), js); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testConsumer is the extractor's consumer with short timings for tests.
 func testConsumer() streams.Consumer {
 	c := streams.ExtractorConsumer
@@ -58,6 +68,7 @@ func testConsumer() streams.Consumer {
 
 func runInBackground(t *testing.T, js jetstream.JetStream, c streams.Consumer, h streams.Handler, conc int) context.CancelFunc {
 	t.Helper()
+	createConsumer(t, js, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -281,6 +292,7 @@ func TestRunnerNeverFailsWorkCutShortByShutdown(t *testing.T) {
 			pub := streams.NewPublisher(js, "/test")
 			c := testConsumer()
 			c.PublishFailures = publishes
+			createConsumer(t, js, c)
 			started := make(chan struct{})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
@@ -490,6 +502,7 @@ func TestRunBatchCommitsTogetherAndIsolatesABadEvent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := testConsumer()
 	c.PublishFailures = false
+	createConsumer(t, js, c)
 	done := make(chan error, 1)
 	go func() {
 		done <- streams.RunBatch(ctx, js, c, batch, single, streams.BatchOptions{

@@ -3,6 +3,7 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/aiprism/prism/platform/jsbind"
 	"net/http/httptest"
 	"slices"
 	"sort"
@@ -57,7 +58,7 @@ func newFixtureAt(t *testing.T, speed float64) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	if err := streams.EnsureStreams(ctx, js, streams.DefaultTopology()); err != nil {
+	if err := streams.Setup(ctx, js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
 	s3 := testenv.S3Watched(t)
@@ -72,7 +73,10 @@ func newFixtureAt(t *testing.T, speed float64) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, err := router.OpenShared(ctx, js, "router", 1, nil)
+	if err := jsbind.CreateKeyValues(ctx, js, router.BucketConfig("router", 1), quota.BucketConfig("", 1)); err != nil {
+		t.Fatal(err)
+	}
+	shared, err := router.OpenShared(ctx, js, "router", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

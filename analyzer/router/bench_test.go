@@ -70,7 +70,7 @@ func BenchmarkRouterOverhead(b *testing.B) {
 				}
 				defer nc.Close()
 				js, _ := jetstream.New(nc)
-				shared, err := router.OpenShared(context.Background(), js, "bench", 1, nil)
+				shared, err := createShared(context.Background(), js, "bench", 1, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

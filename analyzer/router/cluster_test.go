@@ -20,7 +20,7 @@ func TestRequestLimitHoldsOnACluster(t *testing.T) {
 	m := model(20, 1_000_000)
 	var rs []*router.Shared
 	for _, js := range testenv.NATSCluster(t, 3) {
-		s, err := router.OpenShared(ctx, js, "cluster", 3, nil)
+		s, err := createShared(ctx, js, "cluster", 3, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

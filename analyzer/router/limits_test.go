@@ -60,7 +60,7 @@ func openShared(t *testing.T, ns *natsembed.Server, bucket string, clock router.
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	s, err := router.OpenShared(context.Background(), js, bucket, 1, clock)
+	s, err := createShared(context.Background(), js, bucket, 1, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/aiprism/prism/platform/quota"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -192,22 +193,28 @@ func (s modelState) clone() modelState {
 	return s
 }
 
-// OpenShared creates or binds the limiter bucket. The state is soft: if it
-// is lost, the windows start empty and the adaptive limits relearn, so
-// memory storage is enough and keeps compare-and-set fast.
-func OpenShared(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, clock Clock) (*Shared, error) {
-	if clock == nil {
-		clock = WallClock{}
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// BucketConfig is the limiter bucket: `prism setup` creates it, the
+// analyzers bind it with OpenShared. The state is soft: if it is lost,
+// the windows start empty and the adaptive limits relearn, so memory
+// storage is enough and keeps compare-and-set fast.
+func BucketConfig(bucket string, replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "analyzer router: per-model per-second usage windows, cooldowns, breakers",
 		History:     1,
 		Storage:     jetstream.MemoryStorage,
-		Replicas:    replicas,
-	})
+		Replicas:    max(replicas, 1),
+	}
+}
+
+// OpenShared binds the limiter bucket (BucketConfig), which must exist.
+func OpenShared(ctx context.Context, js jetstream.JetStream, bucket string, clock Clock) (*Shared, error) {
+	if clock == nil {
+		clock = WallClock{}
+	}
+	kv, err := jsbind.KeyValue(ctx, js, bucket)
 	if err != nil {
-		return nil, fmt.Errorf("open router state %s: %w", bucket, err)
+		return nil, fmt.Errorf("open router state: %w", err)
 	}
 	return &Shared{kv: kv, clock: clock}, nil
 }

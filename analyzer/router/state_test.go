@@ -18,11 +18,11 @@ import (
 func TestCooldownHonoursRetryHintAndOnlyExtends(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	shared, err := router.OpenShared(ctx, js, "cooldown", 1, nil)
+	shared, err := createShared(ctx, js, "cooldown", 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := router.OpenShared(ctx, js, "cooldown", 1, nil) // another replica
+	other, err := createShared(ctx, js, "cooldown", 1, nil) // another replica
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestTooLargeForEveryModel(t *testing.T) {
 func TestConcurrentReservationsWriteInGroups(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	shared, err := router.OpenShared(ctx, js, "groups", 1, nil)
+	shared, err := createShared(ctx, js, "groups", 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

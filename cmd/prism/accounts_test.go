@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/aiprism/prism/platform/jsbind"
 	"os"
 	"path/filepath"
 	"slices"
@@ -172,6 +173,9 @@ func TestDisableAndPasswdEndSessions(t *testing.T) {
 		t.Fatalf("passwd without NATS: %v", err)
 	}
 	js := c.withNATS()
+	if err := jsbind.CreateKeyValues(ctx, js, accounts.SessionsBucketConfig(accounts.SessionConfig{})); err != nil {
+		t.Fatal(err)
+	}
 	sessions, err := accounts.OpenSessions(ctx, js, c.users, accounts.SessionConfig{})
 	if err != nil {
 		t.Fatal(err)

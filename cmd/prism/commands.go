@@ -65,7 +65,7 @@ func runMigrate(ctx context.Context, env config.Getenv, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	in, err := system.Open(ctx, env, system.Needs{NATS: true, Postgres: true}, obs.NewRegistry(), log, "migrate")
+	in, err := system.Open(ctx, env, system.Needs{Postgres: true}, obs.NewRegistry(), log, "migrate")
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,9 @@ Other commands:
   dev           the whole system in one process, with embedded NATS, S3,
                 PostgreSQL and the Bedrock simulator, data under ./var
   bedrock-sim   the Bedrock Runtime simulator on BEDROCKSIM_ADDR
+  setup         create or update the streams, consumers and key-value
+                buckets on NATS_URL, sized by NATS_REPLICAS; run it with
+                the NATS admin user before the roles, and on every release
   migrate       apply the database migrations to DATABASE_URL, then add
                 the admin PRISM_ADMIN_EMAIL (password in the file
                 PRISM_ADMIN_PASSWORD_FILE) if no user has that email
@@ -70,6 +73,12 @@ func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr i
 		return runSimulator(ctx, env, stderr)
 	case "migrate":
 		return runMigrate(ctx, env, stderr)
+	case "setup":
+		log, err := logger(env, stderr, "setup")
+		if err != nil {
+			return err
+		}
+		return system.Setup(ctx, env, log)
 	case "user":
 		return runUser(ctx, args[1:], env, os.Stdin, stdout, stderr)
 	case "token":

@@ -49,6 +49,11 @@ type Options struct {
 	// MaxPayload is the largest message the server accepts; 0 keeps the
 	// server default (1 MiB). Large documents travel as claim checks in S3.
 	MaxPayload int32
+	// ConfigFile is a nats-server configuration file whose settings
+	// apply (users and permissions: deploy/nats/auth.conf), except those
+	// the fields above decide. Variables it references ($NAME) are read
+	// from the environment when it is parsed. "" = none: no auth.
+	ConfigFile string
 }
 
 // Server is a running embedded NATS server.
@@ -67,18 +72,26 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Port < NoListener || opts.Port > 65535 {
 		return nil, fmt.Errorf("natsembed: Options.Port %d out of range (0 = random, -1 = no listener)", opts.Port)
 	}
-	sopts := &server.Options{
-		ServerName: opts.ServerName,
-		Host:       opts.Host,
-		Port:       opts.Port,
-		JetStream:  true,
-		StoreDir:   opts.Dir,
-		SyncAlways: opts.SyncAlways,
-		MaxPayload: opts.MaxPayload,
-		// The host process owns signals and logging.
-		NoSigs: true,
-		NoLog:  true,
+	sopts := &server.Options{}
+	if opts.ConfigFile != "" {
+		fo, err := server.ProcessConfigFile(opts.ConfigFile)
+		if err != nil {
+			return nil, fmt.Errorf("natsembed: read %s: %w", opts.ConfigFile, err)
+		}
+		sopts = fo
 	}
+	sopts.ServerName = opts.ServerName
+	sopts.Host = opts.Host
+	sopts.Port = opts.Port
+	sopts.JetStream = true
+	sopts.StoreDir = opts.Dir
+	sopts.SyncAlways = opts.SyncAlways
+	if opts.MaxPayload != 0 {
+		sopts.MaxPayload = opts.MaxPayload
+	}
+	// The host process owns signals and logging.
+	sopts.NoSigs = true
+	sopts.NoLog = true
 	if sopts.Host == "" {
 		sopts.Host = "127.0.0.1"
 	}

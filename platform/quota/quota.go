@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -39,7 +40,6 @@ const keep = 48 * time.Hour
 // Config configures a Store.
 type Config struct {
 	Bucket   string        // "" = Bucket
-	Replicas int           // the bucket's replicas (streams.Topology); 0 = 1
 	LeaseTTL time.Duration // 0 = DefaultLeaseTTL
 	// Now is the clock windows, leases and days are measured with; nil =
 	// time.Now.
@@ -53,9 +53,26 @@ type Store struct {
 	now      func() time.Time
 }
 
-// Open creates the limits bucket, or binds it if it exists (every replica
-// of every role that counts does this at start; the configuration is the
-// same).
+// BucketConfig is the limits bucket (bucket "" = Bucket) at replicas:
+// `prism setup` creates it, the roles bind it with Open.
+func BucketConfig(bucket string, replicas int) jetstream.KeyValueConfig {
+	if bucket == "" {
+		bucket = Bucket
+	}
+	return jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "per-user limits: uploads per minute, documents in flight, stream and export leases, daily model tokens",
+		History:     1,
+		// A NATS restart must not hand out a fresh daily budget.
+		Storage:  jetstream.FileStorage,
+		TTL:      keep,
+		Replicas: max(replicas, 1),
+	}
+}
+
+// Open binds the limits bucket, which `prism setup` has created
+// (BucketConfig): every replica of every role that counts does this at
+// start.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	if cfg.Bucket == "" {
 		cfg.Bucket = Bucket
@@ -66,17 +83,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket,
-		Description: "per-user limits: uploads per minute, documents in flight, stream and export leases, daily model tokens",
-		History:     1,
-		// A NATS restart must not hand out a fresh daily budget.
-		Storage:  jetstream.FileStorage,
-		TTL:      keep,
-		Replicas: max(cfg.Replicas, 1),
-	})
+	kv, err := jsbind.KeyValue(ctx, js, cfg.Bucket)
 	if err != nil {
-		return nil, fmt.Errorf("open limits bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("open limits: %w", err)
 	}
 	return &Store{kv: kv, leaseTTL: cfg.LeaseTTL, now: cfg.Now}, nil
 }

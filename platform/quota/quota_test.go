@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +48,31 @@ func onBoth(t *testing.T, ttl time.Duration, test func(t *testing.T, r replicas)
 	})
 }
 
+// openStore creates the limits bucket at replicas with admin rights, as
+// `prism setup` does, and opens the store on it as a role does.
+func openStore(t *testing.T, js jetstream.JetStream, replicas int, cfg quota.Config) *quota.Store {
+	t.Helper()
+	ctx := context.Background()
+	if err := jsbind.CreateKeyValues(ctx, js, quota.BucketConfig(cfg.Bucket, replicas)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := quota.Open(ctx, js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A role started before `prism setup` is told what is missing and what
+// to run.
+func TestOpenWithoutSetupNamesTheBucket(t *testing.T) {
+	_, _, js := testenv.NATS(t)
+	_, err := quota.Open(context.Background(), js, quota.Config{})
+	if !errors.Is(err, jsbind.ErrNotSetUp) || !strings.Contains(err.Error(), quota.Bucket) || !strings.Contains(err.Error(), "prism setup") {
+		t.Fatalf("open before setup: %v; want a not-set-up error naming %s and prism setup", err, quota.Bucket)
+	}
+}
+
 func open(t *testing.T, a, b jetstream.JetStream, n int, ttl time.Duration) replicas {
 	t.Helper()
 	r := replicas{clock: testenv.NewClock()}
@@ -53,11 +80,7 @@ func open(t *testing.T, a, b jetstream.JetStream, n int, ttl time.Duration) repl
 		js jetstream.JetStream
 		s  **quota.Store
 	}{{a, &r.a}, {b, &r.b}} {
-		s, err := quota.Open(context.Background(), p.js, quota.Config{Replicas: n, LeaseTTL: ttl, Now: r.clock.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*p.s = s
+		*p.s = openStore(t, p.js, n, quota.Config{LeaseTTL: ttl, Now: r.clock.Now})
 	}
 	return r
 }
@@ -384,10 +407,7 @@ func TestKeptLeaseOutlivesItsTTL(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
 	const ttl = 300 * time.Millisecond
-	s, err := quota.Open(ctx, js, quota.Config{LeaseTTL: ttl})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, js, 1, quota.Config{LeaseTTL: ttl})
 	kept, err := s.Acquire(ctx, "exports", "alice", 2)
 	if err != nil {
 		t.Fatal(err)
@@ -488,10 +508,7 @@ func TestDailyTokenBudget(t *testing.T) {
 func TestPublishedBudget(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	s, err := quota.Open(ctx, js, quota.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, js, 1, quota.Config{})
 	if b, err := s.PublishedBudget(ctx); err != nil || b.Limit() != 0 {
 		t.Fatalf("nothing published: %v, %v", b, err)
 	}
@@ -523,10 +540,7 @@ func TestPublishedBudget(t *testing.T) {
 func TestOwnerMustBeAnID(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.NATS(t)
-	s, err := quota.Open(ctx, js, quota.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, js, 1, quota.Config{})
 	for _, owner := range []string{"", "a.b", "*", ">", "a b"} {
 		if _, err := s.Acquire(ctx, "streams", owner, 1); err == nil {
 			t.Errorf("owner %q accepted", owner)

@@ -263,6 +263,7 @@ func cancelIsNeverPermanent(t *testing.T, s *Stage) {
 // until the test ends.
 func start(t *testing.T, s *Stage, wrap func(ctx context.Context, next func(context.Context) error) error) {
 	t.Helper()
+	create(t, s.JS, s.Consumer)
 	opts := runnerOptions(t, s.Publisher, io.Discard)
 	runUntilCleanup(t, func(ctx context.Context) error {
 		if s.Handler != nil {
@@ -282,8 +283,18 @@ func start(t *testing.T, s *Stage, wrap func(ctx context.Context, next func(cont
 // suite's short backoff.
 func Running(t *testing.T, js jetstream.JetStream, c streams.Consumer, h streams.Handler, pub *streams.Publisher, log io.Writer) {
 	t.Helper()
+	create(t, js, c)
 	opts := runnerOptions(t, pub, log)
 	runUntilCleanup(t, func(ctx context.Context) error { return streams.Run(ctx, js, c, h, opts) })
+}
+
+// create makes c with admin rights, as `prism setup` does for the
+// system's consumers: the runner only binds.
+func create(t *testing.T, js jetstream.JetStream, c streams.Consumer) {
+	t.Helper()
+	if _, err := c.Create(context.Background(), js); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func runnerOptions(t *testing.T, pub *streams.Publisher, log io.Writer) streams.RunnerOptions {
@@ -316,27 +327,21 @@ func runUntilCleanup(t *testing.T, run func(ctx context.Context) error) {
 }
 
 // JetStream starts an embedded NATS server (platform/testenv) with the
-// streams in place and returns its JetStream.
+// streams and durable consumers in place (streams.Setup, as `prism setup`
+// makes them) and returns its JetStream.
 func JetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	_, _, js := testenv.NATS(t)
-	if err := streams.EnsureStreams(context.Background(), js, streams.DefaultTopology()); err != nil {
+	if err := streams.Setup(context.Background(), js, streams.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
 	return js
 }
 
-func streamOf(c streams.Consumer) string {
-	if c.Stream == "" {
-		return streams.DocsStream
-	}
-	return c.Stream
-}
-
 func info(t *testing.T, s *Stage) *jetstream.ConsumerInfo {
 	t.Helper()
 	ctx := context.Background()
-	c, err := s.JS.Consumer(ctx, streamOf(s.Consumer), s.Consumer.Name)
+	c, err := s.JS.Consumer(ctx, s.Consumer.StreamName(), s.Consumer.Name)
 	if err != nil {
 		t.Fatalf("consumer %s: %v", s.Consumer.Name, err)
 	}
@@ -499,7 +504,7 @@ func advisories(t *testing.T, s *Stage) <-chan advisory {
 	out := make(chan advisory, 16)
 	nc := s.JS.Conn()
 	for _, kind := range []string{"MSG_TERMINATED", "MAX_DELIVERIES"} {
-		sub, err := nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER."+kind+"."+streamOf(s.Consumer)+"."+s.Consumer.Name, func(m *nats.Msg) {
+		sub, err := nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER."+kind+"."+s.Consumer.StreamName()+"."+s.Consumer.Name, func(m *nats.Msg) {
 			var a advisory
 			if err := json.Unmarshal(m.Data, &a); err != nil {
 				a.Reason = "undecodable advisory: " + string(m.Data)

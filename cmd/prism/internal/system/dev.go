@@ -127,7 +127,8 @@ func (d *Dev) Close() {
 // StartDev starts the whole system in this process: embedded NATS with
 // fsync on every write, a local S3-compatible store, a local PostgreSQL
 // (unless DATABASE_URL is set), the Bedrock simulator (unless AWS is
-// configured), the migrations, and every role. The roles run until ctx ends.
+// configured), the migrations and JetStream assets (as `prism migrate`
+// and `prism setup`), and every role. The roles run until ctx ends.
 func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, log zerolog.Logger) (d *Dev, err error) {
 	cfg, err := DevConfigFromEnv(env)
 	if err != nil {
@@ -235,6 +236,11 @@ func StartDev(ctx context.Context, env config.Getenv, reg *prometheus.Registry, 
 	}
 	d.shutdown = append(d.shutdown, in.Close)
 	d.Infra = in
+	// The embedded server has no users: this process is its own admin and
+	// makes the assets as `prism setup` does, before the roles bind them.
+	if err := AssetsFromEnv(config.New(denv)).Apply(ctx, in.JS); err != nil {
+		return nil, fmt.Errorf("set up JetStream: %w", err)
+	}
 	if err := in.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aiprism/prism/persist/migrations"
 	"github.com/aiprism/prism/platform/blob"
@@ -44,23 +45,79 @@ func (in *Infra) Close() {
 // Needs says which connections a set of roles requires.
 type Needs struct{ NATS, Postgres, S3 bool }
 
-// NATSConfig says how to reach NATS.
+// NATSConfig says how to reach NATS and as whom.
 type NATSConfig struct {
-	URL       string
-	CredsFile string
+	URL       string // one server or a comma-separated list of a cluster's
+	CredsFile string // a JWT credentials file (decentralized auth)
+	User      string
+	Password  string
+	TLS       TLSFiles
 	Topology  streams.Topology
 }
 
-// NATSConfigFromEnv reads NATS_URL, NATS_CREDS and NATS_REPLICAS.
+// TLSFiles are PEM files for TLS to NATS: CA verifies the servers (a
+// tls:// URL or a server that requires TLS); Cert and Key are the client
+// certificate, for servers that verify clients.
+type TLSFiles struct{ CA, Cert, Key string }
+
+// NATSConfigFromEnv reads NATS_URL, NATS_CREDS, NATS_USER, NATS_PASSWORD,
+// NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY and the topology
+// (NATS_REPLICAS, NATS_DOCS_MAX_BYTES).
 func NATSConfigFromEnv(l *config.Loader) NATSConfig {
 	t := streams.DefaultTopology()
 	t.Replicas = l.Int("NATS_REPLICAS", 1, 1, 5)
 	t.MaxBytes = l.Int64("NATS_DOCS_MAX_BYTES", t.MaxBytes, -1, 1<<50)
-	return NATSConfig{
+	c := NATSConfig{
 		URL:       l.String("NATS_URL", "nats://127.0.0.1:4222"),
 		CredsFile: l.String("NATS_CREDS", ""),
+		User:      l.String("NATS_USER", ""),
+		Password:  l.String("NATS_PASSWORD", ""),
+		TLS:       TLSFiles{CA: l.String("NATS_TLS_CA", ""), Cert: l.String("NATS_TLS_CERT", ""), Key: l.String("NATS_TLS_KEY", "")},
 		Topology:  t,
 	}
+	l.Check(c.User == "" || c.CredsFile == "", "NATS_USER", "unset when NATS_CREDS is set (one way to sign in)")
+	l.Check(c.Password == "" || c.User != "", "NATS_USER", "set with NATS_PASSWORD")
+	l.Check((c.TLS.Cert == "") == (c.TLS.Key == ""), "NATS_TLS_CERT", "set together with NATS_TLS_KEY")
+	return c
+}
+
+// InboxPrefix is the prefix of the reply subjects of a process running
+// roles: _INBOX_<role> for one role, which the server's permissions
+// (deploy/nats/auth.conf) let only that role's user read, so no role sees
+// another's replies; _INBOX_prism for a process of several roles.
+func InboxPrefix(roles []string) string {
+	if len(roles) == 1 {
+		return "_INBOX_" + roles[0]
+	}
+	return "_INBOX_prism"
+}
+
+// Options are the client options of c, for a connection named name whose
+// replies arrive under inbox.
+func (c NATSConfig) Options(name, inbox string) []nats.Option {
+	opts := []nats.Option{nats.Name("prism " + name), nats.MaxReconnects(-1), nats.CustomInboxPrefix(inbox)}
+	if c.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLS.CA != "" {
+		opts = append(opts, nats.RootCAs(c.TLS.CA))
+	}
+	if c.TLS.Cert != "" {
+		opts = append(opts, nats.ClientCert(c.TLS.Cert, c.TLS.Key))
+	}
+	return opts
+}
+
+// Connect connects as c says.
+func (c NATSConfig) Connect(name, inbox string) (*nats.Conn, error) {
+	conn, err := nats.Connect(c.URL, c.Options(name, inbox)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s as %q: %w", config.Redact(c.URL), c.User, err)
+	}
+	return conn, nil
 }
 
 // infraConfig is where the shared services are.
@@ -97,9 +154,11 @@ func CheckConfig(env config.Getenv, roles []Role) error {
 	return errors.Join(ierr, rerr)
 }
 
-// Open connects to what needs asks for, configured from env, and applies
-// the stream definitions.
-func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.Registry, log zerolog.Logger, name string) (*Infra, error) {
+// Open connects to what needs asks for, configured from env, for the
+// roles named (or a command: migrate, setup), whose reply subjects
+// start with InboxPrefix(names). It creates nothing on NATS: roles bind
+// to what `prism setup` made.
+func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.Registry, log zerolog.Logger, names ...string) (*Infra, error) {
 	c, err := loadInfraConfig(env, needs)
 	if err != nil {
 		return nil, err
@@ -107,12 +166,8 @@ func Open(ctx context.Context, env config.Getenv, needs Needs, reg *prometheus.R
 	in := &Infra{Registry: reg, Log: log, Topology: c.nats.Topology}
 	var conn *nats.Conn
 	if needs.NATS {
-		opts := []nats.Option{nats.Name("prism " + name), nats.MaxReconnects(-1)}
-		if c.nats.CredsFile != "" {
-			opts = append(opts, nats.UserCredentials(c.nats.CredsFile))
-		}
-		if conn, err = nats.Connect(c.nats.URL, opts...); err != nil {
-			return nil, fmt.Errorf("connect to NATS at %s: %w", config.Redact(c.nats.URL), err)
+		if conn, err = c.nats.Connect(strings.Join(names, ","), InboxPrefix(names)); err != nil {
+			return nil, err
 		}
 	}
 	if err := in.attach(ctx, conn, c.dsn, c.maxConns, c.blob, needs); err != nil {
@@ -132,9 +187,6 @@ func (in *Infra) attach(ctx context.Context, conn *nats.Conn, dsn string, maxCon
 			return fmt.Errorf("jetstream: %w", err)
 		}
 		in.JS = js
-		if err := streams.EnsureStreams(ctx, js, in.Topology); err != nil {
-			return err
-		}
 	}
 	if needs.Postgres {
 		pc, err := pgxpool.ParseConfig(dsn)

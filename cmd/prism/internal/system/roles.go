@@ -89,8 +89,7 @@ func Roles() []Role {
 		define(RoleAnalyzer, "assess extracted text with Claude on Bedrock", Needs{NATS: true, S3: true},
 			analyzer.ConfigFromEnv,
 			func(c analyzer.Config, in *Infra, log zerolog.Logger) (Runner, error) {
-				return analyzer.NewRole(c, analyzer.Deps{JS: in.JS, Objects: in.Blobs, Registry: in.Registry, Log: log,
-					Replicas: in.Topology.Replicas}), nil
+				return analyzer.NewRole(c, analyzer.Deps{JS: in.JS, Objects: in.Blobs, Registry: in.Registry, Log: log}), nil
 			}),
 		define(RoleNotifier, "deliver webhooks for finished documents", Needs{NATS: true},
 			notifier.ConfigFromEnv,
@@ -128,8 +127,8 @@ func extractorConfig(l *config.Loader) extractor.Config {
 }
 
 // buildAPI listens on API_ADDR before anything runs, so the address is
-// known and a busy port stops the start, then opens the accounts (in
-// token mode, creating the sessions and sign-in buckets if need be).
+// known and a busy port stops the start, then binds the limits and, in
+// token mode, the sessions and sign-in buckets.
 func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Runner, error) {
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -141,14 +140,14 @@ func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Ru
 		_ = ln.Close()
 		return nil, errors.New("api: sessions and limits need NATS")
 	}
-	limits, err := quota.Open(ctx, in.JS, quota.Config{Replicas: in.Topology.Replicas})
+	limits, err := quota.Open(ctx, in.JS, quota.Config{})
 	if err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	var acc api.Accounts
 	if c.Auth == api.AuthToken {
-		acc, err = api.OpenAccounts(ctx, c, in.JS, in.Pool, api.AccountsOptions{Replicas: in.Topology.Replicas})
+		acc, err = api.OpenAccounts(ctx, c, in.JS, in.Pool, api.AccountsOptions{})
 		if err != nil {
 			_ = ln.Close()
 			return nil, fmt.Errorf("api: %w", err)
@@ -169,7 +168,7 @@ func buildAPI(c api.Config, ic ingest.Config, in *Infra, log zerolog.Logger) (Ru
 	}), nil
 }
 
-// bucketsOpenTimeout bounds creating the API's KV buckets at start.
+// bucketsOpenTimeout bounds binding the API's KV buckets at start.
 const bucketsOpenTimeout = 30 * time.Second
 
 // RoleNames lists the names of the roles, in start order.

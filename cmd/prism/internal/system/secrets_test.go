@@ -54,6 +54,8 @@ func TestConnectionErrorsHideCredentials(t *testing.T) {
 			map[string]string{"NATS_URL": "nats://prism:" + secret + "@" + addr}, "connect to NATS at nats://prism:xxxxx@" + addr},
 		{"NATS token out of reach", system.Needs{NATS: true},
 			map[string]string{"NATS_URL": "nats://" + secret + "@" + addr}, "connect to NATS at nats://xxxxx@" + addr},
+		{"NATS user out of reach", system.Needs{NATS: true},
+			map[string]string{"NATS_URL": "nats://" + addr, "NATS_USER": "extractor", "NATS_PASSWORD": secret}, `connect to NATS at nats://` + addr + ` as "extractor"`},
 		{"PostgreSQL out of reach", system.Needs{Postgres: true},
 			map[string]string{"DATABASE_URL": "postgres://prism:" + secret + "@" + addr + "/prism?connect_timeout=2"}, "PostgreSQL"},
 		{"DATABASE_URL unparsable", system.Needs{Postgres: true},
