@@ -22,6 +22,7 @@ type Node struct {
 	ClientPort, ClusterPort, MonitorPort int
 	Dir                                  string // JetStream data and nats.conf
 	bin                                  string
+	env                                  map[string]string // the users' passwords auth.conf reads
 	proc                                 *system.Process
 }
 
@@ -43,14 +44,15 @@ func nodeConfig(n *Node, routes []string, extra string) string {
 	return b.String()
 }
 
-// startCluster writes each node's configuration and starts the nodes,
-// returning once the cluster has a JetStream leader.
-func (tp *Topology) startCluster(bin string, o Options) {
+// startCluster writes each node's configuration, with authConf beside it
+// as a deployment mounts it, and starts the nodes, returning once the
+// cluster has a JetStream leader.
+func (tp *Topology) startCluster(bin string, authConf []byte, o Options) {
 	tp.t.Helper()
 	for i := range o.Nodes {
 		tp.Nodes = append(tp.Nodes, &Node{
 			Name: fmt.Sprintf("n%d", i), ClientPort: freePort(tp.t), ClusterPort: freePort(tp.t), MonitorPort: freePort(tp.t),
-			Dir: tempDir(tp.t, fmt.Sprintf("nats-n%d", i)), bin: bin,
+			Dir: tempDir(tp.t, fmt.Sprintf("nats-n%d", i)), bin: bin, env: tp.Auth.ServerEnv(),
 		})
 	}
 	var routes []string
@@ -58,7 +60,10 @@ func (tp *Topology) startCluster(bin string, o Options) {
 		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(n.ClusterPort))
 	}
 	for _, n := range tp.Nodes {
-		if err := os.WriteFile(filepath.Join(n.Dir, "nats.conf"), []byte(nodeConfig(n, routes, o.NodeConfig)), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(n.Dir, "auth.conf"), authConf, 0o600); err != nil {
+			tp.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(n.Dir, "nats.conf"), []byte(nodeConfig(n, routes, "include \"auth.conf\"\n"+o.NodeConfig)), 0o600); err != nil {
 			tp.t.Fatal(err)
 		}
 		n.Start(tp.t)
@@ -81,7 +86,7 @@ func (n *Node) Start(t interface {
 	Fatalf(string, ...any)
 }) {
 	t.Helper()
-	p, err := system.StartBinary("nats-"+n.Name, n.bin, []string{"-c", filepath.Join(n.Dir, "nats.conf")}, nil)
+	p, err := system.StartBinary("nats-"+n.Name, n.bin, []string{"-c", filepath.Join(n.Dir, "nats.conf")}, n.env)
 	if err != nil {
 		t.Fatalf("topology: %v", err)
 	}
@@ -111,7 +116,9 @@ func (tp *Topology) waitMetaLeader(within time.Duration) {
 	tp.t.Helper()
 	deadline := time.Now().Add(within)
 	for _, n := range tp.Nodes {
-		nc, err := nats.Connect(n.ClientURL())
+		// The monitor port answers before the client port takes clients.
+		nc, err := nats.Connect(n.ClientURL(), nats.UserInfo(system.AdminUser, tp.Auth[system.AdminUser]),
+			nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 		if err != nil {
 			tp.t.Fatalf("topology: connect to %s: %v", n.Name, err)
 		}

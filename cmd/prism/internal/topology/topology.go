@@ -2,9 +2,10 @@
 // on loopback: a NATS JetStream cluster of separate nats-server processes,
 // PostgreSQL, an S3 server process, the Bedrock simulator, and every role
 // as its own `prism <role>` process, scaled. Tests kill and restart any
-// of them. The nodes' server configuration is written in one place
-// (nodeConfig) and every role's environment built in one place (RoleEnv),
-// so users and permissions plug in there.
+// of them. The nodes load deploy/nats/auth.conf, the permissions shipped
+// for compose and Kubernetes, with passwords made up for the run;
+// `prism setup` creates the streams, consumers and buckets as admin, and
+// every role signs in as its own user (RoleEnv), as in a deployment.
 package topology
 
 import (
@@ -22,6 +23,7 @@ import (
 
 	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"github.com/aiprism/prism/platform/testenv"
+	"github.com/aiprism/prism/platform/testenv/workspace"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -32,8 +34,7 @@ type Options struct {
 	Scale map[string]int // processes per role; default 2 analyzers, 2 extractors, 2 APIs, 1 of the rest
 	// Env is added to every role's environment (SHUTDOWN_GRACE, ...).
 	Env map[string]string
-	// NodeConfig is appended to every node's server configuration, e.g.
-	// `include auth.conf` with its accounts and users.
+	// NodeConfig is appended to every node's server configuration.
 	NodeConfig string
 }
 
@@ -45,6 +46,7 @@ type Topology struct {
 	Nodes []*Node
 	DSN   string
 	env   map[string]string // shared by every role: where everything is
+	Auth  system.BusAuth    // the password of every user of auth.conf
 
 	mu    sync.Mutex
 	roles []*Role
@@ -80,9 +82,17 @@ func Start(t testing.TB, o Options) *Topology {
 	for k, v := range o.Scale {
 		scale[k] = v
 	}
-	tp := &Topology{t: t, bin: testenv.PrismBinary(t)}
+	tp := &Topology{t: t, bin: testenv.PrismBinary(t), Auth: system.NewBusAuth()}
 	natsBin := testenv.NATSServerBinary(t)
-	tp.startCluster(natsBin, o)
+	root, err := workspace.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	authConf, err := os.ReadFile(system.AuthConfPath(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.startCluster(natsBin, authConf, o)
 
 	s3 := testenv.S3ProcessConfig(t)
 	tp.DSN = testenv.Postgres(t)
@@ -105,10 +115,8 @@ func Start(t testing.TB, o Options) *Topology {
 	for k, v := range o.Env {
 		tp.env[k] = v
 	}
-	tp.migrate()
-	// One process at a time: the roles still create their KV buckets at
-	// start, and replicated creations of one bucket by several processes
-	// at once stall the cluster's meta leader for tens of seconds.
+	tp.run("migrate", nil)
+	tp.run("setup", tp.Auth.ClientEnv(system.AdminUser))
 	for i := 0; ; i++ {
 		started := false
 		for _, name := range system.RoleNames() {
@@ -124,10 +132,13 @@ func Start(t testing.TB, o Options) *Topology {
 }
 
 // RoleEnv is the environment of the i-th process of role: the one place
-// where a role's connection settings (and, later, its NATS user) are made.
+// where a role's connection settings and NATS user are made.
 func (tp *Topology) RoleEnv(role string, i int) map[string]string {
 	env := map[string]string{}
 	for k, v := range tp.env {
+		env[k] = v
+	}
+	for k, v := range tp.Auth.ClientEnv(role) {
 		env[k] = v
 	}
 	if role == system.RoleAPI {
@@ -136,16 +147,25 @@ func (tp *Topology) RoleEnv(role string, i int) map[string]string {
 	return env
 }
 
-// migrate runs `prism migrate`, which also creates the streams at
-// NATS_REPLICAS, as an operator does before starting the roles.
-func (tp *Topology) migrate() {
+// run runs `prism <command>` to its end with the shared environment plus
+// env, as an operator does before starting the roles: migrate (the
+// database), then setup (streams, consumers, buckets at NATS_REPLICAS, as
+// admin).
+func (tp *Topology) run(command string, env map[string]string) {
 	tp.t.Helper()
-	p, err := system.StartBinary("migrate", tp.bin, []string{"migrate"}, tp.env)
+	all := map[string]string{}
+	for k, v := range tp.env {
+		all[k] = v
+	}
+	for k, v := range env {
+		all[k] = v
+	}
+	p, err := system.StartBinary(command, tp.bin, []string{command}, all)
 	if err != nil {
 		tp.t.Fatal(err)
 	}
-	if err := waitExit(p, 60*time.Second); err != nil {
-		tp.t.Fatalf("topology: prism migrate: %v\n%s", err, p.Output())
+	if err := waitExit(p, 90*time.Second); err != nil {
+		tp.t.Fatalf("topology: prism %s: %v\n%s", command, err, p.Output())
 	}
 }
 
@@ -228,10 +248,11 @@ func (tp *Topology) waitRole(r *Role, within time.Duration) {
 	}
 }
 
-// JetStream is a client of the cluster (any node), closed when the test ends.
+// JetStream is an admin client of the cluster (any node), closed when the
+// test ends.
 func (tp *Topology) JetStream() jetstream.JetStream {
 	tp.t.Helper()
-	nc, err := nats.Connect(tp.env["NATS_URL"], nats.MaxReconnects(-1))
+	nc, err := tp.Connect(system.AdminUser)
 	if err != nil {
 		tp.t.Fatal(err)
 	}
@@ -241,6 +262,12 @@ func (tp *Topology) JetStream() jetstream.JetStream {
 		tp.t.Fatal(err)
 	}
 	return js
+}
+
+// Connect signs in to the cluster as user of auth.conf.
+func (tp *Topology) Connect(user string, opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.UserInfo(user, tp.Auth[user]), nats.MaxReconnects(-1)}, opts...)
+	return nats.Connect(tp.env["NATS_URL"], opts...)
 }
 
 // The simulator's credentials, made up for tests: it checks SigV4

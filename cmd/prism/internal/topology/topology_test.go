@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -148,10 +150,21 @@ func checkLedger(t *testing.T, tp *topology.Topology, s *submitter) {
 }
 
 // TestTopologyDocumentGoesThrough: the deployment's topology as processes
-// (three NATS nodes, replicated streams, two analyzers, two extractors,
-// two APIs): a document uploaded over HTTP is analyzed, once.
+// (three NATS nodes with the shipped permissions, replicated streams, two
+// analyzers, two extractors, two APIs, each role its own NATS user): a
+// document uploaded over HTTP is analyzed, once, and no role's user may
+// publish an event of another stage.
 func TestTopologyDocumentGoesThrough(t *testing.T) {
 	tp := topology.Start(t, topology.Options{})
+	for _, role := range system.RoleNames() {
+		subject := "prism.doc.owner.doc.uploaded" // the api's and ingest's event
+		if role == system.RoleAPI || role == system.RoleIngest {
+			subject = "prism.doc.owner.doc.analyzed" // the analyzer's
+		}
+		if err := publishRefused(tp, role, subject); err != nil {
+			t.Errorf("user %s: %v", role, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	stop := make(chan struct{})
@@ -165,6 +178,35 @@ func TestTopologyDocumentGoesThrough(t *testing.T) {
 	checkLedger(t, tp, s)
 	if n, err := topology.CurrentReplicas(ctx, tp.JetStream(), streams.DocsStream); err != nil || n != 3 {
 		t.Fatalf("DOCS has %d current replicas (%v), want 3", n, err)
+	}
+}
+
+// publishRefused checks that the cluster refuses user's publication on
+// subject as a permissions violation.
+func publishRefused(tp *topology.Topology, user, subject string) error {
+	errs := make(chan error, 1)
+	nc, err := tp.Connect(user, nats.CustomInboxPrefix("_INBOX_"+user), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer nc.Close()
+	if err := nc.Publish(subject, []byte("{}")); err != nil {
+		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	_ = nc.Flush()
+	select {
+	case err := <-errs:
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			return nil
+		}
+		return fmt.Errorf("publish %s: %v, want a permissions violation", subject, err)
+	case <-time.After(3 * time.Second):
+		return fmt.Errorf("published %s: not refused", subject)
 	}
 }
 
