@@ -53,6 +53,9 @@ Other commands:
   token         create, list and revoke API tokens (prism token help)
   bench         measure the pipeline, API, SSE and model capacity next to
                 raw JetStream on this machine (-quick, -capacity, -h)
+  healthcheck   GET this process's health endpoints (METRICS_ADDR's
+                /healthz, API_ADDR's /readyz) or the URLs given; exit 1
+                unless each answers 200 (the image's HEALTHCHECK)
   extract-worker  (internal) the extractor's sandboxed child process
 `)
 	return b.String()
@@ -85,6 +88,8 @@ func run(ctx context.Context, args []string, env config.Getenv, stdout, stderr i
 		return runToken(ctx, args[1:], env, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], env, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], env, stdout)
 	case sandbox.WorkerSubcommand:
 		// The extractor's isolated child: one document in on stdin, text
 		// out on stdout, under the limits its parent set.
