@@ -17,13 +17,16 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func logger(env config.Getenv, w io.Writer, role string) (zerolog.Logger, error) {
+// logger is a process's logger. It names the command the process runs;
+// each role started in it adds its own role field (StartRoles), so a line
+// never holds one field twice.
+func logger(env config.Getenv, w io.Writer, process string) (zerolog.Logger, error) {
 	l := config.New(env)
 	lc := obs.LogConfigFromEnv(l)
 	if err := l.Err(); err != nil {
 		return zerolog.Nop(), err
 	}
-	return obs.NewLogger(w, lc).With().Str(obs.FieldRole, role).Logger(), nil
+	return obs.NewLogger(w, lc).With().Str(obs.FieldProcess, process).Logger(), nil
 }
 
 // runRole runs one role alone against external NATS, PostgreSQL and S3.

@@ -24,7 +24,8 @@ const (
 	FieldDocumentID    = "document_id"
 	FieldCorrelationID = "correlation_id"
 	FieldOwner         = "owner"
-	FieldRole          = "role"
+	FieldRole          = "role"    // the role a line is about (extractor, api, ...)
+	FieldProcess       = "process" // the command the process runs (dev, api, migrate, ...)
 	FieldStage         = "stage"
 )
 
