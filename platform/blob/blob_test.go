@@ -19,6 +19,7 @@ import (
 
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/s3local"
+	"github.com/aiprism/prism/platform/testenv"
 )
 
 const bucket = "prism-docs"
@@ -44,14 +45,65 @@ func (w *wire) writes() []*http.Request {
 	return out
 }
 
-func newStore(t *testing.T) (*blob.Store, *wire) {
-	t.Helper()
-	srv, err := s3local.Start(t.Context(), s3local.Options{Dir: t.TempDir(), Buckets: []string{bucket}, RequireSSE: true})
-	if err != nil {
-		t.Fatalf("s3local: %v", err)
+// server is an S3 server the Store's tests run against: what they check
+// depends on the server (encryption reported, multipart uploads, failed
+// uploads leaving nothing), so each runs on ours and on a real one.
+type server struct {
+	name  string
+	start func(t *testing.T) (endpoint, bucket string)
+}
+
+var servers = []server{
+	{"s3local", func(t *testing.T) (string, string) {
+		srv, err := s3local.Start(t.Context(), s3local.Options{Dir: t.TempDir(), Buckets: []string{bucket}, RequireSSE: true})
+		if err != nil {
+			t.Fatalf("s3local: %v", err)
+		}
+		t.Cleanup(func() { _ = srv.Close(context.Background()) })
+		return srv.URL(), bucket
+	}},
+	{"seaweedfs", func(t *testing.T) (string, string) {
+		cfg := testenv.WeedS3Config(t)
+		return cfg.Endpoint, cfg.Bucket
+	}},
+}
+
+// onEachServer starts each server once and runs every case on it as a
+// subtest, each with a Store of its own behind a recording proxy.
+func onEachServer(t *testing.T, cases []storeCase) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			endpoint, bucket := srv.start(t)
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					st, rec := storeAt(t, endpoint, bucket)
+					c.run(t, st, rec)
+				})
+			}
+		})
 	}
-	t.Cleanup(func() { _ = srv.Close(context.Background()) })
-	target, _ := url.Parse(srv.URL())
+}
+
+type storeCase struct {
+	name string
+	run  func(t *testing.T, st *blob.Store, rec *wire)
+}
+
+// TestStoreOnEachServer: the Store's behaviour that rests on the server.
+func TestStoreOnEachServer(t *testing.T) {
+	onEachServer(t, []storeCase{
+		{"put get head delete", putGetHeadDelete},
+		{"large multipart", largeMultipart},
+		{"put rejects wrong size", putRejectsWrongSize},
+		{"put small shapes", putSmallShapes},
+	})
+}
+
+// storeAt is a Store on bucket at endpoint, through a proxy that records
+// the requests.
+func storeAt(t *testing.T, endpoint, bucket string) (*blob.Store, *wire) {
+	t.Helper()
+	target, _ := url.Parse(endpoint)
 	rec := &wire{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,8 +139,7 @@ func sum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func TestPutGetHeadDelete(t *testing.T) {
-	st, rec := newStore(t)
+func putGetHeadDelete(t *testing.T, st *blob.Store, rec *wire) {
 	ctx := t.Context()
 	if err := st.Ping(ctx); err != nil {
 		t.Fatalf("ping: %v", err)
@@ -172,8 +223,7 @@ func TestPutGetHeadDelete(t *testing.T) {
 	}
 }
 
-func TestLargeMultipart(t *testing.T) {
-	st, rec := newStore(t)
+func largeMultipart(t *testing.T, st *blob.Store, rec *wire) {
 	ctx := t.Context()
 	data := make([]byte, 20<<20)
 	rng := rand.NewChaCha8([32]byte{1})
@@ -222,8 +272,7 @@ func TestLargeMultipart(t *testing.T) {
 	}
 }
 
-func TestPutRejectsWrongSize(t *testing.T) {
-	st, _ := newStore(t)
+func putRejectsWrongSize(t *testing.T, st *blob.Store, _ *wire) {
 	ctx := t.Context()
 	for _, tc := range []struct {
 		name string
@@ -275,8 +324,7 @@ func TestEnsureBucket(t *testing.T) {
 	}
 }
 
-func TestPutSmallShapes(t *testing.T) {
-	st, _ := newStore(t)
+func putSmallShapes(t *testing.T, st *blob.Store, _ *wire) {
 	ctx := t.Context()
 	for _, tc := range []struct {
 		name string
