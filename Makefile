@@ -14,7 +14,7 @@ $(error TEST_ORDER must list exactly the MODULES)
 endif
 export GOTOOLCHAIN ?= local
 
-.PHONY: run build test test-short vet fmt postgres fuzz bench bench-full chaos image clean
+.PHONY: run build test test-short vet fmt postgres fuzz bench bench-full chaos image test-real-s3 clean
 
 run: postgres build
 	./bin/prism dev
@@ -35,7 +35,7 @@ RACE := $(shell command -v $${CC:-gcc} >/dev/null 2>&1 && echo -race)
 # shadow memory does not fit a small RLIMIT_DATA (they fail under -race).
 test: postgres
 	$(GO) vet $(PKGS)
-	$(GO) test $(RACE) -count=1 -timeout 15m -skip '^TestScenario|^TestRlimit|^TestChaos' $(TEST_PKGS)
+	$(GO) test $(RACE) -count=1 -timeout 15m -skip '^TestScenario|^TestRlimit|^TestChaos|^TestRealS3' $(TEST_PKGS)
 	$(GO) test -count=1 -timeout 5m -run '^TestScenario' ./analyzer/router/
 	$(GO) test -count=1 -timeout 5m -run '^TestRlimit' ./extractor/sandbox/
 
@@ -45,6 +45,13 @@ test: postgres
 # in make test (which runs the topology's one-document test).
 chaos: postgres
 	$(GO) test -count=1 -timeout 15m -v -run '^TestChaos' ./cmd/prism/internal/topology/
+
+# blob's server-dependent cases on a real S3 server, SeaweedFS's weed,
+# built once per version from its Go module (minutes on two cores, more
+# on a clean machine: not yet in make test or CI).
+test-real-s3:
+	scripts/build-weed.sh >/dev/null
+	$(GO) test -count=1 -v -run '^TestRealS3' ./platform/blob/
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

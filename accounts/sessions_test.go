@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,17 +27,23 @@ type sessionEnv struct {
 
 func newSessionEnv(t *testing.T, idle, maxLife time.Duration) *sessionEnv {
 	t.Helper()
-	_, _, js := testenv.NATS(t)
+	return newSessionEnvOn(t, testenv.Topologies()[0].Start(t), idle, maxLife)
+}
+
+// newSessionEnvOn is newSessionEnv on b, each replica on its own
+// connection (on a cluster, to its own node).
+func newSessionEnvOn(t *testing.T, b *testenv.Bus, idle, maxLife time.Duration) *sessionEnv {
+	t.Helper()
 	pool := persisttest.DB(t)
-	e := &sessionEnv{js: js, users: accounts.NewUsers(pool, accounts.DefaultParams()), clock: testenv.NewClock()}
+	e := &sessionEnv{js: b.Client(t, 0), users: accounts.NewUsers(pool, accounts.DefaultParams()), clock: testenv.NewClock()}
 	e.alice, e.bob = addUser(t, e.users, "alice@example.com"), addUser(t, e.users, "bob@example.com")
-	cfg := accounts.SessionConfig{Idle: idle, Max: maxLife, Now: e.clock.Now}
-	if err := jsbind.CreateKeyValues(context.Background(), js, accounts.SessionsBucketConfig(cfg)); err != nil {
+	cfg := accounts.SessionConfig{Idle: idle, Max: maxLife, Now: e.clock.Now, Replicas: b.Replicas}
+	if err := jsbind.CreateKeyValues(context.Background(), e.js, accounts.SessionsBucketConfig(cfg)); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []**accounts.Sessions{&e.one, &e.two} {
+	for i, s := range []**accounts.Sessions{&e.one, &e.two} {
 		var err error
-		if *s, err = accounts.OpenSessions(context.Background(), js, e.users, cfg); err != nil {
+		if *s, err = accounts.OpenSessions(context.Background(), b.Client(t, i), e.users, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,6 +175,32 @@ func TestIdleExpiry(t *testing.T) {
 	ended(t, e.one, secret, "an idle hour after the last use")
 	e.clock.Add(-time.Hour)
 	ended(t, e.two, secret, "once expired, it is gone")
+}
+
+// TestConcurrentRefreshesOnEachTopology: replicas using one session at
+// once when its refresh is due all honour it; the refreshes that lose the
+// compare-and-set (on a cluster, as ErrKeyRevisionMismatch while the
+// winner is in flight) are not errors, and the session stays alive.
+func TestConcurrentRefreshesOnEachTopology(t *testing.T) {
+	testenv.OnEachTopology(t, func(t *testing.T, b *testenv.Bus) {
+		e := newSessionEnvOn(t, b, time.Hour, 24*time.Hour)
+		secret := e.create(t, e.one, e.alice)
+		for range 10 {
+			e.clock.Add(61 * time.Second) // every use now refreshes
+			var wg sync.WaitGroup
+			for i := range 6 {
+				wg.Go(func() {
+					s := []*accounts.Sessions{e.one, e.two}[i%2]
+					if u, _, err := s.Lookup(context.Background(), secret); err != nil || u.ID != e.alice.ID {
+						t.Errorf("Lookup during concurrent refreshes = %+v, %v", u, err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		e.clock.Add(59 * time.Minute)
+		valid(t, e.two, secret, e.alice, "within an idle hour of the last refresh")
+	})
 }
 
 // TestAbsoluteExpiry: however often it is used, a session ends at its

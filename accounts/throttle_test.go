@@ -14,24 +14,30 @@ import (
 	"github.com/aiprism/prism/platform/testenv"
 )
 
-// throttles are two replicas' throttles over one NATS, on a clock the
-// test moves.
+// throttles are two replicas' throttles over one NATS server, on a clock
+// the test moves.
 func throttles(t *testing.T, p accounts.ThrottlePolicy) (one, two *accounts.Throttle, c *testenv.Clock) {
 	t.Helper()
-	_, _, js := testenv.NATS(t)
+	return throttlesOn(t, testenv.Topologies()[0].Start(t), p)
+}
+
+// throttlesOn are two replicas' throttles on b, each on its own
+// connection (on a cluster, to its own node).
+func throttlesOn(t *testing.T, b *testenv.Bus, p accounts.ThrottlePolicy) (one, two *accounts.Throttle, c *testenv.Clock) {
+	t.Helper()
 	c = testenv.NewClock()
-	cfg := accounts.ThrottleConfig{Policy: p, Now: c.Now}
-	if err := jsbind.CreateKeyValues(context.Background(), js, accounts.ThrottleBucketConfig(cfg)); err != nil {
+	cfg := accounts.ThrottleConfig{Policy: p, Now: c.Now, Replicas: b.Replicas}
+	if err := jsbind.CreateKeyValues(context.Background(), b.Client(t, 0), accounts.ThrottleBucketConfig(cfg)); err != nil {
 		t.Fatal(err)
 	}
-	open := func() *accounts.Throttle {
-		th, err := accounts.OpenThrottle(context.Background(), js, cfg)
+	open := func(i int) *accounts.Throttle {
+		th, err := accounts.OpenThrottle(context.Background(), b.Client(t, i), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return th
 	}
-	return open(), open(), c
+	return open(0), open(1), c
 }
 
 // fail makes a failed attempt, which must be admitted.
@@ -108,10 +114,15 @@ func TestThrottlePerAddress(t *testing.T) {
 }
 
 // TestThrottleStopsBursts: parallel attempts on both replicas cannot slip
-// through between a check and a count: exactly the free ones pass.
+// through between a check and a count: exactly the free ones pass, on one
+// server and on a cluster (where a lost compare-and-set is another error).
 func TestThrottleStopsBursts(t *testing.T) {
+	testenv.OnEachTopology(t, throttleStopsBursts)
+}
+
+func throttleStopsBursts(t *testing.T, b *testenv.Bus) {
 	p := accounts.DefaultThrottlePolicy()
-	one, two, _ := throttles(t, p)
+	one, two, _ := throttlesOn(t, b, p)
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 40 {

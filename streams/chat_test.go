@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go"
 )
@@ -210,4 +212,69 @@ func TestReplayBatchesItsGets(t *testing.T) {
 			t.Errorf("%s: %d direct get requests, want at most %d", c.name, n, c.maxRequests)
 		}
 	}
+}
+
+// PublishAfter holds on a cluster with the CHAT stream replicated, the
+// publishers on different nodes: of questions decided on the same state,
+// at most one is stored, and the others are told ErrMoved (on a cluster a
+// check racing a write in flight on the filter answers with another error
+// code, 10164), while an answer is published at once.
+func TestPublishAfterRacesOnEachTopology(t *testing.T) {
+	testenv.OnEachTopology(t, func(t *testing.T, b *testenv.Bus) {
+		ctx := context.Background()
+		top := streams.DefaultTopology()
+		top.Replicas = b.Replicas
+		if err := streams.EnsureStreams(ctx, b.Client(t, 0), top); err != nil {
+			t.Fatal(err)
+		}
+		var pubs []*streams.Publisher
+		for i := range 3 {
+			pubs = append(pubs, streams.NewPublisher(b.Client(t, i), "/test"))
+		}
+		m := streams.ChatMeta{Owner: "alice", Session: "s1"}
+		filter := streams.ChatFilter(m.Owner, m.Session)
+		event := func(typ streams.EventType, id string, data any) *streams.Event {
+			ev, err := streams.NewChatEvent("/test", m, typ, id, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ev
+		}
+		var last uint64
+		moved := 0
+		for round := range 20 {
+			questions := []*streams.Event{
+				event(streams.ChatAsked, fmt.Sprintf("a%d-0", round), streams.ChatAskedData{MessageID: "q", AnswerID: "a", Content: "?"}),
+				event(streams.ChatAsked, fmt.Sprintf("a%d-1", round), streams.ChatAskedData{MessageID: "q", AnswerID: "a", Content: "?"}),
+			}
+			answer := event(streams.ChatAnswered, fmt.Sprintf("done%d", round), streams.ChatAnswerData{AnswerID: "a", Content: "!"})
+			errs := make([]error, 3)
+			var wg sync.WaitGroup
+			for i, q := range questions {
+				wg.Go(func() { errs[i] = pubs[i].PublishAfter(ctx, q, filter, last) })
+			}
+			wg.Go(func() { errs[2] = pubs[2].Publish(ctx, answer) })
+			wg.Wait()
+			if errs[2] != nil {
+				t.Fatalf("round %d: the answer: %v", round, errs[2])
+			}
+			stored := 0
+			for i, q := range questions {
+				switch {
+				case errs[i] == nil:
+					stored++
+					last = max(last, q.Seq)
+				case errors.Is(errs[i], streams.ErrMoved):
+					moved++
+				default:
+					t.Errorf("round %d: %v, want stored or ErrMoved", round, errs[i])
+				}
+			}
+			if stored > 1 {
+				t.Errorf("round %d: %d questions decided on one state were stored", round, stored)
+			}
+			last = max(last, answer.Seq)
+		}
+		t.Logf("%d of 40 questions refused as moved", moved)
+	})
 }

@@ -13,22 +13,21 @@ import (
 	"github.com/aiprism/prism/analyzer/bedrock"
 	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/analyzer/router"
-	"github.com/aiprism/prism/platform/natsembed"
-	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/rs/zerolog"
 )
 
-// world is a simulator and a NATS server sharing one scaled clock, so a
-// test can live through minutes of quota time in seconds.
+// world is a simulator and the routers' shared state sharing one scaled
+// clock, so a test can live through minutes of quota time in seconds.
 type world struct {
 	t      *testing.T
 	clock  router.ScaledClock
 	sim    *bedrocksim.Server
 	simURL string
-	nats   *natsembed.Server
+	state  state
+	opened int // replicas opened so far: the next one connects to the next node
 }
 
 // spec is one model as both the simulator (its real quota) and the
@@ -48,7 +47,13 @@ func (s spec) tokensPerMinute() int {
 	return 100_000_000
 }
 
+// newWorld is newWorldOn a NATS server of the test's own.
 func newWorld(t *testing.T, factor float64, specs []spec) *world {
+	t.Helper()
+	return newWorldOn(t, oneNode(t, "router_test"), factor, specs)
+}
+
+func newWorldOn(t *testing.T, st state, factor float64, specs []spec) *world {
 	t.Helper()
 	clock := router.ScaledClock{Start: time.Now(), Factor: factor}
 	var models []bedrocksim.Model
@@ -61,8 +66,7 @@ func newWorld(t *testing.T, factor float64, specs []spec) *world {
 	}
 	hs := httptest.NewServer(sim)
 	t.Cleanup(hs.Close)
-	ns, _, _ := testenv.NATS(t)
-	return &world{t: t, clock: clock, sim: sim, simURL: hs.URL, nats: ns}
+	return &world{t: t, clock: clock, sim: sim, simURL: hs.URL, state: st}
 }
 
 func chainOf(specs []spec) router.Chain {
@@ -74,7 +78,8 @@ func chainOf(specs []spec) router.Chain {
 	return c
 }
 
-// replica is one analyzer process: its own NATS connection and client.
+// replica is one analyzer process: its own NATS connection (on a
+// cluster, to the next node) and client.
 func (w *world) replica(chain router.Chain, maxWait time.Duration) *router.Router {
 	r, _ := w.replicaWith(chain, router.Options{MaxWait: maxWait}, nil)
 	return r
@@ -84,7 +89,8 @@ func (w *world) replica(chain router.Chain, maxWait time.Duration) *router.Route
 // replica's view of the shared state.
 func (w *world) replicaWith(chain router.Chain, opts router.Options, metrics *router.Metrics) (*router.Router, *router.Shared) {
 	w.t.Helper()
-	shared := openShared(w.t, w.nats, "router_test", w.clock)
+	shared := w.state.open(w.t, w.opened, w.clock)
+	w.opened++
 	client, err := bedrock.NewClient(context.Background(), bedrock.Config{Region: "us-east-1", Endpoint: w.simURL, AccessKeyID: "AKTEST", SecretAccessKey: "secret", Timeout: 10 * time.Second})
 	if err != nil {
 		w.t.Fatal(err)

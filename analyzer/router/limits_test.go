@@ -3,13 +3,11 @@ package router_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aiprism/prism/analyzer/router"
-	"github.com/aiprism/prism/platform/natsembed"
-	"github.com/aiprism/prism/platform/testenv"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // manualClock moves only when a test says so: window edges, cooldowns
@@ -36,35 +34,6 @@ func (c *manualClock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
-}
-
-// replicas opens n views of one limiter bucket, each on its own NATS
-// connection as separate analyzer processes would have, all on clock.
-func replicas(t *testing.T, n int, clock router.Clock) []*router.Shared {
-	t.Helper()
-	ns, _, _ := testenv.NATS(t)
-	var out []*router.Shared
-	for range n {
-		out = append(out, openShared(t, ns, "limits", clock))
-	}
-	return out
-}
-
-// openShared opens the limiter bucket on a NATS connection of its own, as
-// an analyzer process would.
-func openShared(t *testing.T, ns *natsembed.Server, bucket string, clock router.Clock) *router.Shared {
-	t.Helper()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	s, err := createShared(context.Background(), js, bucket, 1, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func reserve(t *testing.T, s *router.Shared, m router.Model, tokens int) (*router.Reservation, *router.Refusal) {
@@ -116,11 +85,25 @@ func model(rpm, tpm int) router.Model {
 	return router.Model{ID: "anthropic.m:1", RequestsPerMinute: rpm, TokensPerMinute: tpm, CooldownSeconds: 10, ContextTokens: 100_000, MaxOutputTokens: 1000}
 }
 
+// The limits hold alike on one NATS server and on a cluster of three
+// with the state replicated, each replica on its own node.
+func TestLimitsOnEachTopology(t *testing.T) {
+	onEachTopology(t, []topologyCase{
+		{"token limit holds and settling refunds the unused", tokenLimitHoldsAndSettlingRefundsTheUnused},
+		{"request limit holds across replicas", requestLimitHoldsAcrossReplicas},
+		{"request limit holds when replicas reserve at once", requestLimitHoldsWhenReplicasReserveAtOnce},
+		{"dead replica's reservations expire with the window", deadReplicaReservationsExpireWithTheWindow},
+		{"breaker opens on error rate and half-open probe", breakerOpensOnErrorRateAndHalfOpenProbe},
+		{"not ready cools without lowering the limit", notReadyCoolsWithoutLoweringTheLimit},
+		{"lowered limit creeps back while it binds", loweredLimitCreepsBackWhileItBinds},
+	})
+}
+
 // The tokens-per-minute limit holds across replicas; a call reserves its
 // estimate and, once settled, gives back what it did not use.
-func TestTokenLimitHoldsAndSettlingRefundsTheUnused(t *testing.T) {
+func tokenLimitHoldsAndSettlingRefundsTheUnused(t *testing.T, st state) {
 	clock := newManualClock()
-	rs := replicas(t, 2, clock)
+	rs := st.replicas(t, 2, clock)
 	a, b := rs[0], rs[1]
 	m := model(100, 1000)
 
@@ -148,9 +131,9 @@ func TestTokenLimitHoldsAndSettlingRefundsTheUnused(t *testing.T) {
 }
 
 // The requests-per-minute limit holds across replicas too.
-func TestRequestLimitHoldsAcrossReplicas(t *testing.T) {
+func requestLimitHoldsAcrossReplicas(t *testing.T, st state) {
 	clock := newManualClock()
-	rs := replicas(t, 3, clock)
+	rs := st.replicas(t, 3, clock)
 	m := model(6, 1_000_000)
 	for i := range 6 {
 		mustReserve(t, rs[i%3], m, 10)
@@ -160,11 +143,39 @@ func TestRequestLimitHoldsAcrossReplicas(t *testing.T) {
 	}
 }
 
+// The request limit holds exactly when replicas reserve at once: on a
+// cluster, a write racing another one in flight on the same key comes back
+// as ErrKeyRevisionMismatch alone, a conflict to retry, not a failure.
+func requestLimitHoldsWhenReplicasReserveAtOnce(t *testing.T, st state) {
+	ctx := context.Background()
+	m := model(20, 1_000_000)
+	rs := st.replicas(t, 3, nil)
+	var granted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 3 * m.RequestsPerMinute {
+		wg.Go(func() {
+			res, ref, err := rs[i%3].Reserve(ctx, m, 10, false)
+			switch {
+			case err != nil:
+				t.Errorf("reserve: %v", err)
+			case res != nil:
+				granted.Add(1)
+			case ref != nil:
+				refused.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if granted.Load() != int64(m.RequestsPerMinute) || refused.Load() != int64(2*m.RequestsPerMinute) {
+		t.Fatalf("%d reserved, %d refused; want %d and %d", granted.Load(), refused.Load(), m.RequestsPerMinute, 2*m.RequestsPerMinute)
+	}
+}
+
 // A replica that dies between reserving and settling leaks its
 // reservations only until they leave the window: at most 61 s.
-func TestDeadReplicaReservationsExpireWithTheWindow(t *testing.T) {
+func deadReplicaReservationsExpireWithTheWindow(t *testing.T, st state) {
 	clock := newManualClock()
-	rs := replicas(t, 2, clock)
+	rs := st.replicas(t, 2, clock)
 	dead, alive := rs[0], rs[1]
 	m := model(5, 1000)
 	for range 5 {
@@ -183,9 +194,9 @@ func TestDeadReplicaReservationsExpireWithTheWindow(t *testing.T) {
 // The breaker opens on the rate of server errors, not on one bad call;
 // open, it refuses every replica until one half-open probe may test the
 // model; a failed probe reopens it, a good one closes it.
-func TestBreakerOpensOnErrorRateAndHalfOpenProbe(t *testing.T) {
+func breakerOpensOnErrorRateAndHalfOpenProbe(t *testing.T, st state) {
 	clock := newManualClock()
-	rs := replicas(t, 2, clock)
+	rs := st.replicas(t, 2, clock)
 	a, b := rs[0], rs[1]
 	m := model(1000, 10_000_000)
 	call := func(s *router.Shared, o router.Outcome) {
@@ -245,9 +256,9 @@ func TestBreakerOpensOnErrorRateAndHalfOpenProbe(t *testing.T) {
 
 // ModelNotReady cools the model like a throttle, without lowering its
 // adaptive limit: it is not a sign of a quota set too high.
-func TestNotReadyCoolsWithoutLoweringTheLimit(t *testing.T) {
+func notReadyCoolsWithoutLoweringTheLimit(t *testing.T, st state) {
 	clock := newManualClock()
-	rs := replicas(t, 2, clock)
+	rs := st.replicas(t, 2, clock)
 	m := model(100, 1_000_000)
 	for range 95 {
 		settle(t, rs[0], mustReserve(t, rs[0], m, 10), 10, router.Succeeded)
@@ -269,9 +280,9 @@ func TestNotReadyCoolsWithoutLoweringTheLimit(t *testing.T) {
 // After a throttle lowers the limit, it stays down for a minute, then
 // creeps back up (additive increase: +5% of the limit per minute of full
 // use) while it is what holds the model back, up to the configured limit.
-func TestLoweredLimitCreepsBackWhileItBinds(t *testing.T) {
+func loweredLimitCreepsBackWhileItBinds(t *testing.T, st state) {
 	clock := newManualClock()
-	s := replicas(t, 1, clock)[0]
+	s := st.replicas(t, 1, clock)[0]
 	m := model(100, 10_000_000)
 	for range 95 {
 		settle(t, s, mustReserve(t, s, m, 10), 10, router.Succeeded)

@@ -118,43 +118,57 @@ func TestScenarioOneReplicaSaturatedStaysWithinQuota(t *testing.T) {
 	checkWithinQuota(t, w, specs, requestQuota, took, 0.97)
 }
 
+// The quota scenarios of several replicas hold alike on one NATS server
+// and on a cluster of three with the state replicated, each replica
+// connected to another node: the request and token limits, cooldowns and
+// fallback, with no request failed.
+func TestScenarioReplicasOnEachTopology(t *testing.T) {
+	scenario(t)
+	onEachTopology(t, []topologyCase{
+		{"three replicas share the quota", threeReplicasShareTheQuota},
+		{"token quotas hold across replicas", tokenQuotasHoldAcrossReplicas},
+		{"bursts of 200 fall back and return to the primary", burstsOf200FallBackAndReturnToPrimary},
+	})
+}
+
+func threeReplicasShareTheQuota(t *testing.T, st state) {
+	specs := threeModels(120, 120)
+	w := newWorldOn(t, st, st.factor(), specs)
+	took := saturated(t, w, w.replicas(3, chainOf(specs)), 2*time.Minute)
+	checkWithinQuota(t, w, specs, requestQuota, took, 0.97)
+}
+
 // Token quotas bind before request quotas: three replicas saturating
 // models limited to 8,000 tokens/min (about a hundred of these calls, with
 // room for a thousand requests) stay within every model's token quota, with
 // no throttle, and the tokens reserved but not used come back, so the
 // quota is used (at least 90%).
-func TestScenarioTokenQuotasHoldAcrossReplicas(t *testing.T) {
-	scenario(t)
+func tokenQuotasHoldAcrossReplicas(t *testing.T, st state) {
 	specs := threeModels(1000, 1000)
 	for i := range specs {
 		specs[i].tpm = 8000
 	}
-	w := newWorld(t, 20, specs)
+	w := newWorldOn(t, st, st.factor(), specs)
 	took := saturated(t, w, w.replicas(3, chainOf(specs)), 2*time.Minute)
 	checkWithinQuota(t, w, specs, tokenQuota, took, 0.90)
 }
 
-func TestScenarioThreeReplicasShareTheQuota(t *testing.T) {
-	scenario(t)
-	specs := threeModels(120, 120)
-	w := newWorld(t, 20, specs)
-	took := saturated(t, w, w.replicas(3, chainOf(specs)), 2*time.Minute)
-	checkWithinQuota(t, w, specs, requestQuota, took, 0.97)
-}
-
 // The original system's story: 600 analysis requests in three bursts of 200
-// a second apart, on the seven-model chain. The primary's real quota is
-// below its configured limit, so it throttles and cools down; nothing fails,
-// and the primary serves again once its cooldown is over.
-func TestScenarioBurstsOf200FallBackAndReturnToPrimary(t *testing.T) {
-	scenario(t)
+// a second apart, on the seven-model chain, shared by three replicas. The
+// primary's real quota is below its configured limit, so it throttles and
+// cools down for every replica; nothing fails, and the primary serves
+// again once its cooldown is over.
+func burstsOf200FallBackAndReturnToPrimary(t *testing.T, st state) {
 	var specs []spec
 	for _, m := range router.DefaultChain() {
 		specs = append(specs, spec{id: m.ID, simRPM: 200, routerRPM: 200, cooldownSec: 20})
 	}
 	specs[0].simRPM = 120 // the primary's real quota is lower than configured
-	w := newWorld(t, 20, specs)
-	r := w.replica(chainOf(specs), 2*time.Second)
+	w := newWorldOn(t, st, st.factor(), specs)
+	var rs []*router.Router
+	for range 3 {
+		rs = append(rs, w.replica(chainOf(specs), 2*time.Second))
+	}
 	primary := specs[0].id
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -162,9 +176,9 @@ func TestScenarioBurstsOf200FallBackAndReturnToPrimary(t *testing.T) {
 	ta := &tally{}
 	var wg sync.WaitGroup
 	for burst := range 3 {
-		for range 200 {
+		for i := range 200 {
 			wg.Add(1)
-			go func() { defer wg.Done(); w.complete(ctx, r, chatRequest(false), ta) }()
+			go func() { defer wg.Done(); w.complete(ctx, rs[i%3], chatRequest(false), ta) }()
 		}
 		if burst < 2 {
 			_ = w.clock.Sleep(ctx, time.Second)
@@ -174,19 +188,19 @@ func TestScenarioBurstsOf200FallBackAndReturnToPrimary(t *testing.T) {
 	if ta.ok.Load() != 600 || ta.failed.Load() != 0 {
 		t.Fatalf("ok %d failed %d (%v), want 600 and 0", ta.ok.Load(), ta.failed.Load(), ta.firstErr)
 	}
-	st := w.stats()
-	throttles := sum(st.Models[primary].Throttles)
+	stats := w.stats()
+	throttles := sum(stats.Models[primary].Throttles)
 	if throttles == 0 {
-		t.Fatalf("the primary never throttled; the scenario did not happen: %s", describe(st))
+		t.Fatalf("the primary never throttled; the scenario did not happen: %s", describe(stats))
 	}
-	t.Logf("bursts served: %v%s", ta.byModel, describe(st))
+	t.Logf("bursts served: %v%s", ta.byModel, describe(stats))
 
 	// Later traffic: once the cooldown is over and its window has room,
 	// the primary is chosen again.
 	end := w.clock.Now().Add(3 * time.Minute)
 	backOnPrimary := false
-	for !backOnPrimary && w.clock.Now().Before(end) {
-		res, err := r.Converse(ctx, chatRequest(false))
+	for i := 0; !backOnPrimary && w.clock.Now().Before(end); i++ {
+		res, err := rs[i%3].Converse(ctx, chatRequest(false))
 		if err == nil && res.Model.ID == primary {
 			backOnPrimary = true
 		}

@@ -74,7 +74,7 @@ func TestTooLargeForEveryModel(t *testing.T) {
 					chain[i].TokensPerMinute = c.tpm
 				}
 			}
-			r, err := router.New(chain, replicas(t, 1, nil)[0], instant{}, router.Options{}, nil)
+			r, err := router.New(chain, oneNode(t, "limits").replicas(t, 1, nil)[0], instant{}, router.Options{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

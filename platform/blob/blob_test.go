@@ -19,6 +19,7 @@ import (
 
 	"github.com/aiprism/prism/platform/blob"
 	"github.com/aiprism/prism/platform/s3local"
+	"github.com/aiprism/prism/platform/testenv"
 )
 
 const bucket = "prism-docs"
@@ -44,14 +45,68 @@ func (w *wire) writes() []*http.Request {
 	return out
 }
 
-func newStore(t *testing.T) (*blob.Store, *wire) {
-	t.Helper()
-	srv, err := s3local.Start(t.Context(), s3local.Options{Dir: t.TempDir(), Buckets: []string{bucket}, RequireSSE: true})
-	if err != nil {
-		t.Fatalf("s3local: %v", err)
+// server is an S3 server the Store's tests run against: what they check
+// depends on the server (encryption reported, multipart uploads, failed
+// uploads leaving nothing), so each runs on ours and on a real one.
+type server struct {
+	name  string
+	start func(t *testing.T) (endpoint, bucket string)
+}
+
+// s3Local is our stand-in, run in make test; seaweedFS is a real S3 server,
+// run by make test-real-s3 (its first build takes minutes: see
+// scripts/build-weed.sh).
+var (
+	s3Local = server{"s3local", func(t *testing.T) (string, string) {
+		srv, err := s3local.Start(t.Context(), s3local.Options{Dir: t.TempDir(), Buckets: []string{bucket}, RequireSSE: true})
+		if err != nil {
+			t.Fatalf("s3local: %v", err)
+		}
+		t.Cleanup(func() { _ = srv.Close(context.Background()) })
+		return srv.URL(), bucket
+	}}
+	seaweedFS = server{"seaweedfs", func(t *testing.T) (string, string) {
+		cfg := testenv.WeedS3Config(t)
+		return cfg.Endpoint, cfg.Bucket
+	}}
+)
+
+// onServer starts srv and runs every case on it as a subtest, each with a
+// Store of its own behind a recording proxy.
+func onServer(t *testing.T, srv server, cases []storeCase) {
+	endpoint, bucket := srv.start(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, rec := storeAt(t, endpoint, bucket)
+			c.run(t, st, rec)
+		})
 	}
-	t.Cleanup(func() { _ = srv.Close(context.Background()) })
-	target, _ := url.Parse(srv.URL())
+}
+
+type storeCase struct {
+	name string
+	run  func(t *testing.T, st *blob.Store, rec *wire)
+}
+
+// serverCases are the Store's behaviour that rests on the server.
+var serverCases = []storeCase{
+	{"put get head delete", putGetHeadDelete},
+	{"large multipart", largeMultipart},
+	{"put rejects wrong size", putRejectsWrongSize},
+	{"put small shapes", putSmallShapes},
+}
+
+// TestStoreOnS3Local: the server-dependent cases on our stand-in.
+func TestStoreOnS3Local(t *testing.T) { onServer(t, s3Local, serverCases) }
+
+// TestRealS3Store: the same cases on SeaweedFS, a real S3 server.
+func TestRealS3Store(t *testing.T) { onServer(t, seaweedFS, serverCases) }
+
+// storeAt is a Store on bucket at endpoint, through a proxy that records
+// the requests.
+func storeAt(t *testing.T, endpoint, bucket string) (*blob.Store, *wire) {
+	t.Helper()
+	target, _ := url.Parse(endpoint)
 	rec := &wire{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,8 +142,7 @@ func sum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func TestPutGetHeadDelete(t *testing.T) {
-	st, rec := newStore(t)
+func putGetHeadDelete(t *testing.T, st *blob.Store, rec *wire) {
 	ctx := t.Context()
 	if err := st.Ping(ctx); err != nil {
 		t.Fatalf("ping: %v", err)
@@ -172,8 +226,7 @@ func TestPutGetHeadDelete(t *testing.T) {
 	}
 }
 
-func TestLargeMultipart(t *testing.T) {
-	st, rec := newStore(t)
+func largeMultipart(t *testing.T, st *blob.Store, rec *wire) {
 	ctx := t.Context()
 	data := make([]byte, 20<<20)
 	rng := rand.NewChaCha8([32]byte{1})
@@ -222,8 +275,7 @@ func TestLargeMultipart(t *testing.T) {
 	}
 }
 
-func TestPutRejectsWrongSize(t *testing.T) {
-	st, _ := newStore(t)
+func putRejectsWrongSize(t *testing.T, st *blob.Store, _ *wire) {
 	ctx := t.Context()
 	for _, tc := range []struct {
 		name string
@@ -275,8 +327,7 @@ func TestEnsureBucket(t *testing.T) {
 	}
 }
 
-func TestPutSmallShapes(t *testing.T) {
-	st, _ := newStore(t)
+func putSmallShapes(t *testing.T, st *blob.Store, _ *wire) {
 	ctx := t.Context()
 	for _, tc := range []struct {
 		name string

@@ -23,10 +23,7 @@ func TestBudgetRecordKeepsAnHourOfDeliveries(t *testing.T) {
 	// Start the day at 01:00 UTC so that three hours of runs stay in it.
 	now := clock.Now().UTC()
 	clock.Add(time.Date(now.Year(), now.Month(), now.Day()+1, 1, 0, 0, 0, time.UTC).Sub(now))
-	s, err := quota.Open(ctx, js, quota.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, js, 1, quota.Config{Now: clock.Now})
 	kv, err := js.KeyValue(ctx, quota.Bucket)
 	if err != nil {
 		t.Fatal(err)

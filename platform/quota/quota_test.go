@@ -25,26 +25,11 @@ type replicas struct {
 
 // onBoth runs test on one NATS server and on a three-node cluster with
 // the bucket replicated three times, where compare-and-set conflicts
-// come back with another error code.
+// come back with another error code; the replicas are on connections of
+// their own (on the cluster, on different nodes).
 func onBoth(t *testing.T, ttl time.Duration, test func(t *testing.T, r replicas)) {
-	t.Run("single", func(t *testing.T) {
-		srv, _, _ := testenv.NATS(t)
-		var js [2]jetstream.JetStream
-		for i := range js {
-			nc, err := srv.Connect()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(nc.Close)
-			if js[i], err = jetstream.New(nc); err != nil {
-				t.Fatal(err)
-			}
-		}
-		test(t, open(t, js[0], js[1], 1, ttl))
-	})
-	t.Run("cluster", func(t *testing.T) {
-		js := testenv.NATSCluster(t, 3)
-		test(t, open(t, js[0], js[1], 3, ttl))
+	testenv.OnEachTopology(t, func(t *testing.T, b *testenv.Bus) {
+		test(t, open(t, b.Client(t, 0), b.Client(t, 1), b.Replicas, ttl))
 	})
 }
 
