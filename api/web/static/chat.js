@@ -542,7 +542,11 @@ function conversationPage(sessionId, ctx) {
   return el("section", { class: "chat-page" },
     el("p", {}, el("a", { href: "/chat" }, "← All conversations")),
     el("div", { class: "page-head" }, title, remove),
-    about, status, chatPanel({ sessionId, signedOut: ctx.signedOut }));
+    about, status,
+    // The messages' headings (h3) sit under a second-level one, as on a
+    // document's page.
+    el("h2", { class: "visually-hidden" }, "Messages"),
+    chatPanel({ sessionId, signedOut: ctx.signedOut }));
 }
 
 function listPage(ctx) {

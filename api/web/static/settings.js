@@ -127,7 +127,8 @@ function tokensSection(ctx) {
   const list = el("tbody");
   const table = el("table", { class: "tokens" },
     el("caption", { class: "visually-hidden" }, "Your API tokens"),
-    el("thead", {}, el("tr", {}, ["Name", "Access", "Created", "Last used", "Expires", "State", ""].map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ["Name", "Access", "Created", "Last used", "Expires", "State"].map((h) => el("th", { scope: "col" }, h)),
+      el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Actions")))),
     list);
   const form = el("form", { class: "card" },
     el("h3", {}, "New token"),
@@ -181,7 +182,9 @@ function tokensSection(ctx) {
   return el("section", { "aria-labelledby": "tokens-title" },
     el("h2", { id: "tokens-title" }, "API tokens"),
     el("p", { class: "muted" }, "Programs use a token to call the API as you (header Authorization: Bearer …)."),
-    form, status, created, table);
+    // At phone width the table scrolls sideways in its frame, which the
+    // keyboard can then reach and scroll too.
+    form, status, created, el("div", { class: "table-wrap", role: "region", "aria-label": "Your API tokens", tabindex: "0" }, table));
 }
 
 // showSecret shows a new token's secret, this once: the server keeps only

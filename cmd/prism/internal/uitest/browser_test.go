@@ -42,7 +42,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("SignIn", func(t *testing.T) {
 		tb := open(t, "/")
 		tb.do("see the sign-in form", chromedp.WaitVisible(chromedp.CSS("#email")))
-		tb.screenshot("sign-in")
+		checkPage(tb, "sign-in")
 
 		// A wrong password: the server's sentence, and the form stays.
 		tb.do("sign in with a wrong password",
@@ -363,6 +363,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("ChatPages", func(t *testing.T) { chatPages(t, a, ctx, shots) })
 	t.Run("SettingsTokens", func(t *testing.T) { settingsTokens(t, a, ctx, shots) })
 	t.Run("SettingsTheme", func(t *testing.T) { settingsTheme(t, a, ctx, shots) })
+	// Every page, checked at two widths in two themes (a11y_test.go).
+	t.Run("EveryPage", func(t *testing.T) { everyPage(t, a, ctx, shots) })
 }
 
 // injected fails the test when the page holds an element that text
