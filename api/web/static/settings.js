@@ -167,7 +167,7 @@ function tokensSection(ctx) {
     }
     try {
       const t = await api.request("POST", "/api/v1/tokens", body);
-      showSecret(created, t);
+      showSecret(created, t, name);
       form.reset();
       said(`Token “${t.name}” created.`);
       await load();
@@ -188,8 +188,9 @@ function tokensSection(ctx) {
 }
 
 // showSecret shows a new token's secret, this once: the server keeps only
-// its hash, and the page keeps it nowhere but here.
-function showSecret(box, t) {
+// its hash, and the page keeps it nowhere but here. Done closes it and
+// gives the focus to next (it would otherwise be lost with the box).
+function showSecret(box, t, next) {
   const secret = el("input", { id: "token-secret", type: "text", readonly: true, value: t.token, "aria-describedby": "token-warning", spellcheck: "false" });
   const copied = el("span", { class: "status", role: "status" });
   const copy = on(el("button", { type: "button" }, "Copy"), "click", async () => {
@@ -204,6 +205,7 @@ function showSecret(box, t) {
   const done = on(el("button", { type: "button", class: "secondary" }, "Done"), "click", () => {
     box.hidden = true;
     box.replaceChildren();
+    next.focus();
   });
   box.hidden = false;
   show(box,

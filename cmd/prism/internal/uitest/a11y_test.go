@@ -111,15 +111,18 @@ func checkPage(tb *tab, name string) {
 	// Layout follows the new width at the next frame.
 	eval[bool](tb, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
 	wide := eval[[]string](tb, `(() => {
-		if (document.scrollingElement.scrollWidth <= innerWidth) {
+		// The layout's width: under a phone's emulation innerWidth grows
+		// to fit a page that is too wide.
+		const width = document.documentElement.clientWidth;
+		if (document.scrollingElement.scrollWidth <= width) {
 			return [];
 		}
 		// The elements that reach past the screen's edge, innermost first.
 		const out = [...document.querySelectorAll("body *")]
-			.filter((e) => e.getBoundingClientRect().right > innerWidth + 0.5 && ![...e.children].some((c) => c.getBoundingClientRect().right > innerWidth + 0.5))
+			.filter((e) => e.getBoundingClientRect().right > width + 0.5 && ![...e.children].some((c) => c.getBoundingClientRect().right > width + 0.5))
 			.slice(0, 5)
 			.map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + String(e.className).trim().replace(/\s+/g, ".") : "") + " right " + Math.round(e.getBoundingClientRect().right));
-		return ["scrollWidth " + document.scrollingElement.scrollWidth + " > " + innerWidth, ...out];
+		return ["scrollWidth " + document.scrollingElement.scrollWidth + " > " + width, ...out];
 	})()`)
 	if len(wide) > 0 {
 		tb.t.Errorf("%s scrolls sideways at %d px: %s", name, phoneWidth, strings.Join(wide, "; "))
