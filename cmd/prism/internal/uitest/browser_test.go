@@ -147,11 +147,7 @@ func TestBrowser(t *testing.T) {
 		if n := eval[int](tb, `document.querySelectorAll("#chat-panel").length`); n != 1 {
 			t.Errorf("%d #chat-panel elements, want 1 for the chat panel", n)
 		}
-		tb.screenshot("document")
-		tb.do("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-		tb.screenshot("document-phone")
-		tb.do("open the dashboard at phone width", chromedp.Navigate(a.APIURL+"/"), chromedp.WaitVisible(chromedp.CSS("#documents tbody tr")))
-		tb.screenshot("dashboard-phone")
+		tb.screenshot("document") // at both widths: EveryPage
 	})
 
 	t.Run("ExportCSV", func(t *testing.T) {

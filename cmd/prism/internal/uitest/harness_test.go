@@ -81,6 +81,11 @@ func startApp(t *testing.T) *app {
 		"API_AUTH":             "token",
 		"BEDROCKSIM_SPEED":     "0",
 		"ANALYZER_CHUNK_BYTES": "2000",
+		// One user opens many tabs in quick succession, and the server
+		// hears that a closed tab's stream is gone (and gives back its
+		// place) only at its next heartbeat: the per-user limit of 20 open
+		// streams would refuse the later tabs' streams.
+		"API_LIMIT_SSE_STREAMS": "200",
 		"DATABASE_URL":         testenv.Postgres(t),
 	}}
 	ctx, cancel := context.WithCancel(context.Background())

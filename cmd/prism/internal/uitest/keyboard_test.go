@@ -192,14 +192,16 @@ func keyboardWalk(t *testing.T, a *app, browserCtx context.Context, shots string
 	k.tabTo("#reanalyze", false, 10)
 	k.press(" ", false)
 	tb.waitFor("the new run", `/^Analysis run \d+ started\.$/.test(document.querySelector("#action-status").textContent)`, 10*time.Second)
+	// Its end, so that its model calls do not hold up the chats after.
+	tb.waitFor("the new run's end", `!document.querySelector("#reanalyze").disabled`, 30*time.Second)
 
 	// The delete confirmation keeps the focus while it is open, and gives
 	// it back to its button when Escape closes it.
 	k.tabTo("#delete", false, 5)
 	k.press(kb.Enter, false)
 	tb.waitFor("the confirmation", `!!document.querySelector("#delete-dialog[open]")`, 5*time.Second)
-	modal(k, "#delete-dialog", "#delete")
 	tb.screenshot("keyboard-delete-dialog")
+	modal(k, "#delete-dialog", "#delete")
 
 	// The chat panel: the question typed, Enter asks it.
 	k.tabTo("#chat-panel textarea", false, 80)
@@ -238,8 +240,8 @@ func keyboardWalk(t *testing.T, a *app, browserCtx context.Context, shots string
 	k.tabTo(revoke, false, 30)
 	k.press(kb.Enter, false)
 	tb.waitFor("the confirmation", `!!document.querySelector("dialog.confirm[open]")`, 5*time.Second)
+	tb.screenshot("keyboard-revoke-dialog")
 	modal(k, "dialog.confirm", revoke)
-	tb.screenshot("keyboard-settings")
 }
 
 // modal checks the open dialog sel keeps the focus through Tab and

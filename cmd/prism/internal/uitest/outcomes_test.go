@@ -30,7 +30,9 @@ var throttledSentence = regexp.MustCompile(`too many failed sign-ins for this ac
 // slowed down, and ends signed out.
 func signInThrottled(t *testing.T, a *app, browserCtx context.Context, shots string) {
 	email, password := "second-analyst@example.com", rand.Text()
-	users := accounts.NewUsers(a.dev.Infra.Pool, accounts.DefaultParams())
+	// Its password hashed cheaply: each wrong one is checked against it,
+	// and argon2id at its full cost takes seconds under the race detector.
+	users := accounts.NewUsers(a.dev.Infra.Pool, accounts.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
 	if _, err := users.Add(context.Background(), accounts.NewUser{Email: email, DisplayName: "Second analyst", Role: accounts.RoleUser, Password: password}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,7 @@ func dashboardFilters(t *testing.T, a *app, browserCtx context.Context, shots st
 	// checks the list is the one the API gives for the query apiQuery.
 	shows := func(what string, inURL, apiQuery url.Values) []string {
 		t.Helper()
-		tb.waitFor(what, fmt.Sprintf(`(() => { const p = new URLSearchParams(location.search); p.sort(); return p.toString(); })() === %q && %s`, inURL.Encode(), settled), 10*time.Second)
+		tb.waitFor(what, fmt.Sprintf(`(() => { const p = new URLSearchParams(location.search); p.sort(); return p.toString(); })() === %q && %s`, inURL.Encode(), settled), 20*time.Second)
 		var api struct {
 			Items []struct {
 				ID string `json:"id"`
@@ -247,14 +249,14 @@ func dashboardFilters(t *testing.T, a *app, browserCtx context.Context, shots st
 		eval[bool](tb, fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q; e.dispatchEvent(new Event("change", { bubbles: true })); return true; })()`, sel, value))
 	}
 	tb.do("clear the filters", chromedp.Click(chromedp.CSS(".filters button[type=reset]")))
-	tb.waitFor("no filters", `location.search === "" && `+settled, 10*time.Second)
+	tb.waitFor("no filters", `location.search === "" && `+settled, 20*time.Second)
 	setField("#f-since", today)
 	setField("#f-status", "analyzed")
 	// Every document was uploaded today.
 	shows("from today, analyzed", url.Values{"since": {today}, "status": {"analyzed"}}, url.Values{"status": {"analyzed"}})
 	setField("#f-since", "")
 	setField("#f-until", yesterday)
-	tb.waitFor("up to yesterday", fmt.Sprintf(`location.search === "?status=analyzed&until=%s" && %s`, yesterday, settled), 10*time.Second)
+	tb.waitFor("up to yesterday", fmt.Sprintf(`location.search === "?status=analyzed&until=%s" && %s`, yesterday, settled), 20*time.Second)
 	if got := tb.text("#list-status"); got != "No documents match these filters." || eval[int](tb, `document.querySelectorAll("#documents tbody tr").length`) != 0 {
 		t.Errorf("up to yesterday the dashboard says %q", got)
 	}
@@ -264,7 +266,7 @@ func dashboardFilters(t *testing.T, a *app, browserCtx context.Context, shots st
 	client.put(t, "/api/v1/me/preferences", `{"list":{"status":"analyzed","risk_level":"critical","page_size":50}}`)
 	defer client.put(t, "/api/v1/me/preferences", `{}`)
 	tb.do("open the dashboard", chromedp.Navigate(a.APIURL+"/"))
-	tb.waitFor("the default filters", `document.querySelector("#f-status").value === "analyzed" && document.querySelector("#f-risk").value === "critical" && `+settled, 10*time.Second)
+	tb.waitFor("the default filters", `document.querySelector("#f-status")?.value === "analyzed" && document.querySelector("#f-risk")?.value === "critical" && `+settled, 20*time.Second)
 	shown := eval[[]string](tb, `[...document.querySelectorAll("#documents [data-risk]")].map((e) => e.dataset.risk)`)
 	if len(shown) == 0 || slices.ContainsFunc(shown, func(r string) bool { return r != "critical" }) {
 		t.Errorf("with the default filters the dashboard shows risks %v, want critical ones only", shown)
