@@ -86,7 +86,7 @@ func startApp(t *testing.T) *app {
 		// place) only at its next heartbeat: the per-user limit of 20 open
 		// streams would refuse the later tabs' streams.
 		"API_LIMIT_SSE_STREAMS": "200",
-		"DATABASE_URL":         testenv.Postgres(t),
+		"DATABASE_URL":          testenv.Postgres(t),
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
