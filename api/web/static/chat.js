@@ -309,6 +309,11 @@ class Conversation {
     if (!a) {
       return;
     }
+    if (a.status === m.status && a.text === m.content) {
+      // Shown already (the stream replays what the read showed): drawing
+      // it again would take away what the user's focus or pointer is on.
+      return;
+    }
     Object.assign(a, m, { text: m.content, bytes: encoder.encode(m.content).length });
     const old = a.node;
     const stick = this.atBottom();
