@@ -309,6 +309,11 @@ class Conversation {
     if (!a) {
       return;
     }
+    if (a.status === m.status && a.text === m.content) {
+      // Shown already (the stream replays what the read showed): drawing
+      // it again would take away what the user's focus or pointer is on.
+      return;
+    }
     Object.assign(a, m, { text: m.content, bytes: encoder.encode(m.content).length });
     const old = a.node;
     const stick = this.atBottom();
@@ -542,7 +547,11 @@ function conversationPage(sessionId, ctx) {
   return el("section", { class: "chat-page" },
     el("p", {}, el("a", { href: "/chat" }, "← All conversations")),
     el("div", { class: "page-head" }, title, remove),
-    about, status, chatPanel({ sessionId, signedOut: ctx.signedOut }));
+    about, status,
+    // The messages' headings (h3) sit under a second-level one, as on a
+    // document's page.
+    el("h2", { class: "visually-hidden" }, "Messages"),
+    chatPanel({ sessionId, signedOut: ctx.signedOut }));
 }
 
 function listPage(ctx) {

@@ -127,7 +127,8 @@ function tokensSection(ctx) {
   const list = el("tbody");
   const table = el("table", { class: "tokens" },
     el("caption", { class: "visually-hidden" }, "Your API tokens"),
-    el("thead", {}, el("tr", {}, ["Name", "Access", "Created", "Last used", "Expires", "State", ""].map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ["Name", "Access", "Created", "Last used", "Expires", "State"].map((h) => el("th", { scope: "col" }, h)),
+      el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Actions")))),
     list);
   const form = el("form", { class: "card" },
     el("h3", {}, "New token"),
@@ -166,7 +167,7 @@ function tokensSection(ctx) {
     }
     try {
       const t = await api.request("POST", "/api/v1/tokens", body);
-      showSecret(created, t);
+      showSecret(created, t, name);
       form.reset();
       said(`Token “${t.name}” created.`);
       await load();
@@ -181,12 +182,15 @@ function tokensSection(ctx) {
   return el("section", { "aria-labelledby": "tokens-title" },
     el("h2", { id: "tokens-title" }, "API tokens"),
     el("p", { class: "muted" }, "Programs use a token to call the API as you (header Authorization: Bearer …)."),
-    form, status, created, table);
+    // At phone width the table scrolls sideways in its frame, which the
+    // keyboard can then reach and scroll too.
+    form, status, created, el("div", { class: "table-wrap", role: "region", "aria-label": "Your API tokens", tabindex: "0" }, table));
 }
 
 // showSecret shows a new token's secret, this once: the server keeps only
-// its hash, and the page keeps it nowhere but here.
-function showSecret(box, t) {
+// its hash, and the page keeps it nowhere but here. Done closes it and
+// gives the focus to next (it would otherwise be lost with the box).
+function showSecret(box, t, next) {
   const secret = el("input", { id: "token-secret", type: "text", readonly: true, value: t.token, "aria-describedby": "token-warning", spellcheck: "false" });
   const copied = el("span", { class: "status", role: "status" });
   const copy = on(el("button", { type: "button" }, "Copy"), "click", async () => {
@@ -201,6 +205,7 @@ function showSecret(box, t) {
   const done = on(el("button", { type: "button", class: "secondary" }, "Done"), "click", () => {
     box.hidden = true;
     box.replaceChildren();
+    next.focus();
   });
   box.hidden = false;
   show(box,

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/extractor/corpus"
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 )
 
@@ -39,10 +38,13 @@ func TestBrowser(t *testing.T) {
 		return tb
 	}
 
+	// Slowed down after wrong passwords (outcomes_test.go), before anyone
+	// signs in.
+	t.Run("SignInThrottled", func(t *testing.T) { signInThrottled(t, a, ctx, shots) })
 	t.Run("SignIn", func(t *testing.T) {
 		tb := open(t, "/")
 		tb.do("see the sign-in form", chromedp.WaitVisible(chromedp.CSS("#email")))
-		tb.screenshot("sign-in")
+		checkPage(tb, "sign-in")
 
 		// A wrong password: the server's sentence, and the form stays.
 		tb.do("sign in with a wrong password",
@@ -145,21 +147,12 @@ func TestBrowser(t *testing.T) {
 		if n := eval[int](tb, `document.querySelectorAll("#chat-panel").length`); n != 1 {
 			t.Errorf("%d #chat-panel elements, want 1 for the chat panel", n)
 		}
-		tb.screenshot("document")
-		tb.do("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-		tb.screenshot("document-phone")
-		tb.do("open the dashboard at phone width", chromedp.Navigate(a.APIURL+"/"), chromedp.WaitVisible(chromedp.CSS("#documents tbody tr")))
-		tb.screenshot("dashboard-phone")
+		tb.screenshot("document") // at both widths: EveryPage
 	})
 
 	t.Run("ExportCSV", func(t *testing.T) {
 		tb := open(t, "/")
-		downloads := t.TempDir()
-		if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
-		}); err != nil {
-			t.Fatal(err)
-		}
+		downloads := tb.allowDownloads()
 		tb.do("export CSV", chromedp.WaitVisible(chromedp.CSS("#documents tbody tr")), chromedp.Click(chromedp.CSS("#export-csv")))
 		tb.waitFor("the export's outcome", `document.getElementById("export-status").textContent.startsWith("Exported")`, 20*time.Second)
 		if got := tb.text("#export-status"); got != "Exported 2 assessments as CSV." {
@@ -256,20 +249,14 @@ func TestBrowser(t *testing.T) {
 		tb.waitFor("the first page again", `document.querySelectorAll("#documents tbody tr").length === 2 && document.getElementById("prev-page").disabled`, 10*time.Second)
 	})
 
+	t.Run("DashboardFilters", func(t *testing.T) { dashboardFilters(t, a, ctx, shots) })
+
 	t.Run("RestartWhileOpen", func(t *testing.T) {
 		// Every model answers "too busy" until the faults are lifted: the
 		// document waits for model capacity, with its page open. (The
 		// Retry-After is longer than the analyzer waits for capacity, so it
 		// queues the document at once instead of calling again.)
-		if err := a.dev.Sim.SetFaults("*", bedrocksim.Faults{Throttle: 1, RetryAfterSeconds: 3}); err != nil {
-			t.Fatal(err)
-		}
-		lifted := false
-		defer func() {
-			if !lifted {
-				_ = a.dev.Sim.SetFaults("*", bedrocksim.Faults{})
-			}
-		}()
+		lift := a.setFaults(t, bedrocksim.Faults{Throttle: 1, RetryAfterSeconds: 3})
 		tb := open(t, "/upload")
 		tb.do("upload a contract", chromedp.WaitVisible(chromedp.CSS("#dropzone")), chromedp.SetUploadFiles(chromedp.CSS("#upload-files"), []string{incident}))
 		tb.waitFor("its upload", `document.querySelector("#uploads li .open a") !== null`, 20*time.Second)
@@ -289,10 +276,7 @@ func TestBrowser(t *testing.T) {
 			}
 		}()
 		tb.waitFor("the page to notice", `document.querySelector(".live").dataset.state === "reconnecting"`, 10*time.Second)
-		if err := a.dev.Sim.SetFaults("*", bedrocksim.Faults{}); err != nil {
-			t.Fatal(err)
-		}
-		lifted = true
+		lift()
 		tb.screenshot("document-reconnecting")
 		// The pipeline goes on without the API: the document is analyzed
 		// while the page cannot hear of it. Back, the API must send the page
@@ -358,11 +342,16 @@ func TestBrowser(t *testing.T) {
 		}
 		tb.screenshot("signed-out")
 	})
+	// A keyboard alone, from signed out (keyboard_test.go).
+	t.Run("Keyboard", func(t *testing.T) { keyboardWalk(t, a, ctx, shots) })
 	// The chat and the settings (chat_test.go, settings_test.go).
 	t.Run("ChatOnDocument", func(t *testing.T) { chatOnDocument(t, a, ctx, shots) })
 	t.Run("ChatPages", func(t *testing.T) { chatPages(t, a, ctx, shots) })
+	t.Run("ChatRefusals", func(t *testing.T) { chatRefusals(t, a, ctx, shots) })
 	t.Run("SettingsTokens", func(t *testing.T) { settingsTokens(t, a, ctx, shots) })
 	t.Run("SettingsTheme", func(t *testing.T) { settingsTheme(t, a, ctx, shots) })
+	// Every page, checked at two widths in two themes (a11y_test.go).
+	t.Run("EveryPage", func(t *testing.T) { everyPage(t, a, ctx, shots) })
 }
 
 // injected fails the test when the page holds an element that text

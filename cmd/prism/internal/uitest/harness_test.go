@@ -19,11 +19,13 @@ import (
 	"time"
 
 	"github.com/aiprism/prism/accounts"
+	"github.com/aiprism/prism/analyzer/bedrocksim"
 	"github.com/aiprism/prism/analyzer/router"
 	"github.com/aiprism/prism/cmd/prism/internal/system"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/obs"
 	"github.com/aiprism/prism/platform/testenv"
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
@@ -79,7 +81,12 @@ func startApp(t *testing.T) *app {
 		"API_AUTH":             "token",
 		"BEDROCKSIM_SPEED":     "0",
 		"ANALYZER_CHUNK_BYTES": "2000",
-		"DATABASE_URL":         testenv.Postgres(t),
+		// One user opens many tabs in quick succession, and the server
+		// hears that a closed tab's stream is gone (and gives back its
+		// place) only at its next heartbeat: the per-user limit of 20 open
+		// streams would refuse the later tabs' streams.
+		"API_LIMIT_SSE_STREAMS": "200",
+		"DATABASE_URL":          testenv.Postgres(t),
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
@@ -142,6 +149,38 @@ func (a *app) startAPI(addr string) {
 // after a deploy or a crash: the browser's connections come back.
 func (a *app) restartAPI() {
 	a.startAPI(strings.TrimPrefix(a.APIURL, "http://"))
+}
+
+// setFaults makes every model of the simulator fail as f says, until the
+// returned lift is called or the test ends.
+func (a *app) setFaults(t *testing.T, f bedrocksim.Faults) (lift func()) {
+	t.Helper()
+	if err := a.dev.Sim.SetFaults("*", f); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	lift = func() {
+		once.Do(func() {
+			if err := a.dev.Sim.SetFaults("*", bedrocksim.Faults{}); err != nil {
+				t.Errorf("lift the simulator's faults: %v", err)
+			}
+		})
+	}
+	t.Cleanup(lift)
+	return lift
+}
+
+// allowDownloads makes the tab's browser save downloads in a directory of
+// the test's, and returns it.
+func (tb *tab) allowDownloads() string {
+	tb.t.Helper()
+	dir := tb.t.TempDir()
+	if _, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir,
+	}); err != nil {
+		tb.t.Fatal(err)
+	}
+	return dir
 }
 
 // chromiumPath finds the browser: $CHROMIUM, else chromium on PATH.
