@@ -6,6 +6,8 @@ package system
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -115,9 +117,27 @@ func (c NATSConfig) Options(name, inbox string) []nats.Option {
 func (c NATSConfig) Connect(name, inbox string) (*nats.Conn, error) {
 	conn, err := nats.Connect(c.URL, c.Options(name, inbox)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s as %q: %w", config.Redact(c.URL), c.User, err)
+		return nil, fmt.Errorf("connect to NATS at %s as %q: %w%s", config.Redact(c.URL), c.User, err, c.tlsHint(err))
 	}
 	return conn, nil
+}
+
+// tlsHint says which variable a TLS refusal points to: the server's
+// certificate not trusted (NATS_TLS_CA), or a server that verifies
+// clients refusing one without a certificate.
+func (c NATSConfig) tlsHint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &unknown) || errors.As(err, &verify):
+		if c.TLS.CA == "" {
+			return " (set NATS_TLS_CA to the PEM file of the CA that signed the server's certificate)"
+		}
+		return fmt.Sprintf(" (NATS_TLS_CA=%s did not sign the server's certificate)", c.TLS.CA)
+	case c.TLS.Cert == "" && strings.Contains(err.Error(), "tls"): // "certificate required", or the connection cut after the handshake
+		return " (if the server verifies clients, set NATS_TLS_CERT and NATS_TLS_KEY to a client certificate and key)"
+	}
+	return ""
 }
 
 // infraConfig is where the shared services are.

@@ -57,14 +57,16 @@ type Followed struct {
 	Reconnects  int // streams opened after the first
 	RetryHints  int // retry: hints after the first of each stream (a server stopping)
 	LastRetryMs int
+	seen        func(kind string)
 }
 
 // Follow reads a document's events as EventSource does: it reconnects
 // whenever a stream ends or cannot be opened, after the last retry: hint,
 // with Last-Event-ID, moving to the next api (client-side failover). It
 // returns once the analyzed event arrived, or the server says 204.
-func Follow(ctx context.Context, apis []string, first int, id string) (*Followed, error) {
-	f := &Followed{LastRetryMs: 1000}
+// seen, if not nil, is called with each event's kind as it arrives.
+func Follow(ctx context.Context, apis []string, first int, id string, seen func(kind string)) (*Followed, error) {
+	f := &Followed{LastRetryMs: 1000, seen: seen}
 	for k := first; ; k++ {
 		if ctx.Err() != nil {
 			return f, fmt.Errorf("follow %s: %w (saw %v)", id, ctx.Err(), f.Kinds)
@@ -125,6 +127,9 @@ func (f *Followed) stream(ctx context.Context, api, id string) (bool, error) {
 				continue
 			}
 			f.Seqs, f.Kinds = append(f.Seqs, seq), append(f.Kinds, kind)
+			if f.seen != nil {
+				f.seen(kind)
+			}
 			if kind == string(streams.Analyzed) {
 				return true, nil
 			}

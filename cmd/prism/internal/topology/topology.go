@@ -9,6 +9,7 @@
 package topology
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -36,6 +37,9 @@ type Options struct {
 	Env map[string]string
 	// NodeConfig is appended to every node's server configuration.
 	NodeConfig string
+	// SimSpeed scales the Bedrock simulator's latencies (1 is realistic);
+	// 0 means 0.05, documents analyzed in a fraction of a second.
+	SimSpeed float64
 }
 
 // Topology is a running system of processes. Everything stops when the
@@ -82,6 +86,7 @@ func Start(t testing.TB, o Options) *Topology {
 	for k, v := range o.Scale {
 		scale[k] = v
 	}
+	begun := time.Now()
 	tp := &Topology{t: t, bin: testenv.PrismBinary(t), Auth: system.NewBusAuth()}
 	natsBin := testenv.NATSServerBinary(t)
 	root, err := workspace.Root()
@@ -96,7 +101,7 @@ func Start(t testing.TB, o Options) *Topology {
 
 	s3 := testenv.S3ProcessConfig(t)
 	tp.DSN = testenv.Postgres(t)
-	simURL := tp.startSimulator()
+	simURL := tp.startSimulator(cmp.Or(o.SimSpeed, 0.05))
 	urls := make([]string, len(tp.Nodes))
 	for i, n := range tp.Nodes {
 		urls[i] = n.ClientURL()
@@ -117,18 +122,26 @@ func Start(t testing.TB, o Options) *Topology {
 	}
 	tp.run("migrate", nil)
 	tp.run("setup", tp.Auth.ClientEnv(system.AdminUser))
+	// Every role process at once: they only bind to what setup made, so
+	// nothing is created concurrently on the cluster.
+	var started []*Role
 	for i := 0; ; i++ {
-		started := false
+		more := false
 		for _, name := range system.RoleNames() {
 			if i < scale[name] {
-				tp.waitRole(tp.startRole(name, i), 90*time.Second)
-				started = true
+				started = append(started, tp.startRole(name, i))
+				more = true
 			}
 		}
-		if !started {
-			return tp
+		if !more {
+			break
 		}
 	}
+	for _, r := range started {
+		tp.waitRole(r, 90*time.Second)
+	}
+	t.Logf("topology: %d NATS nodes and %d role processes up in %s", len(tp.Nodes), len(started), time.Since(begun).Round(time.Millisecond))
+	return tp
 }
 
 // RoleEnv is the environment of the i-th process of role: the one place
@@ -278,11 +291,11 @@ const (
 )
 
 // startSimulator runs `prism bedrock-sim` and returns its URL.
-func (tp *Topology) startSimulator() string {
+func (tp *Topology) startSimulator(speed float64) string {
 	tp.t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(tp.t))
 	p, err := system.StartBinary("bedrock-sim", tp.bin, []string{"bedrock-sim"}, map[string]string{
-		"BEDROCKSIM_ADDR": addr, "BEDROCKSIM_SPEED": "0.05",
+		"BEDROCKSIM_ADDR": addr, "BEDROCKSIM_SPEED": strconv.FormatFloat(speed, 'g', -1, 64),
 		"BEDROCKSIM_ACCESS_KEY_ID": simAccessKey, "BEDROCKSIM_SECRET_ACCESS_KEY": simSecretKey,
 		"LOG_FORMAT": "json",
 	})
