@@ -71,3 +71,30 @@ func TestBudgetRecordKeepsAnHourOfDeliveries(t *testing.T) {
 		t.Fatalf("a repeated count of the newest run counted: used %d", used)
 	}
 }
+
+// BenchmarkSpend is the cost of one count for one owner, on a fresh day
+// and after 2,000 runs of that owner were counted the same day: what the
+// analyzer pays per model call under a one-user burst of small documents.
+// Run with a fixed count, e.g. -benchtime=500x, so that the record being
+// measured is the one named.
+func BenchmarkSpend(b *testing.B) {
+	for _, counted := range []int{0, 2000} {
+		b.Run("counted="+strconv.Itoa(counted), func(b *testing.B) {
+			ctx := context.Background()
+			_, _, js := testenv.NATS(b)
+			budget := openStore(b, js, 1, quota.Config{}).Budget(1 << 40)
+			for i := range counted {
+				if err := budget.Spend(ctx, "alice", "doc-"+strconv.Itoa(i), 1, 1, 10); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := budget.Spend(ctx, "alice", "next-"+strconv.Itoa(i), 1, 1, 10); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
