@@ -41,6 +41,9 @@ func openStore(t testing.TB, js jetstream.JetStream, replicas int, cfg quota.Con
 	if err := jsbind.CreateKeyValues(ctx, js, quota.BucketConfig(cfg.Bucket, replicas)); err != nil {
 		t.Fatal(err)
 	}
+	if err := jsbind.CreateStreams(ctx, js, quota.UsageStreamConfig(replicas)); err != nil {
+		t.Fatal(err)
+	}
 	s, err := quota.Open(ctx, js, cfg)
 	if err != nil {
 		t.Fatal(err)
