@@ -123,6 +123,9 @@ func newFixtureOn(t *testing.T, cfg analyzer.StageConfig, chain router.Chain) *f
 	if err := jsbind.CreateKeyValues(ctx, js, router.BucketConfig("router", 1), analyzer.CacheBucketConfig("results", 1, time.Hour), quota.BucketConfig("", 1)); err != nil {
 		t.Fatal(err)
 	}
+	if err := jsbind.CreateStreams(ctx, js, quota.UsageStreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
 	shared, err := router.OpenShared(ctx, js, "router", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package analyzer_test
 import (
 	"context"
 	"github.com/aiprism/prism/platform/jsbind"
+	"github.com/aiprism/prism/platform/quota"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -45,6 +46,9 @@ func TestRoleAnswersChatsBesideDocumentsAndStopsWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := jsbind.CreateKeyValues(ctx, js, analyzer.BucketConfigs(cfg, 1)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := jsbind.CreateStreams(ctx, js, quota.UsageStreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
 	logs := &testenv.Logs{}

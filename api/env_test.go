@@ -149,6 +149,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err := jsbind.CreateKeyValues(ctx, js, api.BucketConfigs(cfg.api, 1)...); err != nil {
 		t.Fatal(err)
 	}
+	if err := jsbind.CreateStreams(ctx, js, quota.UsageStreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
 	acc, err := api.OpenAccounts(ctx, cfg.api, js, pool, api.AccountsOptions{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -76,6 +76,9 @@ func newFixtureAt(t *testing.T, speed float64) *fixture {
 	if err := jsbind.CreateKeyValues(ctx, js, router.BucketConfig("router", 1), quota.BucketConfig("", 1)); err != nil {
 		t.Fatal(err)
 	}
+	if err := jsbind.CreateStreams(ctx, js, quota.UsageStreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
 	shared, err := router.OpenShared(ctx, js, "router", nil)
 	if err != nil {
 		t.Fatal(err)

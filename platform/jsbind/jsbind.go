@@ -81,3 +81,14 @@ func CreateKeyValues(ctx context.Context, js jetstream.JetStream, cfgs ...jetstr
 	}
 	return nil
 }
+
+// CreateStreams creates the streams, or updates them to cfgs, as
+// CreateKeyValues does the buckets.
+func CreateStreams(ctx context.Context, js jetstream.JetStream, cfgs ...jetstream.StreamConfig) error {
+	for _, cfg := range cfgs {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -74,61 +76,60 @@ func (s *Store) PublishedBudget(ctx context.Context) (*Budget, error) {
 	return s.Budget(p.PerUserPerDay), nil
 }
 
-// dayState is one owner's count of one day.
-type dayState struct {
-	Used int64 `json:"used"`
-	// Seen holds, per delivery of a document run ("<document>.<run>#<delivery>"),
-	// the unix second it was counted, for forgetCounted: the deliveries a
-	// repeated count could come from.
-	Seen map[string]int64 `json:"seen,omitempty"`
-	// Counted is the record's older form, every delivery of the day by run.
-	// It is read, moved into Seen and never written again.
-	Counted map[string][]uint64 `json:"counted,omitempty"`
-}
+// UsageStream is the stream of the daily token counts: a JetStream
+// counter stream (AllowMsgCounter), one subject per owner and UTC day,
+// UsageRoot.<owner>.<yyyymmdd>. Every count is one publish carrying its
+// increment (Nats-Incr); the server adds it to the subject's last total
+// and stores the new total, so a count reads and writes a record of fixed
+// size however many runs the owner has had that day. The policy key stays
+// in the limits bucket.
+const (
+	UsageStream = "PRISM_USAGE"
+	UsageRoot   = "prism.usage.tokens"
+)
 
-// forgetCounted is how long a counted delivery is remembered. A count is
-// repeated only by the handler that made it, retrying a write whose
-// acknowledgement was lost, seconds later; a redelivery is a new delivery
-// with a key of its own. An hour is far beyond any handler's life, and it
-// keeps a busy owner's record to an hour of their runs rather than a whole
-// day of them, which every count would otherwise rewrite.
+// forgetCounted is the stream's duplicates window: how long a counted
+// delivery's message id is remembered. A count is repeated only by the
+// handler that made it, retrying a publish whose acknowledgement was
+// lost, seconds later; a redelivery is a new delivery with an id of its
+// own.
 const forgetCounted = time.Hour
 
-// count adds tokens for the delivery key k at now, once, and forgets the
-// deliveries counted more than forgetCounted ago. It reports whether the
-// record changed.
-func (st *dayState) count(k string, tokens int64, now time.Time) bool {
-	if st.Seen == nil {
-		st.Seen = map[string]int64{}
+// countsKept bounds the totals stored per owner and day. Only the last is
+// read, but a server that restarts rebuilds its duplicate ids from the
+// stored messages of the window, so the last thousands are kept rather
+// than the last one: a retry seconds later is still recognised.
+const countsKept = 10_000
+
+// UsageStreamConfig is the stream of the daily token counts at replicas:
+// `prism setup` creates it, Open binds it.
+func UsageStreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        UsageStream,
+		Description: "daily model tokens per owner: one counter per owner and UTC day",
+		Subjects:    []string{UsageRoot + ".>"},
+		// The server keeps the running total; Used reads the last one
+		// directly, from any replica.
+		AllowMsgCounter: true,
+		AllowDirect:     true,
+		Retention:       jetstream.LimitsPolicy,
+		Discard:         jetstream.DiscardOld, // a counter stream cannot discard new
+		// A NATS restart must not hand out a fresh daily budget.
+		Storage:           jetstream.FileStorage,
+		MaxAge:            keep, // a day's last total must outlive the day
+		MaxMsgsPerSubject: countsKept,
+		Duplicates:        forgetCounted,
+		Replicas:          max(replicas, 1),
 	}
-	for run, deliveries := range st.Counted {
-		for _, d := range deliveries {
-			st.Seen[run+"#"+strconv.FormatUint(d, 10)] = now.Unix()
-		}
-	}
-	migrated := st.Counted != nil
-	st.Counted = nil
-	if _, ok := st.Seen[k]; ok {
-		return migrated
-	}
-	cutoff := now.Add(-forgetCounted).Unix()
-	for sk, at := range st.Seen {
-		if at < cutoff {
-			delete(st.Seen, sk)
-		}
-	}
-	st.Seen[k] = now.Unix()
-	st.Used += tokens
-	return true
 }
 
 // Spend counts tokens spent by one delivery of a document's run, on
-// today's count of owner, exactly once: the count is keyed by document,
-// run and delivery, so counting again (a retried write whose
-// acknowledgement was lost) changes nothing. A redelivery is another
-// delivery and counts what it spends itself, which is what the model was
-// paid for again (cached work is free). delivery 0 (unknown) counts as 1.
-// With no limit, nothing is counted.
+// today's count of owner, exactly once: the count's message id is
+// document, run and delivery, so counting again (a retried publish whose
+// acknowledgement was lost) within the duplicates window changes nothing.
+// A redelivery is another delivery and counts what it spends itself,
+// which is what the model was paid for again (cached work is free).
+// delivery 0 (unknown) counts as 1. With no limit, nothing is counted.
 func (b *Budget) Spend(ctx context.Context, owner, document string, run int, delivery uint64, tokens int64) error {
 	if b.limit == 0 || tokens <= 0 {
 		return nil
@@ -139,12 +140,19 @@ func (b *Budget) Spend(ctx context.Context, owner, document string, run int, del
 	}
 	delivery = max(delivery, 1)
 	runKey := document + "." + strconv.Itoa(run)
-	seenKey := runKey + "#" + strconv.FormatUint(delivery, 10)
-	err = update(ctx, b.s, k, func(st *dayState, now time.Time) (bool, error) {
-		return st.count(seenKey, tokens, now), nil
-	})
+	msg := nats.NewMsg(usageSubject(k))
+	msg.Header.Set(jetstream.MsgIDHeader, k+":"+runKey+"#"+strconv.FormatUint(delivery, 10))
+	msg.Header.Set(incrHeader, strconv.FormatInt(tokens, 10))
+	ack, err := b.s.js.PublishMsg(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("count %d tokens of %s: %w", tokens, runKey, err)
+	}
+	if !ack.Duplicate && ack.Value == strconv.FormatInt(tokens, 10) {
+		// The day's first count: carry over what the older record (a KV
+		// key per owner and day) counted before the stream was in use.
+		if err := b.carryOver(ctx, k, msg.Subject); err != nil {
+			return err
+		}
 	}
 	b.mu.Lock()
 	stale := b.s.now().Sub(b.published) > republish
@@ -155,22 +163,60 @@ func (b *Budget) Spend(ctx context.Context, owner, document string, run int, del
 	return nil
 }
 
-// Used is owner's count of today.
+// incrHeader carries a counter's increment (nats-server's JSMessageIncr).
+const incrHeader = "Nats-Incr"
+
+// carryOver adds the older record's count of day key k to the counter on
+// subject, once (by message id), and deletes the older record.
+func (b *Budget) carryOver(ctx context.Context, k, subject string) error {
+	entry, err := b.s.kv.Get(ctx, k)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the older count %s: %w", k, err)
+	}
+	var old struct {
+		Used int64 `json:"used"`
+	}
+	if json.Unmarshal(entry.Value(), &old) == nil && old.Used > 0 {
+		msg := nats.NewMsg(subject)
+		msg.Header.Set(jetstream.MsgIDHeader, k+":carried")
+		msg.Header.Set(incrHeader, strconv.FormatInt(old.Used, 10))
+		if _, err := b.s.js.PublishMsg(ctx, msg); err != nil {
+			return fmt.Errorf("carry over the older count %s: %w", k, err)
+		}
+	}
+	if err := b.s.kv.Delete(ctx, k); err != nil {
+		return fmt.Errorf("delete the older count %s: %w", k, err)
+	}
+	return nil
+}
+
+// Used is owner's count of today: the last total of their counter.
 func (b *Budget) Used(ctx context.Context, owner string) (int64, error) {
 	k, err := b.dayKey(owner)
 	if err != nil {
 		return 0, err
 	}
-	entry, err := b.s.kv.Get(ctx, k)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	last, err := b.s.usage.GetLastMsgForSubject(ctx, usageSubject(k))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read tokens of %s today: %w", owner, err)
 	}
-	var st dayState
-	_ = json.Unmarshal(entry.Value(), &st) // unreadable: nothing counted
-	return st.Used, nil
+	var total struct {
+		Val string `json:"val"`
+	}
+	if err := json.Unmarshal(last.Data, &total); err != nil {
+		return 0, fmt.Errorf("read tokens of %s today: %w", owner, err)
+	}
+	used, err := strconv.ParseInt(total.Val, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read tokens of %s today: %w", owner, err)
+	}
+	return used, nil
 }
 
 // Check refuses with *Exceeded (LimitTokens, RetryAfter until the budget
@@ -226,7 +272,12 @@ func (b *Budget) Renews() time.Time {
 	return time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
 }
 
-// dayKey is the key of owner's count of today (UTC).
+// usageSubject is the counter's subject of day key k
+// (tokens.<owner>.<yyyymmdd>).
+func usageSubject(k string) string { return UsageRoot + strings.TrimPrefix(k, "tokens") }
+
+// dayKey is the key of owner's count of today (UTC) in the older record,
+// and the base of its counter's subject and message ids.
 func (b *Budget) dayKey(owner string) (string, error) {
 	k, err := key("tokens", owner)
 	return k + "." + b.s.now().UTC().Format("20060102"), err

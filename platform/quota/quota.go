@@ -48,7 +48,9 @@ type Config struct {
 
 // Store is the limits' shared state.
 type Store struct {
+	js       jetstream.JetStream // publishes token counts
 	kv       jetstream.KeyValue
+	usage    jetstream.Stream // the token counts (UsageStream)
 	leaseTTL time.Duration
 	now      func() time.Time
 }
@@ -70,8 +72,8 @@ func BucketConfig(bucket string, replicas int) jetstream.KeyValueConfig {
 	}
 }
 
-// Open binds the limits bucket, which `prism setup` has created
-// (BucketConfig): every replica of every role that counts does this at
+// Open binds the limits bucket and the token counts, which `prism setup`
+// has created (BucketConfig, UsageStreamConfig): every replica of every role that counts does this at
 // start.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	if cfg.Bucket == "" {
@@ -87,7 +89,11 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("open limits: %w", err)
 	}
-	return &Store{kv: kv, leaseTTL: cfg.LeaseTTL, now: cfg.Now}, nil
+	usage, err := jsbind.Stream(ctx, js, UsageStream)
+	if err != nil {
+		return nil, fmt.Errorf("open limits: %w", err)
+	}
+	return &Store{js: js, kv: kv, usage: usage, leaseTTL: cfg.LeaseTTL, now: cfg.Now}, nil
 }
 
 // Limit names a limit.

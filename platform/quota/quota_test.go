@@ -35,10 +35,13 @@ func onBoth(t *testing.T, ttl time.Duration, test func(t *testing.T, r replicas)
 
 // openStore creates the limits bucket at replicas with admin rights, as
 // `prism setup` does, and opens the store on it as a role does.
-func openStore(t *testing.T, js jetstream.JetStream, replicas int, cfg quota.Config) *quota.Store {
+func openStore(t testing.TB, js jetstream.JetStream, replicas int, cfg quota.Config) *quota.Store {
 	t.Helper()
 	ctx := context.Background()
 	if err := jsbind.CreateKeyValues(ctx, js, quota.BucketConfig(cfg.Bucket, replicas)); err != nil {
+		t.Fatal(err)
+	}
+	if err := jsbind.CreateStreams(ctx, js, quota.UsageStreamConfig(replicas)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := quota.Open(ctx, js, cfg)

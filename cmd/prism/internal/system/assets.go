@@ -8,18 +8,20 @@ import (
 	"github.com/aiprism/prism/api"
 	"github.com/aiprism/prism/platform/config"
 	"github.com/aiprism/prism/platform/jsbind"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/streams"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
 // Assets is every JetStream asset the system uses: the streams and the
-// durable consumers (streams.Setup), and the key-value buckets of the
-// roles, each from its package's config function. `prism setup` applies
+// durable consumers (streams.Setup), and the key-value buckets and
+// streams of the roles, each from its package's config function. `prism setup` applies
 // it with admin rights; the roles only bind to it.
 type Assets struct {
 	Topology streams.Topology
 	Buckets  []jetstream.KeyValueConfig
+	Streams  []jetstream.StreamConfig
 }
 
 // AssetsFromEnv sizes and names the assets from the variables the roles
@@ -37,7 +39,9 @@ func AssetsFromEnv(l *config.Loader) Assets {
 			buckets = append(buckets, b)
 		}
 	}
-	return Assets{Topology: t, Buckets: buckets}
+	// The token counts are the analyzer's (who counts) and the API's (who
+	// checks), as the limits bucket is.
+	return Assets{Topology: t, Buckets: buckets, Streams: []jetstream.StreamConfig{quota.UsageStreamConfig(t.Replicas)}}
 }
 
 // Apply creates or updates every asset. It is idempotent and safe to run
@@ -47,7 +51,10 @@ func (a Assets) Apply(ctx context.Context, js jetstream.JetStream) error {
 	if err := streams.Setup(ctx, js, a.Topology); err != nil {
 		return err
 	}
-	return jsbind.CreateKeyValues(ctx, js, a.Buckets...)
+	if err := jsbind.CreateKeyValues(ctx, js, a.Buckets...); err != nil {
+		return err
+	}
+	return jsbind.CreateStreams(ctx, js, a.Streams...)
 }
 
 // Names lists the assets, for the log of `prism setup`.
@@ -61,6 +68,9 @@ func (a Assets) Names() []string {
 	}
 	for _, b := range a.Buckets {
 		names = append(names, "bucket "+b.Bucket)
+	}
+	for _, s := range a.Streams {
+		names = append(names, "stream "+s.Name)
 	}
 	return names
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aiprism/prism/platform/jsbind"
 	"github.com/aiprism/prism/platform/natsembed"
 	"github.com/aiprism/prism/platform/obs"
+	"github.com/aiprism/prism/platform/quota"
 	"github.com/aiprism/prism/platform/testenv"
 	"github.com/aiprism/prism/platform/testenv/workspace"
 	"github.com/nats-io/nats-server/v2/server"
@@ -142,6 +143,38 @@ func (c *client) stored(t *testing.T, subject string) bool {
 	return err == nil
 }
 
+// tokenCounter adds 7 tokens to a token counter (the analyzer's count)
+// when add, and otherwise is refused adding them (the API's), then reads
+// the counter directly: 7 either way.
+func (c *client) tokenCounter(t *testing.T, add bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	const subject = quota.UsageRoot + ".u1.20250101"
+	msg := nats.NewMsg(subject)
+	msg.Header.Set("Nats-Incr", "7")
+	if add {
+		if _, err := c.js.PublishMsg(ctx, msg); err != nil {
+			t.Errorf("the analyzer may count tokens on %s: %v", subject, err)
+		}
+	} else {
+		if err := c.nc.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+		if !c.refused(subject) {
+			t.Errorf("counted tokens on %s", subject)
+		}
+	}
+	usage, err := c.js.Stream(ctx, quota.UsageStream)
+	if err != nil {
+		t.Fatalf("bind %s: %v", quota.UsageStream, err)
+	}
+	last, err := usage.GetLastMsgForSubject(ctx, subject)
+	if err != nil || string(last.Data) != `{"val":"7"}` {
+		t.Errorf("read the token counter %s: %v; want 7", subject, err)
+	}
+}
+
 // Every role runs with its own NATS user of deploy/nats/auth.conf: before
 // `prism setup` a role stops naming what is missing; after it (run twice
 // at once: it is idempotent), the roles bind and a document goes through
@@ -239,6 +272,10 @@ func TestBusRefusesEachRoleOutsideItsSubjects(t *testing.T) {
 		may       []string // published and stored
 		mayNotPub []string
 		mayNotSub []string
+		// counts: adds an increment to the token counter and reads it;
+		// onlyReads: reads it, and its increment is refused, leaving it as
+		// the analyzer's row (which runs first) left it.
+		counts, onlyReads bool
 	}{
 		{user: system.RoleExtractor, binds: []string{"DOCS/extractor"},
 			may: []string{doc + "extracted", doc + "progress", doc + "failed"},
@@ -249,7 +286,7 @@ func TestBusRefusesEachRoleOutsideItsSubjects(t *testing.T) {
 		{user: system.RoleAnalyzer, binds: []string{"DOCS/analyzer", "CHAT/chat"},
 			may:       []string{doc + "analyzed", doc + "progress", "prism.chat.u1.s1.answered"},
 			mayNotPub: []string{doc + "uploaded", doc + "extracted", "prism.chat.u1.s1.asked", "$JS.API.CONSUMER.DELETE.DOCS.analyzer", "$KV.prism_sessions.x", "prism.intake.u1"},
-			mayNotSub: []string{"_INBOX_api.>", "prism.live.chat.>"}},
+			mayNotSub: []string{"_INBOX_api.>", "prism.live.chat.>"}, counts: true},
 		{user: system.RolePersist, binds: []string{"DOCS/persist", "CHAT/persist-chat"},
 			mayNotPub: []string{doc + "analyzed", "prism.chat.u1.s1.asked", "$JS.API.STREAM.PURGE.DOCS", "prism.live.chat.u1.s1"},
 			mayNotSub: []string{"_INBOX_extractor.>", "prism.live.chat.>"}},
@@ -265,7 +302,7 @@ func TestBusRefusesEachRoleOutsideItsSubjects(t *testing.T) {
 			mayNotPub: []string{doc + "analyzed", doc + "progress", "prism.chat.u1.s1.answered", "prism.live.chat.u1.s1",
 				"$JS.API.STREAM.DELETE.DOCS", "$JS.API.CONSUMER.CREATE.DOCS.extractor", "$JS.API.CONSUMER.CREATE.DOCS.persist.prism.doc.>",
 				"$JS.API.CONSUMER.DELETE.DOCS.extractor", "$JS.API.CONSUMER.DELETE.CHAT.chat", "$KV.prism_router.x"},
-			mayNotSub: []string{"_INBOX_analyzer.>", "prism.live.chatsync.>"}},
+			mayNotSub: []string{"_INBOX_analyzer.>", "prism.live.chatsync.>"}, onlyReads: true},
 		{user: system.IntakeExampleUser,
 			may:       []string{"prism.intake.example"},
 			mayNotPub: []string{"prism.intake.other", doc + "uploaded", "$JS.API.INFO"},
@@ -293,6 +330,9 @@ func TestBusRefusesEachRoleOutsideItsSubjects(t *testing.T) {
 				if !c.subRefused(t, s) {
 					t.Errorf("%s subscribed to %s", tc.user, s)
 				}
+			}
+			if tc.counts || tc.onlyReads {
+				c.tokenCounter(t, tc.counts)
 			}
 		})
 	}
