@@ -187,6 +187,23 @@ func TestBusRolesRunAsTheirOwnUsers(t *testing.T) {
 		base[k] = v
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	// The roles stop before their connections close: a connection closed
+	// under a running role stops its consumers, which the role reports as
+	// an error.
+	ctx, cancel := context.WithCancel(context.Background())
+	var running []*system.Running
+	var infras []*system.Infra
+	t.Cleanup(func() {
+		cancel()
+		for _, r := range running {
+			if err := r.Wait(); err != nil {
+				t.Errorf("role stopped with: %v", err)
+			}
+		}
+		for _, in := range infras {
+			in.Close()
+		}
+	})
 	start := func(ctx context.Context, name string) (*system.Running, error) {
 		roles, err := system.LookupRoles([]string{name})
 		if err != nil {
@@ -197,7 +214,7 @@ func TestBusRolesRunAsTheirOwnUsers(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		t.Cleanup(in.Close)
+		infras = append(infras, in)
 		return system.StartRoles(ctx, in, env, roles)
 	}
 
@@ -222,16 +239,6 @@ func TestBusRolesRunAsTheirOwnUsers(t *testing.T) {
 		t.Fatalf("prism setup twice at once: %v", err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var running []*system.Running
-	t.Cleanup(func() {
-		cancel()
-		for _, r := range running {
-			if err := r.Wait(); err != nil {
-				t.Errorf("role stopped with: %v", err)
-			}
-		}
-	})
 	var api string
 	for _, name := range system.RoleNames() {
 		r, err := start(ctx, name)
