@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/gofiber/fiber/v2"
@@ -44,11 +45,34 @@ func newFile(body []byte, contentType, cacheControl string) *file {
 	f := &file{contentType: contentType, cacheControl: cacheControl, tag: hex.EncodeToString(sum[:12])}
 	f.bodies[identity] = body
 	for _, c := range []coding{brotliCoding, gzipCoding} {
-		if z := compress(body, c); len(z) < len(body) {
+		if z := compressOnce(sum, body, c); len(z) < len(body) {
 			f.bodies[c] = z
 		}
 	}
 	return f
+}
+
+// compressedKey names a compressed body by its content and coding.
+type compressedKey struct {
+	sum [sha256.Size]byte
+	c   coding
+}
+
+// compressed holds every body compressed in this process, by content. The
+// assets are the binary's own and never change, but each Site (each api
+// server a test starts, several per test) compressed them all again at
+// brotli's best level: seconds per server under the race detector.
+var compressed sync.Map // compressedKey -> []byte
+
+// compressOnce is compress(body, c), computed once per content in a
+// process.
+func compressOnce(sum [sha256.Size]byte, body []byte, c coding) []byte {
+	k := compressedKey{sum: sum, c: c}
+	if z, ok := compressed.Load(k); ok {
+		return z.([]byte)
+	}
+	z, _ := compressed.LoadOrStore(k, compress(body, c))
+	return z.([]byte)
 }
 
 func compress(body []byte, c coding) []byte {
