@@ -306,3 +306,26 @@ func chatPages(t *testing.T, a *app, browser context.Context, shots string) {
 		t.Errorf("GET the deleted session: %d, want 404", code)
 	}
 }
+
+// answeredOrRegenerate waits for the last answer in scope to end and, while
+// it ends refused because every model is busy, waits and regenerates it,
+// as the panel asks a user to, until one completes. The harness's one
+// model comes out of the earlier subtests' throttles with its learned rate
+// lowered, and climbs back within about a minute.
+func answeredOrRegenerate(tb *tab, scope string) {
+	tb.t.Helper()
+	last := fmt.Sprintf(`[...document.querySelectorAll(%q)].pop()`, scope+" .msg-assistant")
+	deadline := time.Now().Add(90 * time.Second)
+	for attempt := 1; ; attempt++ {
+		tb.waitFor("the answer's end", `(m => !!m && m.dataset.status !== "answering" && !m.querySelector("button:disabled"))(`+last+`)`, 30*time.Second)
+		status, text := eval[string](tb, last+".dataset.status"), eval[string](tb, last+".textContent")
+		switch {
+		case status == "complete":
+			return
+		case time.Now().After(deadline) || !strings.Contains(text, "busy"):
+			tb.t.Fatalf("the answer ended %s after %d attempts: %s", status, attempt, text)
+		}
+		time.Sleep(3 * time.Second)
+		tb.do("regenerate the busy answer", chromedp.Click(chromedp.JSPath(last+`.querySelector("button")`)))
+	}
+}
