@@ -46,27 +46,29 @@ func nodeConfig(n *Node, routes []string, extra string) string {
 
 // startCluster writes each node's configuration, with authConf beside it
 // as a deployment mounts it, and starts the nodes, returning once the
-// cluster has a JetStream leader.
+// cluster has a JetStream leader. A port found free can be taken by
+// another process (the tests of other packages run at the same time)
+// before a node binds it: the cluster then starts again on other ports,
+// up to three times.
 func (tp *Topology) startCluster(bin string, authConf []byte, o Options) {
 	tp.t.Helper()
-	for i := range o.Nodes {
-		tp.Nodes = append(tp.Nodes, &Node{
-			Name: fmt.Sprintf("n%d", i), ClientPort: freePort(tp.t), ClusterPort: freePort(tp.t), MonitorPort: freePort(tp.t),
-			Dir: tempDir(tp.t, fmt.Sprintf("nats-n%d", i)), bin: bin, env: tp.Auth.ServerEnv(),
-		})
-	}
-	var routes []string
-	for _, n := range tp.Nodes {
-		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(n.ClusterPort))
-	}
-	for _, n := range tp.Nodes {
-		if err := os.WriteFile(filepath.Join(n.Dir, "auth.conf"), authConf, 0o600); err != nil {
-			tp.t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		err := tp.tryCluster(bin, authConf, o, attempt)
+		if err == nil {
+			break
 		}
-		if err := os.WriteFile(filepath.Join(n.Dir, "nats.conf"), []byte(nodeConfig(n, routes, "include \"auth.conf\"\n"+o.NodeConfig)), 0o600); err != nil {
-			tp.t.Fatal(err)
+		for _, n := range tp.Nodes {
+			if n.proc != nil {
+				n.proc.Kill()
+			}
 		}
-		n.Start(tp.t)
+		tp.Nodes = nil
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			tp.t.Fatalf("topology: %v", err)
+		}
+		tp.t.Logf("topology: starting the cluster again on other ports: %v", err)
+	}
+	for _, n := range tp.Nodes {
 		tp.t.Cleanup(func() {
 			if done, _ := n.proc.Exited(); !done {
 				_, _ = n.proc.Stop(10 * time.Second)
@@ -79,6 +81,32 @@ func (tp *Topology) startCluster(bin string, authConf []byte, o Options) {
 	tp.waitMetaLeader(60 * time.Second)
 }
 
+// tryCluster picks ports, writes the nodes' configurations and starts them.
+func (tp *Topology) tryCluster(bin string, authConf []byte, o Options, attempt int) error {
+	for i := range o.Nodes {
+		tp.Nodes = append(tp.Nodes, &Node{
+			Name: fmt.Sprintf("n%d", i), ClientPort: freePort(tp.t), ClusterPort: freePort(tp.t), MonitorPort: freePort(tp.t),
+			Dir: tempDir(tp.t, fmt.Sprintf("nats-n%d-%d", i, attempt)), bin: bin, env: tp.Auth.ServerEnv(),
+		})
+	}
+	var routes []string
+	for _, n := range tp.Nodes {
+		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(n.ClusterPort))
+	}
+	for _, n := range tp.Nodes {
+		if err := os.WriteFile(filepath.Join(n.Dir, "auth.conf"), authConf, 0o600); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(n.Dir, "nats.conf"), []byte(nodeConfig(n, routes, "include \"auth.conf\"\n"+o.NodeConfig)), 0o600); err != nil {
+			return err
+		}
+		if err := n.start(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Start runs the node on its configuration and data, and waits until it
 // takes clients.
 func (n *Node) Start(t interface {
@@ -86,19 +114,25 @@ func (n *Node) Start(t interface {
 	Fatalf(string, ...any)
 }) {
 	t.Helper()
+	if err := n.start(); err != nil {
+		t.Fatalf("topology: %v", err)
+	}
+}
+
+func (n *Node) start() error {
 	p, err := system.StartBinary("nats-"+n.Name, n.bin, []string{"-c", filepath.Join(n.Dir, "nats.conf")}, n.env)
 	if err != nil {
-		t.Fatalf("topology: %v", err)
+		return err
 	}
 	n.proc = p
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if resp, err := http.Get(n.monitor("/healthz")); err == nil {
 			resp.Body.Close()
-			return
+			return nil
 		}
 		if done, err := p.Exited(); done || time.Now().After(deadline) {
-			t.Fatalf("topology: NATS node %s did not start: %v\n%s", n.Name, err, p.Output())
+			return fmt.Errorf("NATS node %s did not start: %v\n%s", n.Name, err, p.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
