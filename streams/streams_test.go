@@ -573,6 +573,7 @@ func TestRunnerHandsBackHeldEventsAtOnceOnShutdown(t *testing.T) {
 	pub := streams.NewPublisher(js, "/test")
 	c := testConsumer()
 	c.AckWait = 30 * time.Second
+	createConsumer(t, js, c)
 	var startedA atomic.Int32
 	held := make(chan struct{}, 16)
 	ctx, cancel := context.WithCancel(shutdown.WithDrain(context.Background(), 200*time.Millisecond))
@@ -592,7 +593,13 @@ func TestRunnerHandsBackHeldEventsAtOnceOnShutdown(t *testing.T) {
 		publishUploaded(t, pub, fmt.Sprintf("doc%d", i))
 	}
 	for range 4 {
-		<-held
+		select {
+		case <-held:
+		case err := <-done:
+			t.Fatalf("the runner stopped before holding four events: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the runner holds %d events after 30s, want 4", startedA.Load())
+		}
 	}
 	time.Sleep(200 * time.Millisecond) // the runner's client buffer fills behind the held event
 	var handledB sync.Map
